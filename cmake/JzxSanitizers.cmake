@@ -1,0 +1,10 @@
+# JZX_SANITIZE=address builds everything with ASan+UBSan, =thread with TSan.
+if(JZX_SANITIZE STREQUAL "address")
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+elseif(JZX_SANITIZE STREQUAL "thread")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+elseif(NOT JZX_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "JZX_SANITIZE must be '', 'address' or 'thread'")
+endif()

@@ -1,0 +1,295 @@
+/* Cross-thread send: a lock-free bounded MPSC ring (Vyukov's sequence-number
+ * design) that producers claim with one CAS, plus a mutex-protected overflow
+ * list used only while the ring is full, so jzx_send_async never refuses for
+ * lack of room. uv_async_t wakes a blocked loop. See docs/async.md.
+ */
+#include "jzx_internal.h"
+
+#include <sched.h>
+#include <string.h>
+
+#define RING_MASK (JZX__ASYNC_RING - 1u)
+#define CHUNK 64u
+
+typedef struct entry {
+    jzx_actor_id target;
+    void* data;
+    size_t len;
+    uint32_t tag;
+} entry;
+
+struct jzx__async_chunk {
+    jzx__async_chunk* next;
+    uint32_t count;
+    entry e[CHUNK];
+};
+
+_Static_assert((JZX__ASYNC_RING & RING_MASK) == 0, "the ring size must be a power of two");
+
+static void on_wake(uv_async_t* handle) {
+    (void)handle; /* waking uv_run is the whole job; the tick drains the queue */
+}
+
+int jzx__async_init(jzx_loop* loop) {
+    jzx__async* q = &loop->async;
+    q->cells = jzx__alloc(loop, sizeof(jzx__async_cell) * JZX__ASYNC_RING);
+    if (!q->cells) {
+        return JZX_ERR_NO_MEMORY;
+    }
+    for (size_t i = 0; i < JZX__ASYNC_RING; ++i) {
+        atomic_init(&q->cells[i].seq, i);
+    }
+    atomic_init(&q->enqueue, 0);
+    q->dequeue = 0;
+    atomic_init(&q->overflow_on, false);
+    atomic_init(&q->closed, false);
+    atomic_init(&q->inflight, 0);
+    if (pthread_mutex_init(&q->lock, NULL) != 0) {
+        jzx__free(loop, q->cells);
+        return JZX_ERR_UNKNOWN;
+    }
+    if (uv_async_init(&loop->uv, &q->wake, on_wake) != 0) {
+        pthread_mutex_destroy(&q->lock);
+        jzx__free(loop, q->cells);
+        return JZX_ERR_UNKNOWN;
+    }
+    return JZX_OK;
+}
+
+/* ---- producers (any thread) ---------------------------------------------- */
+
+/* Dekker-style handshake with jzx__async_shutdown: the seq_cst increment and
+ * load here and the seq_cst store and load there guarantee that either this
+ * producer sees `closed`, or shutdown sees it in flight and waits for it. */
+bool jzx__async_enter(jzx_loop* loop) {
+    atomic_fetch_add_explicit(&loop->async.inflight, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&loop->async.closed, memory_order_seq_cst)) {
+        jzx__async_leave(loop);
+        return false;
+    }
+    return true;
+}
+
+void jzx__async_leave(jzx_loop* loop) {
+    /* release: shutdown's acquire of 0 then sees everything this producer wrote */
+    atomic_fetch_sub_explicit(&loop->async.inflight, 1, memory_order_release);
+}
+
+/* Claims a ring cell; false when the ring is full. */
+static bool ring_push(jzx__async* q, const entry* e) {
+    size_t pos = atomic_load_explicit(&q->enqueue, memory_order_relaxed);
+    for (;;) {
+        jzx__async_cell* c = &q->cells[pos & RING_MASK];
+        /* acquire: the consumer's release of this cell happened before we reuse it */
+        size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+        intptr_t diff = (intptr_t)seq - (intptr_t)pos;
+        if (diff == 0) {
+            if (atomic_compare_exchange_weak_explicit(&q->enqueue, &pos, pos + 1,
+                                                      memory_order_relaxed,
+                                                      memory_order_relaxed)) {
+                c->target = e->target;
+                c->data = e->data;
+                c->len = e->len;
+                c->tag = e->tag;
+                /* release: publishes the fields above to the consumer */
+                atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
+                return true;
+            }
+        } else if (diff < 0) {
+            return false;
+        } else {
+            pos = atomic_load_explicit(&q->enqueue, memory_order_relaxed);
+        }
+    }
+}
+
+static jzx_err overflow_push(jzx_loop* loop, const entry* e) {
+    jzx__async* q = &loop->async;
+    jzx_err err = JZX_OK;
+    pthread_mutex_lock(&q->lock);
+    jzx__async_chunk* c = q->ov_tail;
+    if (!c || c->count == CHUNK) {
+        c = jzx__alloc(loop, sizeof(*c));
+        if (!c) {
+            err = JZX_ERR_NO_MEMORY;
+            goto out;
+        }
+        c->next = NULL;
+        c->count = 0;
+        if (q->ov_tail) {
+            q->ov_tail->next = c;
+        } else {
+            q->ov_head = c;
+        }
+        q->ov_tail = c;
+    }
+    c->e[c->count++] = *e;
+    atomic_store_explicit(&q->overflow_on, true, memory_order_relaxed);
+out:
+    pthread_mutex_unlock(&q->lock);
+    return err;
+}
+
+jzx_err jzx_send_async(jzx_loop* loop, jzx_actor_id target, void* data, size_t len,
+                       uint32_t tag) {
+    if (!loop || jzx__is_sys_tag(tag)) {
+        return JZX_ERR_INVALID_ARG;
+    }
+    if (!jzx__async_enter(loop)) {
+        return JZX_ERR_LOOP_CLOSED;
+    }
+    jzx__async* q = &loop->async;
+    entry e = {target, data, len, tag};
+    jzx_err err = JZX_OK;
+    /* Once anyone overflowed, everyone follows until the consumer caught up:
+     * a producer's ring message must never overtake its overflow message. */
+    if (atomic_load_explicit(&q->overflow_on, memory_order_relaxed) || !ring_push(q, &e)) {
+        err = overflow_push(loop, &e);
+    }
+    if (err == JZX_OK) {
+        uv_async_send(&q->wake);
+    }
+    jzx__async_leave(loop);
+    return err;
+}
+
+/* ---- consumer (loop thread) ---------------------------------------------- */
+
+static void deliver(jzx_loop* loop, const entry* e) {
+    jzx_message msg = {e->data, e->len, e->tag, 0};
+    (void)jzx__deliver(loop, e->target, &msg); /* failures go to on_drop */
+}
+
+static bool ring_pop(jzx__async* q, entry* out) {
+    jzx__async_cell* c = &q->cells[q->dequeue & RING_MASK];
+    if (atomic_load_explicit(&c->seq, memory_order_acquire) != q->dequeue + 1) {
+        return false; /* empty, or the next producer has not published yet */
+    }
+    out->target = c->target;
+    out->data = c->data;
+    out->len = c->len;
+    out->tag = c->tag;
+    atomic_store_explicit(&c->seq, q->dequeue + JZX__ASYNC_RING, memory_order_release);
+    q->dequeue++;
+    return true;
+}
+
+static jzx__async_chunk* overflow_detach(jzx__async* q) {
+    pthread_mutex_lock(&q->lock);
+    jzx__async_chunk* head = q->ov_head;
+    q->ov_head = q->ov_tail = NULL;
+    pthread_mutex_unlock(&q->lock);
+    return head;
+}
+
+/* Producers may use the ring again once nothing waits in the overflow. */
+static void overflow_settle(jzx__async* q) {
+    pthread_mutex_lock(&q->lock);
+    if (!q->ov_head) {
+        atomic_store_explicit(&q->overflow_on, false, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&q->lock);
+}
+
+static uint32_t deliver_chunks(jzx_loop* loop, jzx__async_chunk* c) {
+    uint32_t n = 0;
+    while (c) {
+        jzx__async_chunk* next = c->next;
+        for (uint32_t i = 0; i < c->count; ++i) {
+            deliver(loop, &c->e[i]);
+        }
+        n += c->count;
+        jzx__free(loop, c);
+        c = next;
+    }
+    return n;
+}
+
+/* Overflowed messages wait until the ring has been read up to where it stood
+ * when they were detached: every ring message their producers sent earlier
+ * lies below that point. */
+uint32_t jzx__async_drain(jzx_loop* loop, uint32_t budget) {
+    jzx__async* q = &loop->async;
+    if (!q->taken && atomic_load_explicit(&q->overflow_on, memory_order_acquire)) {
+        q->taken = overflow_detach(q);
+        q->taken_until = atomic_load_explicit(&q->enqueue, memory_order_acquire);
+        if (!q->taken) {
+            overflow_settle(q);
+        }
+    }
+    uint32_t n = 0;
+    entry e;
+    while (n < budget && ring_pop(q, &e)) {
+        deliver(loop, &e);
+        n++;
+    }
+    if (q->taken && q->dequeue >= q->taken_until) {
+        n += deliver_chunks(loop, q->taken);
+        q->taken = NULL;
+        overflow_settle(q);
+    }
+    return n;
+}
+
+bool jzx__async_pending(jzx_loop* loop) {
+    jzx__async* q = &loop->async;
+    return atomic_load_explicit(&q->enqueue, memory_order_acquire) != q->dequeue || q->taken ||
+           atomic_load_explicit(&q->overflow_on, memory_order_acquire);
+}
+
+static size_t chunks_count(const jzx__async_chunk* c) {
+    size_t n = 0;
+    for (; c; c = c->next) {
+        n += c->count;
+    }
+    return n;
+}
+
+size_t jzx__async_count(jzx_loop* loop) {
+    jzx__async* q = &loop->async;
+    size_t n = atomic_load_explicit(&q->enqueue, memory_order_acquire) - q->dequeue;
+    n += chunks_count(q->taken);
+    pthread_mutex_lock(&q->lock);
+    n += chunks_count(q->ov_head);
+    pthread_mutex_unlock(&q->lock);
+    return n;
+}
+
+static void drop_chunks(jzx_loop* loop, jzx__async_chunk* c) {
+    while (c) {
+        jzx__async_chunk* next = c->next;
+        for (uint32_t i = 0; i < c->count; ++i) {
+            jzx_message msg = {c->e[i].data, c->e[i].len, c->e[i].tag, 0};
+            jzx__drop(loop, c->e[i].target, &msg, JZX_DROP_LOOP_DESTROYED);
+        }
+        jzx__free(loop, c);
+        c = next;
+    }
+}
+
+void jzx__async_shutdown(jzx_loop* loop) {
+    jzx__async* q = &loop->async;
+    atomic_store_explicit(&q->closed, true, memory_order_seq_cst);
+    while (atomic_load_explicit(&q->inflight, memory_order_seq_cst) != 0) {
+        sched_yield(); /* producers hold it for a few hundred nanoseconds */
+    }
+    /* No producer is left, so every claimed cell has been published. */
+    entry e;
+    while (ring_pop(q, &e)) {
+        jzx_message msg = {e.data, e.len, e.tag, 0};
+        jzx__drop(loop, e.target, &msg, JZX_DROP_LOOP_DESTROYED);
+    }
+    drop_chunks(loop, q->taken);
+    q->taken = NULL;
+    drop_chunks(loop, overflow_detach(q));
+}
+
+void jzx__async_close(jzx_loop* loop) {
+    uv_close((uv_handle_t*)&loop->async.wake, NULL);
+}
+
+void jzx__async_destroy(jzx_loop* loop) {
+    pthread_mutex_destroy(&loop->async.lock);
+    jzx__free(loop, loop->async.cells);
+    loop->async.cells = NULL;
+}

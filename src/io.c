@@ -1,0 +1,227 @@
+/* File-descriptor watches: one uv_poll_t per fd, found in O(1) through a
+ * table indexed by fd. Readiness becomes a JZX_TAG_SYS_IO message; while one
+ * is queued, further readiness merges into it, and polling pauses if libuv
+ * keeps reporting, so an actor that is slow to read never makes the loop
+ * spin. See docs/io.md.
+ */
+#include "jzx_internal.h"
+
+#include <string.h>
+
+static int uv_events(uint32_t interest) {
+    return ((interest & JZX_IO_READ) ? UV_READABLE : 0) |
+           ((interest & JZX_IO_WRITE) ? UV_WRITABLE : 0) | UV_DISCONNECT;
+}
+
+static uint32_t readiness_of(int status, int events) {
+    if (status < 0) {
+        return JZX_IO_ERROR;
+    }
+    return ((events & UV_READABLE) ? JZX_IO_READ : 0) |
+           ((events & UV_WRITABLE) ? JZX_IO_WRITE : 0) |
+           ((events & UV_DISCONNECT) ? JZX_IO_ERROR : 0);
+}
+
+static jzx__watch* find(jzx_loop* loop, int fd) {
+    return (uint32_t)fd < loop->io.size ? loop->io.by_fd[fd] : NULL;
+}
+
+/* ---- owner list ---------------------------------------------------------- */
+
+static void owner_link(jzx__watch* w, jzx__actor* owner) {
+    w->owner = owner;
+    w->owner_prev = NULL;
+    w->owner_next = owner->watches;
+    if (owner->watches) {
+        owner->watches->owner_prev = w;
+    }
+    owner->watches = w;
+}
+
+static void owner_unlink(jzx__watch* w) {
+    if (w->owner_prev) {
+        w->owner_prev->owner_next = w->owner_next;
+    } else {
+        w->owner->watches = w->owner_next;
+    }
+    if (w->owner_next) {
+        w->owner_next->owner_prev = w->owner_prev;
+    }
+    w->owner = NULL;
+}
+
+/* ---- readiness ----------------------------------------------------------- */
+
+static void on_poll(uv_poll_t* handle, int status, int events) {
+    jzx__watch* w = handle->data;
+    jzx_loop* loop = w->loop;
+    if (status < 0) {
+        w->paused = true; /* libuv stopped the handle itself */
+    }
+    uint32_t readiness = readiness_of(status, events);
+    if (w->queued) {
+        w->queued->u.io.readiness |= readiness;
+        if (!w->paused) {
+            uv_poll_stop(&w->poll);
+            w->paused = true;
+        }
+        return;
+    }
+    jzx__sys* ev = jzx__alloc(loop, sizeof(*ev));
+    if (!ev) {
+        return; /* readiness is level-triggered: the next poll reports it again */
+    }
+    ev->u.io.fd = w->fd;
+    ev->u.io.readiness = readiness;
+    w->queued = ev;
+    jzx__mailbox_push_sys(&w->owner->mailbox, ev, JZX_TAG_SYS_IO);
+    jzx__schedule(loop, w->owner);
+}
+
+void jzx__io_delivered(jzx_loop* loop, const jzx__sys* ev) {
+    jzx__watch* w = find(loop, ev->u.io.fd);
+    if (!w || w->queued != ev) {
+        return; /* the watch was removed or replaced since */
+    }
+    w->queued = NULL;
+    if (w->paused && uv_poll_start(&w->poll, uv_events(w->interest), on_poll) == 0) {
+        w->paused = false;
+    }
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+int jzx__io_init(jzx_loop* loop) {
+    memset(&loop->io, 0, sizeof(loop->io));
+    return JZX_OK;
+}
+
+static void on_closed(uv_handle_t* handle) {
+    jzx__watch* w = handle->data;
+    jzx__free(w->loop, w);
+}
+
+/* The memory goes when libuv's close callback runs, never under libuv. */
+static void watch_remove(jzx_loop* loop, jzx__watch* w) {
+    loop->io.by_fd[w->fd] = NULL;
+    loop->io.count--;
+    if (w->owner) {
+        owner_unlink(w);
+    }
+    uv_close((uv_handle_t*)&w->poll, on_closed);
+}
+
+void jzx__io_remove_actor(jzx_loop* loop, jzx__actor* actor) {
+    while (actor->watches) {
+        watch_remove(loop, actor->watches);
+    }
+}
+
+static jzx_err table_reserve(jzx_loop* loop, int fd) {
+    jzx__io* io = &loop->io;
+    if ((uint32_t)fd < io->size) {
+        return JZX_OK;
+    }
+    uint32_t size = io->size ? io->size : loop->cfg.max_io_watchers;
+    while (size <= (uint32_t)fd) {
+        size *= 2;
+    }
+    jzx__watch** t = jzx__alloc(loop, sizeof(*t) * size);
+    if (!t) {
+        return JZX_ERR_NO_MEMORY;
+    }
+    memset(t, 0, sizeof(*t) * size);
+    if (io->by_fd) {
+        memcpy(t, io->by_fd, sizeof(*t) * io->size);
+    }
+    jzx__free(loop, io->by_fd);
+    io->by_fd = t;
+    io->size = size;
+    return JZX_OK;
+}
+
+/* Re-watching changes interest and owner in place. */
+static jzx_err watch_update(jzx__watch* w, jzx__actor* owner, uint32_t interest) {
+    if (uv_poll_start(&w->poll, uv_events(interest), on_poll) != 0) {
+        return JZX_ERR_IO_REG_FAILED;
+    }
+    w->paused = false;
+    w->interest = interest;
+    if (w->owner != owner) {
+        owner_unlink(w);
+        owner_link(w, owner);
+        w->queued = NULL; /* an event already queued stays with the old owner */
+    }
+    return JZX_OK;
+}
+
+jzx_err jzx_watch_fd(jzx_loop* loop, int fd, jzx_actor_id owner, uint32_t interest) {
+    if (!loop || fd < 0 || interest == 0 || (interest & ~(JZX_IO_READ | JZX_IO_WRITE))) {
+        return JZX_ERR_INVALID_ARG;
+    }
+    if (loop->destroying) {
+        return JZX_ERR_LOOP_CLOSED;
+    }
+    jzx__actor* a = jzx__actor_lookup(loop, owner);
+    if (!a) {
+        return JZX_ERR_NO_SUCH_ACTOR;
+    }
+    jzx__watch* w = find(loop, fd);
+    if (w) {
+        return watch_update(w, a, interest);
+    }
+    jzx_err err = table_reserve(loop, fd);
+    if (err != JZX_OK) {
+        return err;
+    }
+    w = jzx__alloc(loop, sizeof(*w));
+    if (!w) {
+        return JZX_ERR_NO_MEMORY;
+    }
+    memset(w, 0, sizeof(*w));
+    w->loop = loop;
+    w->fd = fd;
+    w->interest = interest;
+    if (uv_poll_init(&loop->uv, &w->poll, fd) != 0) {
+        jzx__free(loop, w); /* uv_poll_init registers nothing when it fails */
+        return JZX_ERR_IO_REG_FAILED;
+    }
+    w->poll.data = w;
+    if (uv_poll_start(&w->poll, uv_events(interest), on_poll) != 0) {
+        uv_close((uv_handle_t*)&w->poll, on_closed);
+        return JZX_ERR_IO_REG_FAILED;
+    }
+    owner_link(w, a);
+    loop->io.by_fd[fd] = w;
+    loop->io.count++;
+    return JZX_OK;
+}
+
+jzx_err jzx_unwatch_fd(jzx_loop* loop, int fd) {
+    if (!loop || fd < 0) {
+        return JZX_ERR_INVALID_ARG;
+    }
+    if (loop->destroying) {
+        return JZX_ERR_LOOP_CLOSED;
+    }
+    jzx__watch* w = find(loop, fd);
+    if (!w) {
+        return JZX_ERR_IO_NOT_WATCHED;
+    }
+    watch_remove(loop, w);
+    return JZX_OK;
+}
+
+void jzx__io_close(jzx_loop* loop) {
+    for (uint32_t fd = 0; loop->io.count && fd < loop->io.size; ++fd) {
+        if (loop->io.by_fd[fd]) {
+            watch_remove(loop, loop->io.by_fd[fd]);
+        }
+    }
+}
+
+void jzx__io_destroy(jzx_loop* loop) {
+    jzx__free(loop, loop->io.by_fd);
+    loop->io.by_fd = NULL;
+    loop->io.size = 0;
+}

@@ -1,0 +1,263 @@
+/* The loop: configuration defaults, create/destroy, the scheduler tick that
+ * interleaves async mail, timers, I/O and actor turns, and stop requests.
+ * See docs/loop.md.
+ */
+#include "jzx_internal.h"
+
+#include <string.h>
+#include <time.h>
+
+/* Cross-thread messages taken per tick before actors run again: enough to
+ * amortise the tick, few enough that a flood of async mail cannot starve
+ * actors or overflow one target's mailbox in a single gulp. */
+#define ASYNC_BUDGET 1024u
+
+/* ---- allocation and time ------------------------------------------------- */
+
+void* jzx__alloc(jzx_loop* loop, size_t size) {
+    return loop->cfg.allocator.alloc(loop->cfg.allocator.ctx, size);
+}
+
+void jzx__free(jzx_loop* loop, void* ptr) {
+    if (ptr) {
+        loop->cfg.allocator.free(loop->cfg.allocator.ctx, ptr);
+    }
+}
+
+static uint64_t monotonic_ms(void* ctx) {
+    (void)ctx;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t jzx__now(jzx_loop* loop) {
+    return loop->cfg.clock(loop->cfg.clock_ctx);
+}
+
+/* ---- configuration ------------------------------------------------------- */
+
+static void* default_alloc(void* ctx, size_t size) {
+    (void)ctx;
+    return malloc(size);
+}
+
+static void default_free(void* ctx, void* ptr) {
+    (void)ctx;
+    free(ptr);
+}
+
+void jzx_config_init(jzx_config* cfg) {
+    if (!cfg) {
+        return;
+    }
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->allocator.alloc = default_alloc;
+    cfg->allocator.free = default_free;
+    cfg->max_actors = 1024;
+    cfg->default_mailbox_cap = 1024;
+    cfg->max_msgs_per_actor = 64;
+    cfg->max_actors_per_tick = 1024;
+    cfg->max_io_watchers = 1024;
+    cfg->io_poll_timeout_ms = 10;
+    cfg->clock = monotonic_ms;
+}
+
+/* Zero means default, field by field. An allocator is a pair: half of one
+ * would free with a different heap than it allocated from. */
+static void apply_defaults(jzx_config* cfg) {
+    jzx_config d;
+    jzx_config_init(&d);
+    if (!cfg->allocator.alloc || !cfg->allocator.free) {
+        cfg->allocator = d.allocator;
+    }
+    cfg->max_actors = cfg->max_actors ? cfg->max_actors : d.max_actors;
+    cfg->default_mailbox_cap = cfg->default_mailbox_cap ? cfg->default_mailbox_cap
+                                                        : d.default_mailbox_cap;
+    cfg->max_msgs_per_actor = cfg->max_msgs_per_actor ? cfg->max_msgs_per_actor
+                                                      : d.max_msgs_per_actor;
+    cfg->max_actors_per_tick = cfg->max_actors_per_tick ? cfg->max_actors_per_tick
+                                                        : d.max_actors_per_tick;
+    cfg->max_io_watchers = cfg->max_io_watchers ? cfg->max_io_watchers : d.max_io_watchers;
+    cfg->io_poll_timeout_ms = cfg->io_poll_timeout_ms ? cfg->io_poll_timeout_ms
+                                                      : d.io_poll_timeout_ms;
+    if (!cfg->clock) {
+        cfg->clock = d.clock;
+        cfg->clock_ctx = NULL;
+    }
+    /* Slot indices are 32-bit and UINT32_MAX marks "none". */
+    if (cfg->max_actors == UINT32_MAX) {
+        cfg->max_actors--;
+    }
+    if (cfg->default_mailbox_cap > (1u << 31)) {
+        cfg->default_mailbox_cap = 1u << 31;
+    }
+}
+
+/* ---- create / destroy ---------------------------------------------------- */
+
+/* Closes the handles created so far and lets libuv finish with them. */
+static void close_uv(jzx_loop* loop, bool async_open, bool timer_open) {
+    if (async_open) {
+        jzx__async_close(loop);
+    }
+    if (timer_open) {
+        jzx__timers_close(loop);
+    }
+    jzx__io_close(loop);
+    uv_run(&loop->uv, UV_RUN_DEFAULT); /* runs the close callbacks */
+    int rc = uv_loop_close(&loop->uv);
+    JZX_ASSERT(rc == 0);
+}
+
+jzx_loop* jzx_loop_create(const jzx_config* cfg) {
+    jzx_config local;
+    if (cfg) {
+        local = *cfg;
+    } else {
+        jzx_config_init(&local);
+    }
+    apply_defaults(&local);
+    jzx_loop* loop = local.allocator.alloc(local.allocator.ctx, sizeof(*loop));
+    if (!loop) {
+        return NULL;
+    }
+    memset(loop, 0, sizeof(*loop));
+    loop->cfg = local;
+    loop->actors.free_head = UINT32_MAX;
+    atomic_init(&loop->stop_requested, false);
+    if (uv_loop_init(&loop->uv) != 0) {
+        jzx__free(loop, loop);
+        return NULL;
+    }
+    jzx__io_init(loop);
+    if (jzx__async_init(loop) != JZX_OK) {
+        close_uv(loop, false, false);
+        jzx__free(loop, loop);
+        return NULL;
+    }
+    if (jzx__timers_init(loop) != 0) {
+        close_uv(loop, true, false);
+        jzx__async_destroy(loop);
+        jzx__free(loop, loop);
+        return NULL;
+    }
+    return loop;
+}
+
+void jzx_loop_destroy(jzx_loop* loop) {
+    if (!loop || loop->running || loop->destroying) {
+        return;
+    }
+    loop->destroying = true;
+    jzx__async_shutdown(loop);
+    jzx__timers_destroy(loop);
+    jzx__io_close(loop);
+    jzx__actors_destroy(loop);
+    close_uv(loop, true, true);
+    jzx__async_destroy(loop);
+    jzx__io_destroy(loop);
+    jzx__free(loop, loop);
+}
+
+/* ---- run ----------------------------------------------------------------- */
+
+static bool has_work_left(jzx_loop* loop) {
+    return loop->actors.live || loop->timers.count || loop->io.count ||
+           jzx__async_pending(loop);
+}
+
+/* One scheduler tick: async mail, due timers, I/O readiness, then up to
+ * max_actors_per_tick actor turns. */
+static void tick(jzx_loop* loop) {
+    jzx__async_drain(loop, ASYNC_BUDGET);
+    if (loop->timers.count) {
+        jzx__timers_fire(loop, jzx__now(loop));
+    }
+    /* Only pay for a poll syscall when there are fds to poll; wakeups and
+     * timers are handled without libuv while actors are busy. */
+    if (loop->io.count) {
+        uv_run(&loop->uv, UV_RUN_NOWAIT);
+    }
+    for (uint32_t n = 0; n < loop->cfg.max_actors_per_tick; ++n) {
+        /* relaxed: a stale read only costs one more turn */
+        if (atomic_load_explicit(&loop->stop_requested, memory_order_relaxed)) {
+            break;
+        }
+        jzx__actor* a = jzx__runq_pop(loop);
+        if (!a) {
+            break;
+        }
+        jzx__actor_turn(loop, a);
+    }
+}
+
+int jzx_loop_run(jzx_loop* loop) {
+    if (!loop) {
+        return JZX_ERR_INVALID_ARG;
+    }
+    if (loop->running || loop->destroying) {
+        return JZX_ERR_LOOP_CLOSED;
+    }
+    loop->running = true;
+    /* acquire: pairs with the release in jzx_loop_request_stop */
+    while (!atomic_load_explicit(&loop->stop_requested, memory_order_acquire)) {
+        tick(loop);
+        if (loop->runq.head || jzx__async_pending(loop)) {
+            continue;
+        }
+        if (!has_work_left(loop)) {
+            break;
+        }
+        /* Idle: block until I/O, the earliest timer, a wakeup from another
+         * thread, or io_poll_timeout_ms. */
+        jzx__timers_arm(loop, jzx__now(loop), loop->cfg.io_poll_timeout_ms);
+        uv_run(&loop->uv, UV_RUN_ONCE);
+    }
+    uv_timer_stop(&loop->timers.wake);
+    atomic_store_explicit(&loop->stop_requested, false, memory_order_relaxed);
+    loop->running = false;
+    return JZX_OK;
+}
+
+void jzx_loop_request_stop(jzx_loop* loop) {
+    if (!loop || !jzx__async_enter(loop)) {
+        return;
+    }
+    atomic_store_explicit(&loop->stop_requested, true, memory_order_release);
+    uv_async_send(&loop->async.wake);
+    jzx__async_leave(loop);
+}
+
+/* ---- small public helpers ------------------------------------------------ */
+
+void jzx_loop_free(jzx_loop* loop, void* ptr) {
+    if (loop) {
+        jzx__free(loop, ptr);
+    }
+}
+
+void jzx_loop_set_observer(jzx_loop* loop, const jzx_observer* obs, void* ctx) {
+    if (!loop) {
+        return;
+    }
+    if (obs) {
+        loop->observer = *obs;
+        loop->observer_ctx = ctx;
+    } else {
+        memset(&loop->observer, 0, sizeof(loop->observer));
+        loop->observer_ctx = NULL;
+    }
+}
+
+jzx_err jzx_loop_stats(jzx_loop* loop, jzx_stats* out) {
+    if (!loop || !out) {
+        return JZX_ERR_INVALID_ARG;
+    }
+    *out = loop->stats;
+    out->live_actors = loop->actors.live;
+    out->pending_timers = loop->timers.count;
+    out->watched_fds = loop->io.count;
+    out->pending_async = jzx__async_count(loop);
+    return JZX_OK;
+}

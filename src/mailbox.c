@@ -1,0 +1,96 @@
+/* Mailbox: a bounded FIFO ring of user messages that grows on demand up to
+ * its cap, plus a FIFO of runtime-owned system messages that never fills.
+ * See docs/mailbox.md.
+ */
+#include "jzx_internal.h"
+
+#include <string.h>
+
+/* First ring size: small enough that an actor that gets a message or two
+ * stays cheap, big enough that a steady trickle never reallocates. */
+#define RING_MIN 4u
+
+void jzx__mailbox_init(jzx__mailbox* box, uint32_t cap) {
+    memset(box, 0, sizeof(*box));
+    box->cap = cap;
+}
+
+/* Doubles the ring, keeping messages in order at the front. */
+static jzx_err grow(jzx_loop* loop, jzx__mailbox* box) {
+    uint32_t size = box->ring ? (box->mask + 1u) * 2u : RING_MIN;
+    jzx_message* ring = jzx__alloc(loop, sizeof(jzx_message) * size);
+    if (!ring) {
+        return JZX_ERR_NO_MEMORY;
+    }
+    for (uint32_t i = 0; i < box->count; ++i) {
+        ring[i] = box->ring[(box->head + i) & box->mask];
+    }
+    jzx__free(loop, box->ring);
+    box->ring = ring;
+    box->mask = size - 1u;
+    box->head = 0;
+    return JZX_OK;
+}
+
+/* Hot path: no allocation unless the ring must grow. */
+jzx_err jzx__mailbox_push(jzx_loop* loop, jzx__mailbox* box, const jzx_message* msg) {
+    if (box->count >= box->cap) {
+        return JZX_ERR_MAILBOX_FULL;
+    }
+    if (!box->ring || box->count > box->mask) {
+        jzx_err err = grow(loop, box);
+        if (err != JZX_OK) {
+            return err;
+        }
+    }
+    box->ring[(box->head + box->count) & box->mask] = *msg;
+    box->count++;
+    return JZX_OK;
+}
+
+void jzx__mailbox_push_sys(jzx__mailbox* box, jzx__sys* sys, uint32_t tag) {
+    sys->tag = tag;
+    sys->next = NULL;
+    if (box->sys_tail) {
+        box->sys_tail->next = sys;
+    } else {
+        box->sys_head = sys;
+    }
+    box->sys_tail = sys;
+}
+
+bool jzx__mailbox_pop(jzx__mailbox* box, jzx_message* out) {
+    jzx__sys* sys = box->sys_head;
+    if (sys) {
+        box->sys_head = sys->next;
+        if (!box->sys_head) {
+            box->sys_tail = NULL;
+        }
+        out->data = sys;
+        out->len = sys->tag == JZX_TAG_SYS_IO           ? sizeof(jzx_io_event)
+                   : sys->tag == JZX_TAG_SYS_CHILD_EXIT ? sizeof(jzx_child_exit)
+                                                        : sizeof(jzx_child_restart);
+        out->tag = sys->tag;
+        out->sender = 0;
+        return true;
+    }
+    if (box->count == 0) {
+        return false;
+    }
+    *out = box->ring[box->head];
+    box->head = (box->head + 1u) & box->mask;
+    box->count--;
+    return true;
+}
+
+void jzx__mailbox_release(jzx_loop* loop, jzx_actor_id owner, jzx__mailbox* box,
+                          jzx_drop_reason reason) {
+    jzx_message msg;
+    while (jzx__mailbox_pop(box, &msg)) {
+        jzx__drop(loop, owner, &msg, reason);
+    }
+    jzx__free(loop, box->ring);
+    box->ring = NULL;
+    box->mask = 0;
+    box->head = 0;
+}

@@ -1,0 +1,392 @@
+/* Supervisors: an actor with a built-in behaviour that restarts its children
+ * by mode (permanent / transient / temporary) and strategy (one_for_one /
+ * one_for_all / rest_for_one), within a sliding restart-intensity window,
+ * after a backoff delay. See docs/supervisor.md.
+ */
+#include "jzx_internal.h"
+
+#include <string.h>
+
+/* Nested supervisor specs deeper than this are refused (a cycle would
+ * otherwise recurse forever). */
+#define MAX_DEPTH 32
+
+typedef struct child {
+    jzx_actor_id id;           /* 0 while down */
+    uint32_t restart_count;    /* restarts so far; drives the backoff */
+    jzx_timer_id restart_timer; /* pending delayed restart, 0 if none */
+} child;
+
+typedef struct jzx__sup {
+    jzx_supervisor_init* init; /* deep copy; children[i] is child i's spec */
+    jzx_actor_id self;
+    child* kids;               /* init->child_count entries */
+    uint64_t* window;          /* times of recent restarts, a ring of `intensity` */
+    uint32_t win_head;
+    uint32_t win_count;
+} jzx__sup;
+
+/* ---- the spec: validation and deep copy ---------------------------------- */
+
+static bool init_valid(const jzx_supervisor_init* init, int depth) {
+    if (!init || !init->children || init->child_count == 0 || depth > MAX_DEPTH ||
+        init->child_count > UINT32_MAX / 2) {
+        return false;
+    }
+    const jzx_supervisor_spec* s = &init->supervisor;
+    if ((unsigned)s->strategy > JZX_SUP_REST_FOR_ONE ||
+        (unsigned)s->backoff > JZX_BACKOFF_EXPONENTIAL || s->intensity > JZX_MAX_INTENSITY) {
+        return false;
+    }
+    for (size_t i = 0; i < init->child_count; ++i) {
+        const jzx_child_spec* c = &init->children[i];
+        if ((unsigned)c->mode > JZX_CHILD_TEMPORARY ||
+            (unsigned)c->backoff > JZX_BACKOFF_EXPONENTIAL) {
+            return false;
+        }
+        if (c->supervisor ? !init_valid(c->supervisor, depth + 1) : !c->behavior) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void init_free(jzx_loop* loop, jzx_supervisor_init* init) {
+    if (!init) {
+        return;
+    }
+    for (size_t i = 0; i < init->child_count; ++i) {
+        init_free(loop, (jzx_supervisor_init*)init->children[i].supervisor);
+    }
+    jzx__free(loop, init);
+}
+
+/* One allocation per level: the init followed by its children array. */
+static jzx_supervisor_init* init_copy(jzx_loop* loop, const jzx_supervisor_init* src) {
+    jzx_supervisor_init* dst =
+        jzx__alloc(loop, sizeof(*dst) + sizeof(jzx_child_spec) * src->child_count);
+    if (!dst) {
+        return NULL;
+    }
+    jzx_child_spec* kids = (jzx_child_spec*)(dst + 1);
+    *dst = *src;
+    memcpy(kids, src->children, sizeof(jzx_child_spec) * src->child_count);
+    dst->children = kids;
+    for (size_t i = 0; i < src->child_count; ++i) {
+        kids[i].supervisor = NULL; /* so init_free stops at the first uncopied level */
+    }
+    for (size_t i = 0; i < src->child_count; ++i) {
+        if (src->children[i].supervisor) {
+            kids[i].supervisor = init_copy(loop, src->children[i].supervisor);
+            if (!kids[i].supervisor) {
+                init_free(loop, dst);
+                return NULL;
+            }
+        }
+    }
+    return dst;
+}
+
+static jzx__sup* sup_create(jzx_loop* loop, const jzx_supervisor_init* init) {
+    uint32_t n = (uint32_t)init->child_count;
+    uint32_t w = init->supervisor.intensity;
+    jzx__sup* sup = jzx__alloc(loop, sizeof(*sup) + sizeof(child) * n + sizeof(uint64_t) * w);
+    if (!sup) {
+        return NULL;
+    }
+    memset(sup, 0, sizeof(*sup) + sizeof(child) * n);
+    sup->kids = (child*)(sup + 1);
+    sup->window = (uint64_t*)(sup->kids + n);
+    sup->init = init_copy(loop, init);
+    if (!sup->init) {
+        jzx__free(loop, sup);
+        return NULL;
+    }
+    return sup;
+}
+
+void jzx__supervisor_free(jzx_loop* loop, jzx__sup* sup) {
+    init_free(loop, sup->init);
+    jzx__free(loop, sup);
+}
+
+/* ---- starting and stopping children -------------------------------------- */
+
+static jzx_err spawn_sup(jzx_loop* loop, const jzx_supervisor_init* init, jzx_actor_id parent,
+                         jzx_actor_id* out_id);
+
+/* Marks the child's CHILD_EXIT note with its index so the exit is matched in
+ * O(1) without a search. */
+static void tag_exit_note(jzx_loop* loop, jzx_actor_id id, uint32_t index) {
+    jzx__actor* a = jzx__actor_lookup(loop, id);
+    JZX_ASSERT(a && a->exit_note);
+    a->exit_note->u.exit.child_index = index;
+}
+
+static jzx_err start_child(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
+    const jzx_child_spec* spec = &sup->init->children[i];
+    jzx_actor_id id = 0;
+    jzx_err err;
+    if (spec->supervisor) {
+        err = spawn_sup(loop, spec->supervisor, sup->self, &id);
+    } else {
+        jzx_spawn_opts opts = {spec->behavior, spec->state, sup->self, spec->mailbox_cap,
+                               spec->name};
+        err = jzx__spawn(loop, &opts, NULL, &id);
+    }
+    if (err == JZX_OK) {
+        tag_exit_note(loop, id, i);
+        sup->kids[i].id = id;
+    }
+    return err;
+}
+
+static void cancel_restart(jzx_loop* loop, child* c) {
+    if (c->restart_timer) {
+        jzx__timer* t = jzx__timer_find(loop, c->restart_timer);
+        if (t) {
+            jzx__free(loop, t->data);
+            jzx__timer_remove(loop, t);
+        }
+        c->restart_timer = 0;
+    }
+}
+
+/* Stops children [from, count) in reverse start order. */
+static void stop_children(jzx_loop* loop, jzx__sup* sup, uint32_t from) {
+    for (uint32_t i = (uint32_t)sup->init->child_count; i-- > from;) {
+        child* c = &sup->kids[i];
+        cancel_restart(loop, c);
+        jzx__actor* a = c->id ? jzx__actor_lookup(loop, c->id) : NULL;
+        c->id = 0;
+        if (a) {
+            jzx__actor_end(loop, a, JZX_ACTOR_STOPPING, JZX_EXIT_SHUTDOWN);
+        }
+    }
+}
+
+void jzx__supervisor_shutdown(jzx_loop* loop, jzx__sup* sup) {
+    stop_children(loop, sup, 0);
+}
+
+/* ---- restart policy ------------------------------------------------------ */
+
+static uint32_t sat_add(uint32_t a, uint32_t b) {
+    return a > UINT32_MAX - b ? UINT32_MAX : a + b;
+}
+
+static uint32_t sat_mul(uint32_t a, uint32_t b) {
+    uint64_t p = (uint64_t)a * b;
+    return p > UINT32_MAX ? UINT32_MAX : (uint32_t)p;
+}
+
+/* The seed runtime's formulas, with saturating arithmetic. */
+static uint32_t restart_delay(const jzx__sup* sup, uint32_t i) {
+    const jzx_child_spec* spec = &sup->init->children[i];
+    const jzx_supervisor_spec* s = &sup->init->supervisor;
+    uint32_t base = spec->restart_delay_ms;
+    uint32_t n = sup->kids[i].restart_count;
+    jzx_backoff_type type = spec->backoff != JZX_BACKOFF_NONE ? spec->backoff : s->backoff;
+    switch (type) {
+    case JZX_BACKOFF_CONSTANT:
+        return sat_add(base, sat_mul(s->backoff_delay_ms, n));
+    case JZX_BACKOFF_EXPONENTIAL:
+        return sat_mul(base ? base : s->backoff_delay_ms, n >= 31 ? UINT32_MAX : 1u << n);
+    case JZX_BACKOFF_NONE:
+    default:
+        return base;
+    }
+}
+
+/* Sliding window: at most `intensity` restarts within any `period_ms`. */
+static bool window_allows(jzx__sup* sup, uint64_t now) {
+    const jzx_supervisor_spec* s = &sup->init->supervisor;
+    if (s->intensity == 0 || s->period_ms == 0) {
+        return true;
+    }
+    while (sup->win_count && now - sup->window[sup->win_head] > s->period_ms) {
+        sup->win_head = (sup->win_head + 1) % s->intensity;
+        sup->win_count--;
+    }
+    if (sup->win_count == s->intensity) {
+        return false;
+    }
+    sup->window[(sup->win_head + sup->win_count) % s->intensity] = now;
+    sup->win_count++;
+    return true;
+}
+
+/* Restarts child i now or after its backoff delay. */
+static jzx_err restart_child(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
+    child* c = &sup->kids[i];
+    cancel_restart(loop, c);
+    c->restart_count++;
+    uint32_t delay = restart_delay(sup, i);
+    if (delay == 0) {
+        loop->stats.restarts++;
+        return start_child(loop, sup, i);
+    }
+    jzx__sys* note = jzx__alloc(loop, sizeof(*note));
+    if (!note) {
+        return JZX_ERR_NO_MEMORY;
+    }
+    note->u.restart.pub.child_index = i;
+    jzx_err err = jzx__timer_add(loop, sup->self, delay, note, sizeof(jzx_child_restart),
+                                 JZX_TAG_SYS_CHILD_RESTART, &c->restart_timer);
+    if (err != JZX_OK) {
+        jzx__free(loop, note);
+        return err;
+    }
+    note->u.restart.timer = c->restart_timer;
+    return JZX_OK;
+}
+
+static void notify_restart(jzx_loop* loop, jzx__sup* sup, jzx_actor_id id, uint32_t i) {
+    if (id && loop->observer.on_actor_restart) {
+        loop->observer.on_actor_restart(loop->observer_ctx, sup->self, id,
+                                        sup->kids[i].restart_count + 1);
+    }
+}
+
+/* Applies the strategy after child `failed` (whose id was `old`) exited. */
+static jzx_err apply_strategy(jzx_loop* loop, jzx__sup* sup, uint32_t failed, jzx_actor_id old) {
+    uint32_t n = (uint32_t)sup->init->child_count;
+    jzx_supervisor_strategy strategy = sup->init->supervisor.strategy;
+    if (strategy == JZX_SUP_ONE_FOR_ONE) {
+        notify_restart(loop, sup, old, failed);
+        return restart_child(loop, sup, failed);
+    }
+    uint32_t from = strategy == JZX_SUP_ONE_FOR_ALL ? 0 : failed;
+    for (uint32_t i = from; i < n; ++i) {
+        if (sup->init->children[i].mode != JZX_CHILD_TEMPORARY) {
+            notify_restart(loop, sup, i == failed ? old : sup->kids[i].id, i);
+        }
+    }
+    stop_children(loop, sup, from);
+    for (uint32_t i = from; i < n; ++i) {
+        if (sup->init->children[i].mode != JZX_CHILD_TEMPORARY) {
+            jzx_err err = restart_child(loop, sup, i);
+            if (err != JZX_OK) {
+                return err;
+            }
+        }
+    }
+    return JZX_OK;
+}
+
+static jzx_behavior_result escalate(jzx_loop* loop, jzx__sup* sup) {
+    if (loop->observer.on_supervisor_escalate) {
+        loop->observer.on_supervisor_escalate(loop->observer_ctx, sup->self);
+    }
+    return JZX_BEHAVIOR_FAIL;
+}
+
+static jzx_behavior_result on_child_exit(jzx_loop* loop, jzx__sup* sup, jzx__sys* ev) {
+    uint32_t i = ev->u.exit.child_index;
+    jzx_actor_id old = ev->u.exit.pub.child;
+    bool failed = ev->u.exit.pub.status == JZX_ACTOR_FAILED;
+    jzx__free(loop, ev);
+    if (i >= sup->init->child_count || sup->kids[i].id != old) {
+        return JZX_BEHAVIOR_OK; /* not (or no longer) one of ours */
+    }
+    sup->kids[i].id = 0;
+    jzx_child_mode mode = sup->init->children[i].mode;
+    if (mode == JZX_CHILD_TEMPORARY || (mode == JZX_CHILD_TRANSIENT && !failed)) {
+        return JZX_BEHAVIOR_OK;
+    }
+    if (!window_allows(sup, jzx__now(loop))) {
+        return escalate(loop, sup);
+    }
+    /* A child that cannot be restarted leaves the supervisor unable to do its
+     * job: it fails, and its own supervisor decides. */
+    if (apply_strategy(loop, sup, i, old) != JZX_OK) {
+        return escalate(loop, sup);
+    }
+    return JZX_BEHAVIOR_OK;
+}
+
+static jzx_behavior_result on_restart_due(jzx_loop* loop, jzx__sup* sup, jzx__sys* ev) {
+    uint32_t i = ev->u.restart.pub.child_index;
+    jzx_timer_id timer = ev->u.restart.timer;
+    jzx__free(loop, ev);
+    if (i >= sup->init->child_count || sup->kids[i].restart_timer != timer) {
+        return JZX_BEHAVIOR_OK; /* superseded by a later restart decision */
+    }
+    sup->kids[i].restart_timer = 0;
+    loop->stats.restarts++;
+    if (start_child(loop, sup, i) != JZX_OK) {
+        return escalate(loop, sup);
+    }
+    return JZX_BEHAVIOR_OK;
+}
+
+jzx_behavior_result jzx__supervisor_behavior(jzx_context* ctx, const jzx_message* msg) {
+    jzx__sup* sup = ctx->state;
+    switch (msg->tag) {
+    case JZX_TAG_SYS_CHILD_EXIT:
+        return on_child_exit(ctx->loop, sup, msg->data);
+    case JZX_TAG_SYS_CHILD_RESTART:
+        return on_restart_due(ctx->loop, sup, msg->data);
+    default:
+        jzx__drop(ctx->loop, ctx->self, msg, JZX_DROP_NOT_HANDLED);
+        return JZX_BEHAVIOR_OK;
+    }
+}
+
+/* ---- public API ---------------------------------------------------------- */
+
+static jzx_err spawn_sup(jzx_loop* loop, const jzx_supervisor_init* init, jzx_actor_id parent,
+                         jzx_actor_id* out_id) {
+    jzx__sup* sup = sup_create(loop, init);
+    if (!sup) {
+        return JZX_ERR_NO_MEMORY;
+    }
+    jzx_spawn_opts opts = {jzx__supervisor_behavior, NULL, parent, 0, NULL};
+    jzx_err err = jzx__spawn(loop, &opts, sup, &sup->self);
+    if (err != JZX_OK) {
+        jzx__supervisor_free(loop, sup);
+        return err;
+    }
+    for (uint32_t i = 0; i < sup->init->child_count; ++i) {
+        err = start_child(loop, sup, i);
+        if (err != JZX_OK) {
+            /* Undo: the children started so far stop, the supervisor ends
+             * without reporting to its parent, and nothing is left. */
+            jzx__actor* self = jzx__actor_lookup(loop, sup->self);
+            jzx__actor_end(loop, self, JZX_ACTOR_FAILED, JZX_EXIT_SHUTDOWN);
+            return err;
+        }
+    }
+    if (out_id) {
+        *out_id = sup->self;
+    }
+    return JZX_OK;
+}
+
+jzx_err jzx_spawn_supervisor(jzx_loop* loop, const jzx_supervisor_init* init, jzx_actor_id parent,
+                             jzx_actor_id* out_id) {
+    if (!loop || !init_valid(init, 0)) {
+        return JZX_ERR_INVALID_ARG;
+    }
+    if (loop->destroying) {
+        return JZX_ERR_LOOP_CLOSED;
+    }
+    return spawn_sup(loop, init, parent, out_id);
+}
+
+jzx_err jzx_supervisor_child_id(jzx_loop* loop, jzx_actor_id supervisor, size_t index,
+                                jzx_actor_id* out_id) {
+    if (!loop || !out_id) {
+        return JZX_ERR_INVALID_ARG;
+    }
+    jzx__actor* a = jzx__actor_lookup(loop, supervisor);
+    if (!a || !jzx__is_supervisor(a)) {
+        return JZX_ERR_NO_SUCH_ACTOR;
+    }
+    jzx__sup* sup = a->state;
+    if (index >= sup->init->child_count) {
+        return JZX_ERR_INVALID_ARG;
+    }
+    *out_id = sup->kids[index].id;
+    return JZX_OK;
+}

@@ -1,0 +1,1 @@
+int th_dummy;

@@ -1,0 +1,2 @@
+# One line per test file (one CMocka group each).
+jzx_add_test(smoke)
