@@ -1,2 +1,1 @@
-# One line per test file (one CMocka group each).
-jzx_add_test(smoke)
+jzx_add_test(actor)
