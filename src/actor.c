@@ -218,8 +218,7 @@ jzx_err jzx_send(jzx_loop* loop, jzx_actor_id target, void* data, size_t len, ui
     return JZX_OK;
 }
 
-void jzx__drop(jzx_loop* loop, jzx_actor_id target, const jzx_message* msg,
-               jzx_drop_reason why) {
+void jzx__drop(jzx_loop* loop, jzx_actor_id target, const jzx_message* msg, jzx_drop_reason why) {
     if (jzx__is_sys_tag(msg->tag)) {
         jzx__free(loop, msg->data); /* the runtime's own payload */
         return;
@@ -308,8 +307,7 @@ static jzx_err end_by_id(jzx_loop* loop, jzx_actor_id id, jzx_actor_status statu
     if (!a) {
         return JZX_ERR_NO_SUCH_ACTOR;
     }
-    jzx__actor_end(loop, a, status,
-                   status == JZX_ACTOR_FAILED ? JZX_EXIT_FAIL : JZX_EXIT_NORMAL);
+    jzx__actor_end(loop, a, status, status == JZX_ACTOR_FAILED ? JZX_EXIT_FAIL : JZX_EXIT_NORMAL);
     return JZX_OK;
 }
 

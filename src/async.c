@@ -85,8 +85,7 @@ static bool ring_push(jzx__async* q, const entry* e) {
         intptr_t diff = (intptr_t)seq - (intptr_t)pos;
         if (diff == 0) {
             if (atomic_compare_exchange_weak_explicit(&q->enqueue, &pos, pos + 1,
-                                                      memory_order_relaxed,
-                                                      memory_order_relaxed)) {
+                                                      memory_order_relaxed, memory_order_relaxed)) {
                 c->target = e->target;
                 c->data = e->data;
                 c->len = e->len;
@@ -130,8 +129,7 @@ out:
     return err;
 }
 
-jzx_err jzx_send_async(jzx_loop* loop, jzx_actor_id target, void* data, size_t len,
-                       uint32_t tag) {
+jzx_err jzx_send_async(jzx_loop* loop, jzx_actor_id target, void* data, size_t len, uint32_t tag) {
     if (!loop || jzx__is_sys_tag(tag)) {
         return JZX_ERR_INVALID_ARG;
     }

@@ -19,13 +19,12 @@
 
 /* Internal invariants; stays on in release builds because a broken invariant
  * in a scheduler is worth a crash report, not silent corruption. */
-#define JZX_ASSERT(cond)                                                                     \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            fprintf(stderr, "libjzx: %s:%d: invariant failed: %s\n", __FILE__, __LINE__,   \
-                    #cond);                                                                  \
-            abort();                                                                         \
-        }                                                                                    \
+#define JZX_ASSERT(cond)                                                                         \
+    do {                                                                                         \
+        if (!(cond)) {                                                                           \
+            fprintf(stderr, "libjzx: %s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
+            abort();                                                                             \
+        }                                                                                        \
     } while (0)
 
 static inline bool jzx__is_sys_tag(uint32_t tag) {
@@ -91,14 +90,14 @@ typedef struct jzx__actor {
     jzx_behavior_fn behavior; /* loop thread */
     void* state;              /* user state, or the jzx__sup of a supervisor */
     jzx_actor_id id;
-    jzx_actor_id supervisor;  /* gets CHILD_EXIT; 0 once its supervisor shut it down */
+    jzx_actor_id supervisor;    /* gets CHILD_EXIT; 0 once its supervisor shut it down */
     struct jzx__actor* rq_prev; /* run queue links, valid while in_run_queue */
     struct jzx__actor* rq_next;
     jzx__mailbox mailbox;
-    jzx__sys* exit_note;      /* CHILD_EXIT payload reserved at spawn when supervised */
+    jzx__sys* exit_note;        /* CHILD_EXIT payload reserved at spawn when supervised */
     struct jzx__watch* watches; /* fds this actor owns */
-    uint8_t status;           /* jzx_actor_status */
-    uint8_t reason;           /* jzx_exit_reason, set when status leaves RUNNING */
+    uint8_t status;             /* jzx_actor_status */
+    uint8_t reason;             /* jzx_exit_reason, set when status leaves RUNNING */
     bool in_run_queue;
 } jzx__actor;
 
@@ -155,13 +154,13 @@ static inline bool jzx__is_supervisor(const jzx__actor* a) {
 /* ---- timers (timer.c) ---------------------------------------------------- */
 
 typedef struct jzx__timer {
-    uint64_t due;        /* loop clock, ms */
-    jzx_timer_id id;     /* 0 while the slot is free */
+    uint64_t due;    /* loop clock, ms */
+    jzx_timer_id id; /* 0 while the slot is free */
     jzx_actor_id target;
     void* data;
     size_t len;
     uint32_t tag;
-    uint32_t pos;        /* heap position, or next free slot while free */
+    uint32_t pos; /* heap position, or next free slot while free */
 } jzx__timer;
 
 /* Min-heap ordered by (due, id), slots that hold the timers, and an
@@ -176,13 +175,13 @@ typedef struct jzx__timers {
     uint32_t* map_vals; /* slot indices */
     uint32_t map_mask;  /* map size - 1, map size 0 when NULL */
     jzx_timer_id next_id;
-    uv_timer_t wake;    /* wakes a blocked loop at the earliest due time */
+    uv_timer_t wake; /* wakes a blocked loop at the earliest due time */
 } jzx__timers;
 
 int jzx__timers_init(jzx_loop* loop);
 /* Arms a timer; sys payloads (restart notes) come through here too. */
-jzx_err jzx__timer_add(jzx_loop* loop, jzx_actor_id target, uint32_t ms, void* data,
-                       size_t len, uint32_t tag, jzx_timer_id* out);
+jzx_err jzx__timer_add(jzx_loop* loop, jzx_actor_id target, uint32_t ms, void* data, size_t len,
+                       uint32_t tag, jzx_timer_id* out);
 /* The armed timer with this id, or NULL. */
 jzx__timer* jzx__timer_find(jzx_loop* loop, jzx_timer_id id);
 /* Disarms a timer; its payload is the caller's to dispose of. */
@@ -245,15 +244,15 @@ void jzx__async_destroy(jzx_loop* loop);
 /* ---- I/O (io.c) ---------------------------------------------------------- */
 
 typedef struct jzx__watch {
-    uv_poll_t poll;        /* poll.data points back to the watch */
+    uv_poll_t poll; /* poll.data points back to the watch */
     jzx_loop* loop;
     int fd;
-    uint32_t interest;     /* JZX_IO_READ | JZX_IO_WRITE */
+    uint32_t interest; /* JZX_IO_READ | JZX_IO_WRITE */
     jzx__actor* owner;
     struct jzx__watch* owner_prev; /* owner's list of watches */
     struct jzx__watch* owner_next;
-    jzx__sys* queued;      /* event queued and not yet delivered, merged into */
-    bool paused;           /* polling stopped until `queued` is delivered */
+    jzx__sys* queued; /* event queued and not yet delivered, merged into */
+    bool paused;      /* polling stopped until `queued` is delivered */
 } jzx__watch;
 
 typedef struct jzx__io {
@@ -282,9 +281,9 @@ struct jzx_loop {
     jzx__io io;              /* loop thread */
     jzx_observer observer;   /* loop thread */
     void* observer_ctx;
-    jzx_stats stats;         /* loop thread; gauges filled in by jzx_loop_stats */
-    bool running;            /* loop thread */
-    bool destroying;         /* loop thread: jzx_loop_destroy has begun */
+    jzx_stats stats; /* loop thread; gauges filled in by jzx_loop_stats */
+    bool running;    /* loop thread */
+    bool destroying; /* loop thread: jzx_loop_destroy has begun */
     /* Any thread may set it (relaxed is enough: the uv_async_send that
      * follows is what wakes the loop); the loop thread reads and clears it. */
     atomic_bool stop_requested;

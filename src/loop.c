@@ -72,15 +72,15 @@ static void apply_defaults(jzx_config* cfg) {
         cfg->allocator = d.allocator;
     }
     cfg->max_actors = cfg->max_actors ? cfg->max_actors : d.max_actors;
-    cfg->default_mailbox_cap = cfg->default_mailbox_cap ? cfg->default_mailbox_cap
-                                                        : d.default_mailbox_cap;
-    cfg->max_msgs_per_actor = cfg->max_msgs_per_actor ? cfg->max_msgs_per_actor
-                                                      : d.max_msgs_per_actor;
-    cfg->max_actors_per_tick = cfg->max_actors_per_tick ? cfg->max_actors_per_tick
-                                                        : d.max_actors_per_tick;
+    cfg->default_mailbox_cap =
+        cfg->default_mailbox_cap ? cfg->default_mailbox_cap : d.default_mailbox_cap;
+    cfg->max_msgs_per_actor =
+        cfg->max_msgs_per_actor ? cfg->max_msgs_per_actor : d.max_msgs_per_actor;
+    cfg->max_actors_per_tick =
+        cfg->max_actors_per_tick ? cfg->max_actors_per_tick : d.max_actors_per_tick;
     cfg->max_io_watchers = cfg->max_io_watchers ? cfg->max_io_watchers : d.max_io_watchers;
-    cfg->io_poll_timeout_ms = cfg->io_poll_timeout_ms ? cfg->io_poll_timeout_ms
-                                                      : d.io_poll_timeout_ms;
+    cfg->io_poll_timeout_ms =
+        cfg->io_poll_timeout_ms ? cfg->io_poll_timeout_ms : d.io_poll_timeout_ms;
     if (!cfg->clock) {
         cfg->clock = d.clock;
         cfg->clock_ctx = NULL;
@@ -163,8 +163,7 @@ void jzx_loop_destroy(jzx_loop* loop) {
 /* ---- run ----------------------------------------------------------------- */
 
 static bool has_work_left(jzx_loop* loop) {
-    return loop->actors.live || loop->timers.count || loop->io.count ||
-           jzx__async_pending(loop);
+    return loop->actors.live || loop->timers.count || loop->io.count || jzx__async_pending(loop);
 }
 
 /* One scheduler tick: async mail, due timers, I/O readiness, then up to

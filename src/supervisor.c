@@ -12,16 +12,16 @@
 #define MAX_DEPTH 32
 
 typedef struct child {
-    jzx_actor_id id;           /* 0 while down */
-    uint32_t restart_count;    /* restarts so far; drives the backoff */
+    jzx_actor_id id;            /* 0 while down */
+    uint32_t restart_count;     /* restarts so far; drives the backoff */
     jzx_timer_id restart_timer; /* pending delayed restart, 0 if none */
 } child;
 
 typedef struct jzx__sup {
     jzx_supervisor_init* init; /* deep copy; children[i] is child i's spec */
     jzx_actor_id self;
-    child* kids;               /* init->child_count entries */
-    uint64_t* window;          /* times of recent restarts, a ring of `intensity` */
+    child* kids;      /* init->child_count entries */
+    uint64_t* window; /* times of recent restarts, a ring of `intensity` */
     uint32_t win_head;
     uint32_t win_count;
 } jzx__sup;

@@ -175,8 +175,8 @@ int jzx__timers_init(jzx_loop* loop) {
     return uv_timer_init(&loop->uv, &t->wake);
 }
 
-jzx_err jzx__timer_add(jzx_loop* loop, jzx_actor_id target, uint32_t ms, void* data,
-                       size_t len, uint32_t tag, jzx_timer_id* out) {
+jzx_err jzx__timer_add(jzx_loop* loop, jzx_actor_id target, uint32_t ms, void* data, size_t len,
+                       uint32_t tag, jzx_timer_id* out) {
     jzx__timers* t = &loop->timers;
     jzx_err err = slots_reserve(loop);
     if (err == JZX_OK) {

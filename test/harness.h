@@ -21,8 +21,8 @@
 
 /* ---- counting allocator ---- */
 void th_alloc_reset(void);
-long th_alloc_live(void);   /* blocks allocated and not freed */
-long th_alloc_calls(void);  /* allocation calls since the last reset */
+long th_alloc_live(void);  /* blocks allocated and not freed */
+long th_alloc_calls(void); /* allocation calls since the last reset */
 /* Fail the n-th allocation call counted from the last reset (1-based); 0 = never. */
 void th_alloc_fail_at(long n);
 /* Fail every allocation call from now on (true) or none (false). */
@@ -65,11 +65,10 @@ jzx_actor_id th_spawn_cap(jzx_loop* loop, jzx_behavior_fn fn, void* state, uint3
 /* A behaviour that does nothing and keeps running. */
 jzx_behavior_result th_idle(jzx_context* ctx, const jzx_message* msg);
 
-int th_main(const struct CMUnitTest* tests, size_t count, const char* group, int argc,
-            char** argv);
-#define TH_MAIN(tests)                                                                      \
-    int main(int argc, char** argv) {                                                       \
-        return th_main(tests, sizeof(tests) / sizeof(tests[0]), __FILE__, argc, argv);     \
+int th_main(const struct CMUnitTest* tests, size_t count, const char* group, int argc, char** argv);
+#define TH_MAIN(tests)                                                                 \
+    int main(int argc, char** argv) {                                                  \
+        return th_main(tests, sizeof(tests) / sizeof(tests[0]), __FILE__, argc, argv); \
     }
 
 #endif

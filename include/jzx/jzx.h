@@ -47,16 +47,16 @@ JZX_API const char* jzx_version_string(void);
 /** Every fallible call returns one of these; JZX_OK is 0, errors are negative. */
 typedef enum jzx_err {
     JZX_OK = 0,
-    JZX_ERR_UNKNOWN = -1,        /**< an internal step failed for a reason not listed below */
-    JZX_ERR_NO_MEMORY = -2,      /**< the allocator returned NULL; nothing changed */
-    JZX_ERR_INVALID_ARG = -3,    /**< NULL pointer, zero count, bad flag or reserved tag */
-    JZX_ERR_LOOP_CLOSED = -4,    /**< loop already running, or being destroyed */
-    JZX_ERR_NO_SUCH_ACTOR = -5,  /**< unknown, stale or ending actor id */
-    JZX_ERR_MAILBOX_FULL = -7,   /**< the target holds mailbox_cap user messages */
-    JZX_ERR_TIMER_INVALID = -8,  /**< timer id unknown, already fired or cancelled */
-    JZX_ERR_IO_REG_FAILED = -9,  /**< libuv refused to poll this fd */
+    JZX_ERR_UNKNOWN = -1,         /**< an internal step failed for a reason not listed below */
+    JZX_ERR_NO_MEMORY = -2,       /**< the allocator returned NULL; nothing changed */
+    JZX_ERR_INVALID_ARG = -3,     /**< NULL pointer, zero count, bad flag or reserved tag */
+    JZX_ERR_LOOP_CLOSED = -4,     /**< loop already running, or being destroyed */
+    JZX_ERR_NO_SUCH_ACTOR = -5,   /**< unknown, stale or ending actor id */
+    JZX_ERR_MAILBOX_FULL = -7,    /**< the target holds mailbox_cap user messages */
+    JZX_ERR_TIMER_INVALID = -8,   /**< timer id unknown, already fired or cancelled */
+    JZX_ERR_IO_REG_FAILED = -9,   /**< libuv refused to poll this fd */
     JZX_ERR_IO_NOT_WATCHED = -10, /**< the fd has no watch */
-    JZX_ERR_MAX_ACTORS = -11     /**< the actor table holds max_actors actors */
+    JZX_ERR_MAX_ACTORS = -11      /**< the actor table holds max_actors actors */
 } jzx_err;
 
 /** A static, human-readable name for an error code ("unknown error" if none). Any thread. */
@@ -113,25 +113,25 @@ typedef uint64_t (*jzx_clock_fn)(void* ctx);
 /** Loop configuration. Fill with jzx_config_init() or zero it: every zero
  * field takes its default. Fields are only ever appended. */
 typedef struct jzx_config {
-    jzx_allocator allocator;       /**< default: malloc/free */
-    uint32_t max_actors;           /**< live actors at once; default 1024 */
-    uint32_t default_mailbox_cap;  /**< user messages per mailbox; default 1024 */
-    uint32_t max_msgs_per_actor;   /**< messages one actor handles per turn; default 64 */
-    uint32_t max_actors_per_tick;  /**< actor turns between I/O polls; default 1024 */
-    uint32_t max_io_watchers;      /**< initial fd table size (grows); default 1024 */
-    uint32_t io_poll_timeout_ms;   /**< longest single blocking wait when idle; default 10 */
+    jzx_allocator allocator;      /**< default: malloc/free */
+    uint32_t max_actors;          /**< live actors at once; default 1024 */
+    uint32_t default_mailbox_cap; /**< user messages per mailbox; default 1024 */
+    uint32_t max_msgs_per_actor;  /**< messages one actor handles per turn; default 64 */
+    uint32_t max_actors_per_tick; /**< actor turns between I/O polls; default 1024 */
+    uint32_t max_io_watchers;     /**< initial fd table size (grows); default 1024 */
+    uint32_t io_poll_timeout_ms;  /**< longest single blocking wait when idle; default 10 */
     /* Added in 0.1.0 (not in the original runtime). */
-    jzx_drop_fn on_drop;           /**< default: none (undeliverable payloads are only counted) */
+    jzx_drop_fn on_drop; /**< default: none (undeliverable payloads are only counted) */
     void* drop_ctx;
-    jzx_clock_fn clock;            /**< default: CLOCK_MONOTONIC; inject for deterministic tests */
+    jzx_clock_fn clock; /**< default: CLOCK_MONOTONIC; inject for deterministic tests */
     void* clock_ctx;
 } jzx_config;
 
 /** Handed to a behaviour on every call. */
 typedef struct jzx_context {
-    void* state;        /**< the actor's state pointer, as given at spawn */
-    jzx_actor_id self;  /**< the actor's own id */
-    jzx_loop* loop;     /**< the loop running it */
+    void* state;       /**< the actor's state pointer, as given at spawn */
+    jzx_actor_id self; /**< the actor's own id */
+    jzx_loop* loop;    /**< the loop running it */
 } jzx_context;
 
 typedef enum jzx_behavior_result {
@@ -149,7 +149,7 @@ typedef enum jzx_actor_status {
     JZX_ACTOR_RUNNING = 1,
     JZX_ACTOR_STOPPING = 2, /**< ended normally (STOP, jzx_actor_stop) */
     JZX_ACTOR_STOPPED = 3,
-    JZX_ACTOR_FAILED = 4    /**< ended abnormally (FAIL, jzx_actor_fail, escalation) */
+    JZX_ACTOR_FAILED = 4 /**< ended abnormally (FAIL, jzx_actor_fail, escalation) */
 } jzx_actor_status;
 
 typedef enum jzx_exit_reason {
@@ -159,11 +159,11 @@ typedef enum jzx_exit_reason {
 } jzx_exit_reason;
 
 typedef struct jzx_spawn_opts {
-    jzx_behavior_fn behavior;  /**< required */
-    void* state;               /**< passed back in jzx_context; owned by the caller */
-    jzx_actor_id supervisor;   /**< 0, or a live actor that gets JZX_TAG_SYS_CHILD_EXIT */
-    uint32_t mailbox_cap;      /**< 0: the loop's default_mailbox_cap */
-    const char* name;          /**< passed to on_actor_start only; not stored */
+    jzx_behavior_fn behavior; /**< required */
+    void* state;              /**< passed back in jzx_context; owned by the caller */
+    jzx_actor_id supervisor;  /**< 0, or a live actor that gets JZX_TAG_SYS_CHILD_EXIT */
+    uint32_t mailbox_cap;     /**< 0: the loop's default_mailbox_cap */
+    const char* name;         /**< passed to on_actor_start only; not stored */
 } jzx_spawn_opts;
 
 /* ------------------------------------------------------------------------ */
@@ -177,21 +177,21 @@ typedef enum jzx_child_mode {
 } jzx_child_mode;
 
 typedef enum jzx_supervisor_strategy {
-    JZX_SUP_ONE_FOR_ONE = 0,  /**< restart the child that exited */
-    JZX_SUP_ONE_FOR_ALL = 1,  /**< stop the others, restart all */
-    JZX_SUP_REST_FOR_ONE = 2  /**< stop and restart the exited child and those started after it */
+    JZX_SUP_ONE_FOR_ONE = 0, /**< restart the child that exited */
+    JZX_SUP_ONE_FOR_ALL = 1, /**< stop the others, restart all */
+    JZX_SUP_REST_FOR_ONE = 2 /**< stop and restart the exited child and those started after it */
 } jzx_supervisor_strategy;
 
 typedef enum jzx_backoff_type {
-    JZX_BACKOFF_NONE = 0,        /**< delay = restart_delay_ms */
-    JZX_BACKOFF_CONSTANT = 1,    /**< delay = restart_delay_ms + backoff_delay_ms * restarts */
-    JZX_BACKOFF_EXPONENTIAL = 2  /**< delay = (restart_delay_ms or backoff_delay_ms) * 2^restarts */
+    JZX_BACKOFF_NONE = 0,       /**< delay = restart_delay_ms */
+    JZX_BACKOFF_CONSTANT = 1,   /**< delay = restart_delay_ms + backoff_delay_ms * restarts */
+    JZX_BACKOFF_EXPONENTIAL = 2 /**< delay = (restart_delay_ms or backoff_delay_ms) * 2^restarts */
 } jzx_backoff_type;
 
 struct jzx_supervisor_init;
 
 typedef struct jzx_child_spec {
-    jzx_behavior_fn behavior;  /**< required unless `supervisor` is set */
+    jzx_behavior_fn behavior; /**< required unless `supervisor` is set */
     void* state;
     jzx_child_mode mode;
     uint32_t mailbox_cap;      /**< 0: the loop default */
@@ -351,8 +351,7 @@ JZX_API jzx_err jzx_spawn(jzx_loop* loop, const jzx_spawn_opts* opts, jzx_actor_
  * (NULL loop, tag >= JZX_TAG_SYS_MIN), NO_SUCH_ACTOR, MAILBOX_FULL (and
  * on_mailbox_full fires), NO_MEMORY (mailbox growth), LOOP_CLOSED. On any
  * error the payload stays with the caller. Owner thread. */
-JZX_API jzx_err jzx_send(jzx_loop* loop, jzx_actor_id target, void* data, size_t len,
-                         uint32_t tag);
+JZX_API jzx_err jzx_send(jzx_loop* loop, jzx_actor_id target, void* data, size_t len, uint32_t tag);
 
 /** jzx_send from any thread. The message is queued without a lock in the
  * common case and becomes an ordinary send on the loop thread; FIFO per

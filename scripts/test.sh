@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, then
+#   1. builds with -Werror and runs the CMocka suite (shared + static builds),
+#   2. runs it again under ASan+UBSan,
+#   3. runs the threaded tests under TSan,
+#   4. runs the suite under valgrind (any leak or error fails),
+#   5. installs into a temporary prefix and builds consumers through
+#      pkg-config and find_package, checks the exported symbols,
+#   6. checks formatting against .clang-format.
+# Usage: scripts/test.sh [stage ...]   stages: unit asan tsan valgrind install format
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+
+jobs=$(nproc)
+stages=("$@")
+[ ${#stages[@]} -gt 0 ] || stages=(unit asan tsan valgrind install format)
+
+say() { printf '\n== %s ==\n' "$*"; }
+
+build() { # dir, extra cmake args...
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" -DJZX_BUILD_EXAMPLES=ON "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs" >/dev/null
+}
+
+run_ctest() { # dir, extra ctest args...
+  local dir=$1
+  shift
+  ctest --test-dir "$dir" --output-on-failure -j"$jobs" "$@"
+}
+
+for stage in "${stages[@]}"; do
+  start=$(date +%s)
+  case "$stage" in
+  unit)
+    say "unit: CMocka suite, -Werror, shared and static"
+    build build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    run_ctest build-test
+    ;;
+  asan)
+    say "asan: suite under AddressSanitizer + UndefinedBehaviorSanitizer"
+    build build-asan -DCMAKE_BUILD_TYPE=Debug -DJZX_SANITIZE=address
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      run_ctest build-asan
+    ;;
+  tsan)
+    say "tsan: threaded tests under ThreadSanitizer"
+    build build-tsan -DCMAKE_BUILD_TYPE=Debug -DJZX_SANITIZE=thread
+    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_ctest build-tsan -L threaded
+    ;;
+  valgrind)
+    say "valgrind: suite under memcheck, leaks are errors"
+    build build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    # Every test program once (the static and shared variants run the same
+    # code; white-box tests exist only as static).
+    mapfile -t progs < <(find build-test/test -maxdepth 1 -type f -executable -name 'test_*_shared' | sort)
+    mapfile -t -O ${#progs[@]} progs < <(find build-test/test -maxdepth 1 -type f -executable -name 'test_*_static' |
+      while read -r p; do [ -e "${p%_static}_shared" ] || echo "$p"; done)
+    printf '%s\n' "${progs[@]}" | xargs -P "$jobs" -I{} sh -c \
+      'valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+        --error-exitcode=99 --log-file={}.vg.log {} >{}.vg.out 2>&1 \
+        && echo "valgrind ok: $(basename {})" \
+        || { echo "valgrind FAILED: {}"; cat {}.vg.log {}.vg.out; exit 255; }'
+    ;;
+  install)
+    say "install: temporary prefix, pkg-config and find_package consumers"
+    build build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    scripts/install-check.sh build-test
+    ;;
+  format)
+    say "format: clang-format --dry-run --Werror"
+    git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
+    ;;
+  *)
+    echo "unknown stage: $stage" >&2
+    exit 2
+    ;;
+  esac
+  echo "-- $stage passed in $(($(date +%s) - start)) s"
+done
+say "all stages passed: ${stages[*]}"
