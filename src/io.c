@@ -69,7 +69,12 @@ static void on_poll(uv_poll_t* handle, int status, int events) {
     }
     jzx__sys* ev = jzx__alloc(loop, sizeof(*ev));
     if (!ev) {
-        return; /* readiness is level-triggered: the next poll reports it again */
+        /* Readiness is level-triggered: the next poll reports it again. An
+         * error stopped the handle, so poll again to hear the error again. */
+        if (w->paused && uv_poll_start(&w->poll, uv_events(w->interest), on_poll) == 0) {
+            w->paused = false;
+        }
+        return;
     }
     ev->u.io.fd = w->fd;
     ev->u.io.readiness = readiness;
