@@ -216,6 +216,15 @@ static bool window_allows(jzx__sup* sup, uint64_t now) {
     return true;
 }
 
+/* Starts child i again; only a start that happened counts as a restart. */
+static jzx_err restart_now(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
+    jzx_err err = start_child(loop, sup, i);
+    if (err == JZX_OK) {
+        loop->stats.restarts++;
+    }
+    return err;
+}
+
 /* Restarts child i now or after its backoff delay. */
 static jzx_err restart_child(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
     child* c = &sup->kids[i];
@@ -223,8 +232,7 @@ static jzx_err restart_child(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
     c->restart_count++;
     uint32_t delay = restart_delay(sup, i);
     if (delay == 0) {
-        loop->stats.restarts++;
-        return start_child(loop, sup, i);
+        return restart_now(loop, sup, i);
     }
     jzx__sys* note = jzx__alloc(loop, sizeof(*note));
     if (!note) {
@@ -313,8 +321,7 @@ static jzx_behavior_result on_restart_due(jzx_loop* loop, jzx__sup* sup, jzx__sy
         return JZX_BEHAVIOR_OK; /* superseded by a later restart decision */
     }
     sup->kids[i].restart_timer = 0;
-    loop->stats.restarts++;
-    if (start_child(loop, sup, i) != JZX_OK) {
+    if (restart_now(loop, sup, i) != JZX_OK) {
         return escalate(loop, sup);
     }
     return JZX_BEHAVIOR_OK;
