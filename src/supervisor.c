@@ -141,6 +141,15 @@ static jzx_err start_child(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
     return err;
 }
 
+/* Starts child i again; only a restart that actually started is counted. */
+static jzx_err start_again(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
+    jzx_err err = start_child(loop, sup, i);
+    if (err == JZX_OK) {
+        loop->stats.restarts++;
+    }
+    return err;
+}
+
 static void cancel_restart(jzx_loop* loop, child* c) {
     if (c->restart_timer) {
         jzx__timer* t = jzx__timer_find(loop, c->restart_timer);
@@ -223,8 +232,7 @@ static jzx_err restart_child(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
     c->restart_count++;
     uint32_t delay = restart_delay(sup, i);
     if (delay == 0) {
-        loop->stats.restarts++;
-        return start_child(loop, sup, i);
+        return start_again(loop, sup, i);
     }
     jzx__sys* note = jzx__alloc(loop, sizeof(*note));
     if (!note) {
@@ -313,8 +321,7 @@ static jzx_behavior_result on_restart_due(jzx_loop* loop, jzx__sup* sup, jzx__sy
         return JZX_BEHAVIOR_OK; /* superseded by a later restart decision */
     }
     sup->kids[i].restart_timer = 0;
-    loop->stats.restarts++;
-    if (start_child(loop, sup, i) != JZX_OK) {
+    if (start_again(loop, sup, i) != JZX_OK) {
         return escalate(loop, sup);
     }
     return JZX_BEHAVIOR_OK;
