@@ -200,7 +200,8 @@ static uint32_t restart_delay(const jzx__sup* sup, uint32_t i) {
     case JZX_BACKOFF_CONSTANT:
         return sat_add(base, sat_mul(s->backoff_delay_ms, n));
     case JZX_BACKOFF_EXPONENTIAL:
-        return sat_mul(base ? base : s->backoff_delay_ms, n >= 31 ? UINT32_MAX : 1u << n);
+        /* 2^n fits up to n = 31; from 2^32 on any non-zero base saturates. */
+        return sat_mul(base ? base : s->backoff_delay_ms, n >= 32 ? UINT32_MAX : 1u << n);
     case JZX_BACKOFF_NONE:
     default:
         return base;
