@@ -46,6 +46,17 @@ static events ev;
 static jzx_loop* obs_loop;       /* for the crash-on-start hook */
 static jzx_actor_id pump_ids[2]; /* the pumps running now, if any */
 
+/* Hooks that call back into the API: when an actor whose log name is
+ * hook_trigger starts, the start hook stops it (HOOK_STOP_SELF) or the
+ * first supervisor started since the log was cleared (HOOK_STOP_TOP),
+ * hook_times times. stop_in_restart_hook: on_actor_restart stops the
+ * supervisor that is restarting. */
+static enum { HOOK_NONE, HOOK_STOP_SELF, HOOK_STOP_TOP } hook_action;
+static const char* hook_trigger;
+static int hook_times;
+static jzx_actor_id top_sup;
+static int stop_in_restart_hook;
+
 /* Scale mode: no text, just the ids in order. */
 static int quiet;
 static jzx_actor_id* started_ids;
@@ -83,6 +94,7 @@ static void emit(const char* fmt, ...) {
 
 static void log_clear(void) {
     elog[0] = '\0';
+    top_sup = 0;
 }
 
 static void on_start(void* ctx, jzx_actor_id id, const char* name) {
@@ -97,8 +109,17 @@ static void on_start(void* ctx, jzx_actor_id id, const char* name) {
         }
         return;
     }
-    label(id, name ? name : "sup");
-    emit("+%s", name ? name : "sup");
+    const char* shown = name ? name : "sup";
+    label(id, shown);
+    emit("+%s", shown);
+    if (!name && !top_sup) {
+        top_sup = id;
+    }
+    if (hook_action != HOOK_NONE && hook_times > 0 && strcmp(shown, hook_trigger) == 0) {
+        hook_times--;
+        jzx_actor_id victim = hook_action == HOOK_STOP_SELF ? id : top_sup;
+        assert_int_equal(jzx_actor_stop(obs_loop, victim), JZX_OK);
+    }
     /* A child named "crash" fails as soon as it runs: a crash loop. */
     if (name && strcmp(name, "crash") == 0) {
         assert_int_equal(jzx_send(obs_loop, id, NULL, 0, CMD_FAIL), JZX_OK);
@@ -129,6 +150,10 @@ static void on_restart(void* ctx, jzx_actor_id sup, jzx_actor_id child, uint32_t
     ev.restart_sup = sup;
     ev.restart_child = child;
     ev.attempt = attempt;
+    if (stop_in_restart_hook) {
+        stop_in_restart_hook = 0;
+        assert_int_equal(jzx_actor_stop(obs_loop, sup), JZX_OK);
+    }
     if (!quiet) {
         emit("r:%s#%u", name_of(child), attempt);
     }
@@ -155,6 +180,8 @@ static jzx_loop* loop_with(jzx_config* cfg) {
     jzx_loop_set_observer(loop, &obs, NULL);
     memset(&ev, 0, sizeof ev);
     nlabels = 0;
+    hook_action = HOOK_NONE;
+    stop_in_restart_hook = 0;
     quiet = 0;
     log_clear();
     obs_loop = loop;
@@ -1528,6 +1555,117 @@ static void spawn_supervisor_during_destroy(void** state) {
     assert_int_equal(during_destroy, JZX_ERR_LOOP_CLOSED);
 }
 
+/* ---- observer hooks calling back in -------------------------------------------- */
+
+/* A child's start hook stops the supervisor that is starting it: the call
+ * succeeds like jzx_spawn (the id is stale at once), the children started so
+ * far are stopped, the rest never start. Used to free the supervisor under
+ * jzx_spawn_supervisor (use after free). */
+static void start_hook_stops_starting_supervisor(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop(0);
+    jzx_child_spec kids[3] = {child("c0", JZX_CHILD_PERMANENT), child("c1", JZX_CHILD_PERMANENT),
+                              child("c2", JZX_CHILD_PERMANENT)};
+    jzx_supervisor_init init = {kids, 3, strategy(JZX_SUP_ONE_FOR_ONE, 0, 0)};
+    hook_action = HOOK_STOP_TOP;
+    hook_trigger = "c1";
+    hook_times = 1;
+    jzx_actor_id sup = 0;
+    assert_int_equal(jzx_spawn_supervisor(loop, &init, 0, &sup), JZX_OK);
+    assert_string_equal(elog, "+sup +c0 +c1 -c0~ -sup -c1~");
+    assert_int_equal(sup, top_sup);
+    assert_stale(loop, sup);
+    th_assert_empty(loop);
+    /* Its own start hook, before any child. */
+    log_clear();
+    hook_trigger = "sup";
+    hook_times = 1;
+    assert_int_equal(jzx_spawn_supervisor(loop, &init, 0, &sup), JZX_OK);
+    assert_string_equal(elog, "+sup -sup");
+    th_assert_empty(loop);
+    th_loop_finish(loop);
+}
+
+/* The hook fires deep in a nested supervisor's start-up and stops the top:
+ * the nested supervisor, not yet recorded by the top, is stopped too. */
+static void start_hook_stops_top_from_nested(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop(0);
+    jzx_child_spec inner_kids[2] = {child("i0", JZX_CHILD_PERMANENT),
+                                    child("i1", JZX_CHILD_PERMANENT)};
+    jzx_supervisor_init inner = {inner_kids, 2, strategy(JZX_SUP_ONE_FOR_ONE, 0, 0)};
+    jzx_child_spec kids[3] = {
+        child("c0", JZX_CHILD_PERMANENT), {0}, child("c2", JZX_CHILD_PERMANENT)};
+    kids[1].supervisor = &inner;
+    jzx_supervisor_init init = {kids, 3, strategy(JZX_SUP_ONE_FOR_ONE, 0, 0)};
+    hook_action = HOOK_STOP_TOP;
+    hook_trigger = "i0";
+    hook_times = 1;
+    jzx_actor_id sup = 0;
+    assert_int_equal(jzx_spawn_supervisor(loop, &init, 0, &sup), JZX_OK);
+    assert_string_equal(elog, "+sup +c0 +sup +i0 -c0~ -sup +i1 -i1~ -i0~ -sup~");
+    th_assert_empty(loop);
+    th_loop_finish(loop);
+}
+
+/* A child's start hook stops that child: it is still reported as child i
+ * (used to trip an internal assertion) and restarted by its mode, both at
+ * start-up and on a restart. */
+static void start_hook_stops_new_child(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop(0);
+    jzx_child_spec kids[2] = {child("c0", JZX_CHILD_PERMANENT), child("c1", JZX_CHILD_TRANSIENT)};
+    jzx_supervisor_init init = {kids, 2, strategy(JZX_SUP_ONE_FOR_ONE, 0, 0)};
+    hook_action = HOOK_STOP_SELF;
+    hook_trigger = "c0";
+    hook_times = 1;
+    jzx_actor_id sup = 0;
+    assert_int_equal(jzx_spawn_supervisor(loop, &init, 0, &sup), JZX_OK);
+    label(sup, "sup");
+    assert_string_equal(elog, "+sup +c0 -c0 +c1");
+    assert_stale(loop, kid(loop, sup, 0)); /* exit not handled yet */
+    settle(loop);
+    assert_string_equal(elog, "+sup +c0 -c0 +c1 r:c0#1 +c0");
+    /* In a restart: the new c0 stops at once and is restarted again. */
+    hook_times = 1;
+    log_clear();
+    send_cmd(loop, kid(loop, sup, 0), CMD_FAIL);
+    settle(loop);
+    assert_string_equal(elog, "-c0! r:c0#2 +c0 -c0 r:c0#3 +c0");
+    /* A transient one stopped normally stays down. */
+    hook_trigger = "c1";
+    hook_times = 1;
+    log_clear();
+    send_cmd(loop, kid(loop, sup, 1), CMD_FAIL);
+    settle(loop);
+    assert_string_equal(elog, "-c1! r:c1#1 +c1 -c1");
+    assert_int_equal(kid(loop, sup, 1), 0);
+    assert_int_equal(ev.escalations, 0);
+    finish(loop, sup, 0);
+}
+
+/* on_actor_restart stops the supervisor in the middle of a group restart:
+ * the restarts that follow cannot happen, and that is not an escalation. */
+static void restart_hook_stops_supervisor(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop(0);
+    parent_rec pr;
+    jzx_actor_id parent = spawn_parent(loop, &pr);
+    jzx_child_spec kids[3] = {child("c0", JZX_CHILD_PERMANENT), child("c1", JZX_CHILD_PERMANENT),
+                              child("c2", JZX_CHILD_PERMANENT)};
+    jzx_actor_id sup = start_sup(loop, kids, 3, strategy(JZX_SUP_ONE_FOR_ALL, 0, 0), parent);
+    stop_in_restart_hook = 1;
+    log_clear();
+    send_cmd(loop, kid(loop, sup, 1), CMD_FAIL);
+    settle(loop);
+    assert_string_equal(elog, "-c1! r:c0#1 r:c1#1 r:c2#1 -c2~ -c0~ -sup");
+    assert_int_equal(ev.escalations, 0);
+    assert_int_equal(th_stats(loop).restarts, 0);
+    assert_int_equal(pr.exits, 1);
+    assert_int_equal(pr.status, JZX_ACTOR_STOPPING);
+    finish(loop, parent, 0);
+}
+
 /* ---- start-up failure and destroy ------------------------------------------------ */
 
 /* The seed runtime left child 0 running when child 1 could not start. */
@@ -1749,6 +1887,10 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(nesting_depth_limit),
     cmocka_unit_test(child_id_bad_input),
     cmocka_unit_test(spawn_supervisor_during_destroy),
+    cmocka_unit_test(start_hook_stops_starting_supervisor),
+    cmocka_unit_test(start_hook_stops_top_from_nested),
+    cmocka_unit_test(start_hook_stops_new_child),
+    cmocka_unit_test(restart_hook_stops_supervisor),
     cmocka_unit_test(spawn_fails_on_second_child_leaves_nothing),
     cmocka_unit_test(spawn_fails_in_nested_leaves_nothing),
     cmocka_unit_test(spawn_supervisor_out_of_memory),
