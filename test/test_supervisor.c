@@ -487,6 +487,25 @@ static void start_in_order_stop_in_reverse(void** state) {
     finish(loop, parent, 0);
 }
 
+/* jzx_actor_fail on a supervisor: the same shutdown, reported as FAILED. */
+static void supervisor_failed_by_api(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop(0);
+    parent_rec pr;
+    jzx_actor_id parent = spawn_parent(loop, &pr);
+    jzx_child_spec kids[2] = {child("c0", JZX_CHILD_PERMANENT), child("c1", JZX_CHILD_PERMANENT)};
+    jzx_actor_id sup = start_sup(loop, kids, 2, strategy(JZX_SUP_ONE_FOR_ONE, 0, 0), parent);
+    log_clear();
+    assert_int_equal(jzx_actor_fail(loop, sup), JZX_OK);
+    assert_string_equal(elog, "-c1~ -c0~ -sup!");
+    settle(loop);
+    assert_int_equal(pr.exits, 1);
+    assert_int_equal(pr.child, sup);
+    assert_int_equal(pr.status, JZX_ACTOR_FAILED);
+    assert_int_equal(ev.escalations, 0); /* failed by a call, not by escalating */
+    finish(loop, parent, 0);
+}
+
 static void one_for_one_restarts_only_the_exited(void** state) {
     (void)state;
     jzx_loop* loop = new_loop(0);
@@ -1848,6 +1867,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(matrix_transient),
     cmocka_unit_test(matrix_temporary),
     cmocka_unit_test(start_in_order_stop_in_reverse),
+    cmocka_unit_test(supervisor_failed_by_api),
     cmocka_unit_test(one_for_one_restarts_only_the_exited),
     cmocka_unit_test(one_for_all_stops_reverse_restarts_in_order),
     cmocka_unit_test(rest_for_one_restarts_the_rest),
