@@ -141,7 +141,7 @@ static void notify_full(jzx_loop* loop, jzx_actor_id id) {
 /* ---- spawn --------------------------------------------------------------- */
 
 jzx_err jzx__spawn(jzx_loop* loop, const jzx_spawn_opts* opts, void* sup_state,
-                   jzx_actor_id* out_id) {
+                   uint32_t child_index, jzx_actor_id* out_id) {
     if (opts->supervisor && !jzx__actor_lookup(loop, opts->supervisor)) {
         return JZX_ERR_NO_SUCH_ACTOR;
     }
@@ -158,7 +158,7 @@ jzx_err jzx__spawn(jzx_loop* loop, const jzx_spawn_opts* opts, void* sup_state,
             jzx__free(loop, a);
             return JZX_ERR_NO_MEMORY;
         }
-        a->exit_note->u.exit.child_index = UINT32_MAX;
+        a->exit_note->u.exit.child_index = child_index;
     }
     jzx_err err = slot_take(loop, a);
     if (err != JZX_OK) {
@@ -188,7 +188,7 @@ jzx_err jzx_spawn(jzx_loop* loop, const jzx_spawn_opts* opts, jzx_actor_id* out_
     if (loop->destroying) {
         return JZX_ERR_LOOP_CLOSED;
     }
-    return jzx__spawn(loop, opts, NULL, out_id);
+    return jzx__spawn(loop, opts, NULL, UINT32_MAX, out_id);
 }
 
 /* ---- send ---------------------------------------------------------------- */

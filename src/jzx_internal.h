@@ -133,8 +133,11 @@ void jzx__drop(jzx_loop* loop, jzx_actor_id target, const jzx_message* msg, jzx_
 /* Ends an actor: at once, or after its turn when it is the one running. */
 void jzx__actor_end(jzx_loop* loop, jzx__actor* actor, jzx_actor_status status,
                     jzx_exit_reason reason);
+/* `child_index` (UINT32_MAX if none) goes into the CHILD_EXIT note before
+ * on_actor_start runs, so an actor that hook ends is reported as the right
+ * child of its supervisor. */
 jzx_err jzx__spawn(jzx_loop* loop, const jzx_spawn_opts* opts, void* sup_state,
-                   jzx_actor_id* out_id);
+                   uint32_t child_index, jzx_actor_id* out_id);
 /* Runs one actor's turn; returns messages handled. */
 uint32_t jzx__actor_turn(jzx_loop* loop, jzx__actor* actor);
 jzx__actor* jzx__runq_pop(jzx_loop* loop);

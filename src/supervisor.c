@@ -113,30 +113,42 @@ void jzx__supervisor_free(jzx_loop* loop, jzx__sup* sup) {
 /* ---- starting and stopping children -------------------------------------- */
 
 static jzx_err spawn_sup(jzx_loop* loop, const jzx_supervisor_init* init, jzx_actor_id parent,
-                         jzx_actor_id* out_id);
+                         uint32_t index, jzx_actor_id* out_id);
 
-/* Marks the child's CHILD_EXIT note with its index so the exit is matched in
- * O(1) without a search. */
-static void tag_exit_note(jzx_loop* loop, jzx_actor_id id, uint32_t index) {
-    jzx__actor* a = jzx__actor_lookup(loop, id);
-    JZX_ASSERT(a && a->exit_note);
-    a->exit_note->u.exit.child_index = index;
-}
-
+/* The child's CHILD_EXIT note carries its index (set at spawn, before any
+ * hook runs), so its exit is matched in O(1) without a search. */
 static jzx_err start_child(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
     const jzx_child_spec* spec = &sup->init->children[i];
+    jzx_actor_id self = sup->self;
     jzx_actor_id id = 0;
     jzx_err err;
     if (spec->supervisor) {
-        err = spawn_sup(loop, spec->supervisor, sup->self, &id);
+        err = spawn_sup(loop, spec->supervisor, self, i, &id);
     } else {
-        jzx_spawn_opts opts = {spec->behavior, spec->state, sup->self, spec->mailbox_cap,
-                               spec->name};
-        err = jzx__spawn(loop, &opts, NULL, &id);
+        jzx_spawn_opts opts = {spec->behavior, spec->state, self, spec->mailbox_cap, spec->name};
+        err = jzx__spawn(loop, &opts, NULL, i, &id);
     }
+    if (err != JZX_OK) {
+        return err;
+    }
+    /* An observer hook may have ended this supervisor meanwhile; `sup` may be
+     * freed then, and nobody else would stop the new child. */
+    if (!jzx__actor_lookup(loop, self)) {
+        jzx__actor* a = jzx__actor_lookup(loop, id);
+        if (a) {
+            jzx__actor_end(loop, a, JZX_ACTOR_STOPPING, JZX_EXIT_SHUTDOWN);
+        }
+        return JZX_ERR_NO_SUCH_ACTOR;
+    }
+    sup->kids[i].id = id; /* even if a hook ended it already: its exit is queued */
+    return JZX_OK;
+}
+
+/* Starts child i again; only a restart that actually started is counted. */
+static jzx_err start_again(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
+    jzx_err err = start_child(loop, sup, i);
     if (err == JZX_OK) {
-        tag_exit_note(loop, id, i);
-        sup->kids[i].id = id;
+        loop->stats.restarts++;
     }
     return err;
 }
@@ -191,7 +203,8 @@ static uint32_t restart_delay(const jzx__sup* sup, uint32_t i) {
     case JZX_BACKOFF_CONSTANT:
         return sat_add(base, sat_mul(s->backoff_delay_ms, n));
     case JZX_BACKOFF_EXPONENTIAL:
-        return sat_mul(base ? base : s->backoff_delay_ms, n >= 31 ? UINT32_MAX : 1u << n);
+        /* 2^n fits up to n = 31; from 2^32 on any non-zero base saturates. */
+        return sat_mul(base ? base : s->backoff_delay_ms, n >= 32 ? UINT32_MAX : 1u << n);
     case JZX_BACKOFF_NONE:
     default:
         return base;
@@ -216,15 +229,6 @@ static bool window_allows(jzx__sup* sup, uint64_t now) {
     return true;
 }
 
-/* Starts child i again; only a start that happened counts as a restart. */
-static jzx_err restart_now(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
-    jzx_err err = start_child(loop, sup, i);
-    if (err == JZX_OK) {
-        loop->stats.restarts++;
-    }
-    return err;
-}
-
 /* Restarts child i now or after its backoff delay. */
 static jzx_err restart_child(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
     child* c = &sup->kids[i];
@@ -232,7 +236,7 @@ static jzx_err restart_child(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
     c->restart_count++;
     uint32_t delay = restart_delay(sup, i);
     if (delay == 0) {
-        return restart_now(loop, sup, i);
+        return start_again(loop, sup, i);
     }
     jzx__sys* note = jzx__alloc(loop, sizeof(*note));
     if (!note) {
@@ -283,6 +287,9 @@ static jzx_err apply_strategy(jzx_loop* loop, jzx__sup* sup, uint32_t failed, jz
 }
 
 static jzx_behavior_result escalate(jzx_loop* loop, jzx__sup* sup) {
+    if (!jzx__actor_lookup(loop, sup->self)) {
+        return JZX_BEHAVIOR_OK; /* a hook already ended it: it ends as that call said */
+    }
     if (loop->observer.on_supervisor_escalate) {
         loop->observer.on_supervisor_escalate(loop->observer_ctx, sup->self);
     }
@@ -321,7 +328,7 @@ static jzx_behavior_result on_restart_due(jzx_loop* loop, jzx__sup* sup, jzx__sy
         return JZX_BEHAVIOR_OK; /* superseded by a later restart decision */
     }
     sup->kids[i].restart_timer = 0;
-    if (restart_now(loop, sup, i) != JZX_OK) {
+    if (start_again(loop, sup, i) != JZX_OK) {
         return escalate(loop, sup);
     }
     return JZX_BEHAVIOR_OK;
@@ -342,30 +349,41 @@ jzx_behavior_result jzx__supervisor_behavior(jzx_context* ctx, const jzx_message
 
 /* ---- public API ---------------------------------------------------------- */
 
+/* `index` is the new supervisor's position in its parent supervisor's spec,
+ * UINT32_MAX if none. */
 static jzx_err spawn_sup(jzx_loop* loop, const jzx_supervisor_init* init, jzx_actor_id parent,
-                         jzx_actor_id* out_id) {
+                         uint32_t index, jzx_actor_id* out_id) {
     jzx__sup* sup = sup_create(loop, init);
     if (!sup) {
         return JZX_ERR_NO_MEMORY;
     }
     jzx_spawn_opts opts = {jzx__supervisor_behavior, NULL, parent, 0, NULL};
-    jzx_err err = jzx__spawn(loop, &opts, sup, &sup->self);
+    jzx_actor_id self = 0;
+    jzx_err err = jzx__spawn(loop, &opts, sup, index, &self);
     if (err != JZX_OK) {
         jzx__supervisor_free(loop, sup);
         return err;
     }
-    for (uint32_t i = 0; i < sup->init->child_count; ++i) {
+    /* An observer hook (its own on_actor_start or a child's) may end the
+     * supervisor while it starts; its teardown then stops the children
+     * recorded so far and frees `sup`, so `sup` is touched only while `self`
+     * is live. Like jzx_spawn, the call still succeeds with the id. */
+    jzx__actor* a = jzx__actor_lookup(loop, self);
+    if (a) {
+        sup->self = self;
+    }
+    for (uint32_t i = 0; a && i < sup->init->child_count; ++i) {
         err = start_child(loop, sup, i);
-        if (err != JZX_OK) {
+        a = jzx__actor_lookup(loop, self);
+        if (err != JZX_OK && a) {
             /* Undo: the children started so far stop, the supervisor ends
              * without reporting to its parent, and nothing is left. */
-            jzx__actor* self = jzx__actor_lookup(loop, sup->self);
-            jzx__actor_end(loop, self, JZX_ACTOR_FAILED, JZX_EXIT_SHUTDOWN);
+            jzx__actor_end(loop, a, JZX_ACTOR_FAILED, JZX_EXIT_SHUTDOWN);
             return err;
         }
     }
     if (out_id) {
-        *out_id = sup->self;
+        *out_id = self;
     }
     return JZX_OK;
 }
@@ -378,7 +396,7 @@ jzx_err jzx_spawn_supervisor(jzx_loop* loop, const jzx_supervisor_init* init, jz
     if (loop->destroying) {
         return JZX_ERR_LOOP_CLOSED;
     }
-    return spawn_sup(loop, init, parent, out_id);
+    return spawn_sup(loop, init, parent, UINT32_MAX, out_id);
 }
 
 jzx_err jzx_supervisor_child_id(jzx_loop* loop, jzx_actor_id supervisor, size_t index,

@@ -377,7 +377,9 @@ JZX_API jzx_err jzx_actor_fail(jzx_loop* loop, jzx_actor_id id);
 /** Spawn a supervisor and its children in order. `init` is deep-copied.
  * `parent` (0 for none) gets CHILD_EXIT when the supervisor ends. If a child
  * cannot start, the children already started are stopped, nothing is left
- * and the child's error is returned. Errors: INVALID_ARG (NULL init, no
+ * and the child's error is returned. If an observer hook ends the supervisor
+ * meanwhile, its children are stopped and the call returns JZX_OK with the
+ * (already stale) id, as jzx_spawn does. Errors: INVALID_ARG (NULL init, no
  * children, a child without behavior, intensity > JZX_MAX_INTENSITY),
  * NO_SUCH_ACTOR (parent), MAX_ACTORS, NO_MEMORY, LOOP_CLOSED. */
 JZX_API jzx_err jzx_spawn_supervisor(jzx_loop* loop, const jzx_supervisor_init* init,
