@@ -113,7 +113,7 @@ void jzx__supervisor_free(jzx_loop* loop, jzx__sup* sup) {
 /* ---- starting and stopping children -------------------------------------- */
 
 static jzx_err spawn_sup(jzx_loop* loop, const jzx_supervisor_init* init, jzx_actor_id parent,
-                         uint32_t index, jzx_actor_id* out_id);
+                         uint32_t index, const char* name, jzx_actor_id* out_id);
 
 /* The child's CHILD_EXIT note carries its index (set at spawn, before any
  * hook runs), so its exit is matched in O(1) without a search. */
@@ -123,7 +123,7 @@ static jzx_err start_child(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
     jzx_actor_id id = 0;
     jzx_err err;
     if (spec->supervisor) {
-        err = spawn_sup(loop, spec->supervisor, self, i, &id);
+        err = spawn_sup(loop, spec->supervisor, self, i, spec->name, &id);
     } else {
         jzx_spawn_opts opts = {spec->behavior, spec->state, self, spec->mailbox_cap, spec->name};
         err = jzx__spawn(loop, &opts, NULL, i, &id);
@@ -350,14 +350,14 @@ jzx_behavior_result jzx__supervisor_behavior(jzx_context* ctx, const jzx_message
 /* ---- public API ---------------------------------------------------------- */
 
 /* `index` is the new supervisor's position in its parent supervisor's spec,
- * UINT32_MAX if none. */
+ * UINT32_MAX if none; `name` is that spec's name, for on_actor_start. */
 static jzx_err spawn_sup(jzx_loop* loop, const jzx_supervisor_init* init, jzx_actor_id parent,
-                         uint32_t index, jzx_actor_id* out_id) {
+                         uint32_t index, const char* name, jzx_actor_id* out_id) {
     jzx__sup* sup = sup_create(loop, init);
     if (!sup) {
         return JZX_ERR_NO_MEMORY;
     }
-    jzx_spawn_opts opts = {jzx__supervisor_behavior, NULL, parent, 0, NULL};
+    jzx_spawn_opts opts = {jzx__supervisor_behavior, NULL, parent, 0, name};
     jzx_actor_id self = 0;
     jzx_err err = jzx__spawn(loop, &opts, sup, index, &self);
     if (err != JZX_OK) {
@@ -396,7 +396,7 @@ jzx_err jzx_spawn_supervisor(jzx_loop* loop, const jzx_supervisor_init* init, jz
     if (loop->destroying) {
         return JZX_ERR_LOOP_CLOSED;
     }
-    return spawn_sup(loop, init, parent, UINT32_MAX, out_id);
+    return spawn_sup(loop, init, parent, UINT32_MAX, NULL, out_id);
 }
 
 jzx_err jzx_supervisor_child_id(jzx_loop* loop, jzx_actor_id supervisor, size_t index,

@@ -1112,7 +1112,7 @@ static void nested_escalation_handled_by_outer(void** state) {
     send_cmd(loop, i0b, CMD_FAIL);
     settle(loop);
     assert_string_equal(elog, "-i0! esc:inner -i1~ -inner! r:w0#1 r:inner#1 r:w2#1 -w2~ -w0~ "
-                              "+w0 +sup +i0 +i1 +w2");
+                              "+w0 +in +i0 +i1 +w2");
     assert_int_equal(ev.escalations, 1);
     assert_int_equal(ev.escalated, in);
     jzx_actor_id in2 = kid(loop, sup, 1);
