@@ -3,7 +3,7 @@
 #   1. builds with -Werror and runs the CMocka suite (shared + static builds),
 #   2. runs it again under ASan+UBSan,
 #   3. runs the threaded tests under TSan,
-#   4. runs the suite under valgrind (any leak or error fails),
+#   4. runs the suite and the examples under valgrind (any leak or error fails),
 #   5. installs into a temporary prefix and builds consumers through
 #      pkg-config and find_package, checks the exported symbols,
 #   6. checks formatting against .clang-format.
@@ -58,6 +58,8 @@ for stage in "${stages[@]}"; do
     mapfile -t progs < <(find build-test/test -maxdepth 1 -type f -executable -name 'test_*_shared' | sort)
     mapfile -t -O ${#progs[@]} progs < <(find build-test/test -maxdepth 1 -type f -executable -name 'test_*_static' |
       while read -r p; do [ -e "${p%_static}_shared" ] || echo "$p"; done)
+    # The examples too: each exits by itself and must leave nothing behind.
+    mapfile -t -O ${#progs[@]} progs < <(find build-test/examples -maxdepth 1 -type f -executable | sort)
     printf '%s\n' "${progs[@]}" | xargs -P "$jobs" -I{} sh -c \
       'valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
         --error-exitcode=99 --log-file={}.vg.log {} >{}.vg.out 2>&1 \

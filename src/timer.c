@@ -163,8 +163,13 @@ static jzx_err slots_reserve(jzx_loop* loop) {
 
 /* ---- internal API -------------------------------------------------------- */
 
+/* Waking uv_run is the whole job; the tick fires the timers. libuv before
+ * 1.45 runs due timers at the top of uv_run(UV_RUN_ONCE) and computes the
+ * poll timeout afterwards: a wake-up that fires there leaves no timer, and the
+ * poll would block with no timeout at all. uv_stop makes that poll return at
+ * once; after the poll it only ends the uv_run that is returning anyway. */
 static void on_wake(uv_timer_t* handle) {
-    (void)handle; /* waking uv_run is the whole job; the tick fires timers */
+    uv_stop(handle->loop);
 }
 
 int jzx__timers_init(jzx_loop* loop) {
