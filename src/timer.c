@@ -163,8 +163,13 @@ static jzx_err slots_reserve(jzx_loop* loop) {
 
 /* ---- internal API -------------------------------------------------------- */
 
+/* Waking uv_run is the whole job; the tick fires timers. uv_stop makes the
+ * wake-up stick even when libuv runs it *before* polling (libuv < 1.45 runs
+ * due timers first, then computes the poll timeout from the timers left): a
+ * wait that ran out before uv_run started, such as 0 ms for a timer already
+ * due, would otherwise leave epoll_wait with no timeout at all. */
 static void on_wake(uv_timer_t* handle) {
-    (void)handle; /* waking uv_run is the whole job; the tick fires timers */
+    uv_stop(handle->loop);
 }
 
 int jzx__timers_init(jzx_loop* loop) {
