@@ -15,9 +15,19 @@ void jzx__mailbox_init(jzx__mailbox* box, uint32_t cap) {
     box->cap = cap;
 }
 
+/* The first ring: RING_MIN cells, or fewer when the cap is smaller, so that
+ * no ring is ever larger than the cap rounded up to a power of two. */
+static uint32_t first_size(uint32_t cap) {
+    uint32_t size = 1;
+    while (size < RING_MIN && size < cap) {
+        size <<= 1;
+    }
+    return size;
+}
+
 /* Doubles the ring, keeping messages in order at the front. */
 static jzx_err grow(jzx_loop* loop, jzx__mailbox* box) {
-    uint32_t size = box->ring ? (box->mask + 1u) * 2u : RING_MIN;
+    uint32_t size = box->ring ? (box->mask + 1u) * 2u : first_size(box->cap);
     jzx_message* ring = jzx__alloc(loop, sizeof(jzx_message) * size);
     if (!ring) {
         return JZX_ERR_NO_MEMORY;
