@@ -10,9 +10,13 @@
  * stays cheap, big enough that a steady trickle never reallocates. */
 #define RING_MIN 4u
 
+/* The largest ring a 32-bit size holds. A larger cap could never be reached:
+ * the ring's size would wrap to 0 when doubling past it. */
+#define CAP_MAX (1u << 31)
+
 void jzx__mailbox_init(jzx__mailbox* box, uint32_t cap) {
     memset(box, 0, sizeof(*box));
-    box->cap = cap;
+    box->cap = cap > CAP_MAX ? CAP_MAX : cap;
 }
 
 /* The first ring: RING_MIN cells, or fewer when the cap is smaller, so that
