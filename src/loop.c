@@ -89,9 +89,6 @@ static void apply_defaults(jzx_config* cfg) {
     if (cfg->max_actors == UINT32_MAX) {
         cfg->max_actors--;
     }
-    if (cfg->default_mailbox_cap > (1u << 31)) {
-        cfg->default_mailbox_cap = 1u << 31;
-    }
 }
 
 /* ---- create / destroy ---------------------------------------------------- */

@@ -10,14 +10,28 @@
  * stays cheap, big enough that a steady trickle never reallocates. */
 #define RING_MIN 4u
 
+/* The largest ring a 32-bit size holds. A larger cap could never be reached:
+ * the ring's size would wrap to 0 when doubling past it. */
+#define CAP_MAX (1u << 31)
+
 void jzx__mailbox_init(jzx__mailbox* box, uint32_t cap) {
     memset(box, 0, sizeof(*box));
-    box->cap = cap;
+    box->cap = cap > CAP_MAX ? CAP_MAX : cap;
+}
+
+/* The first ring: RING_MIN cells, or fewer when the cap is smaller, so that
+ * no ring is ever larger than the cap rounded up to a power of two. */
+static uint32_t first_size(uint32_t cap) {
+    uint32_t size = 1;
+    while (size < RING_MIN && size < cap) {
+        size <<= 1;
+    }
+    return size;
 }
 
 /* Doubles the ring, keeping messages in order at the front. */
 static jzx_err grow(jzx_loop* loop, jzx__mailbox* box) {
-    uint32_t size = box->ring ? (box->mask + 1u) * 2u : RING_MIN;
+    uint32_t size = box->ring ? (box->mask + 1u) * 2u : first_size(box->cap);
     jzx_message* ring = jzx__alloc(loop, sizeof(jzx_message) * size);
     if (!ring) {
         return JZX_ERR_NO_MEMORY;

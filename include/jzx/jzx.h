@@ -115,7 +115,7 @@ typedef uint64_t (*jzx_clock_fn)(void* ctx);
 typedef struct jzx_config {
     jzx_allocator allocator;      /**< default: malloc/free */
     uint32_t max_actors;          /**< live actors at once; default 1024 */
-    uint32_t default_mailbox_cap; /**< user messages per mailbox; default 1024 */
+    uint32_t default_mailbox_cap; /**< user messages per mailbox (at most 2^31); default 1024 */
     uint32_t max_msgs_per_actor;  /**< messages one actor handles per turn; default 64 */
     uint32_t max_actors_per_tick; /**< actor turns between I/O polls; default 1024 */
     uint32_t max_io_watchers;     /**< initial fd table size (grows); default 1024 */
@@ -162,7 +162,7 @@ typedef struct jzx_spawn_opts {
     jzx_behavior_fn behavior; /**< required */
     void* state;              /**< passed back in jzx_context; owned by the caller */
     jzx_actor_id supervisor;  /**< 0, or a live actor that gets JZX_TAG_SYS_CHILD_EXIT */
-    uint32_t mailbox_cap;     /**< 0: the loop's default_mailbox_cap */
+    uint32_t mailbox_cap;     /**< 0: the loop's default_mailbox_cap; at most 2^31 */
     const char* name;         /**< passed to on_actor_start only; not stored */
 } jzx_spawn_opts;
 
