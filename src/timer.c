@@ -163,8 +163,12 @@ static jzx_err slots_reserve(jzx_loop* loop) {
 
 /* ---- internal API -------------------------------------------------------- */
 
+/* Ends the uv_run that is blocking; the tick fires the timers. libuv before
+ * 1.45 runs due timers *before* it polls in UV_RUN_ONCE, so a wake-up already
+ * due (wait 0) fired first and left the poll with no timeout at all: without
+ * uv_stop, which makes that poll return at once, the loop slept forever. */
 static void on_wake(uv_timer_t* handle) {
-    (void)handle; /* waking uv_run is the whole job; the tick fires timers */
+    uv_stop(handle->loop);
 }
 
 int jzx__timers_init(jzx_loop* loop) {
