@@ -6,15 +6,17 @@
 #   4. runs the suite and the examples under valgrind (any leak or error fails),
 #   5. installs into a temporary prefix and builds consumers through
 #      pkg-config and find_package, checks the exported symbols,
-#   6. checks formatting against .clang-format.
-# Usage: scripts/test.sh [stage ...]   stages: unit asan tsan valgrind install format
+#   6. checks formatting against .clang-format,
+#   7. builds the benchmarks and runs each program and workload once at a
+#      tiny scale (a smoke run: output and exit status, no timing).
+# Usage: scripts/test.sh [stage ...]   stages: unit asan tsan valgrind install format bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 
 jobs=$(nproc)
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(unit asan tsan valgrind install format)
+[ ${#stages[@]} -gt 0 ] || stages=(unit asan tsan valgrind install format bench)
 
 say() { printf '\n== %s ==\n' "$*"; }
 
@@ -29,6 +31,66 @@ run_ctest() { # dir, extra ctest args...
   local dir=$1
   shift
   ctest --test-dir "$dir" --output-on-failure -j"$jobs" "$@"
+}
+
+# Runs one benchmark program (or a peer through bench/peers/run.sh) on one
+# workload at a tiny scale. It must exit 0 and print, as well-formed BENCH
+# lines, every metric bench/metrics.txt lists for the workload (must=all),
+# nothing (must=none: an implementation without that workload) or either
+# (must=any: a peer whose toolchain may be missing).
+bench_smoke_one() { # impl workload must(all|any) command...
+  local impl=$1 w=$2 must=$3
+  shift 3
+  local out rc=0
+  out=$(timeout 300 "$@" 2>&1) || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    printf 'bench smoke FAILED: %s %s exited %s\n%s\n' "$impl" "$w" "$rc" "$out"
+    return 1
+  fi
+  local want got bad
+  want=$(awk -v w="$w" '!/^#/ && $1 == w { print $2 }' bench/metrics.txt | sort)
+  got=$(grep '^BENCH ' <<<"$out" | awk '{ print $4 }' | sort || true)
+  bad=$(grep '^BENCH ' <<<"$out" | grep -Ev "^BENCH $w $impl [a-z0-9_]+ -?[0-9]+(\.[0-9]+)?$" || true)
+  local ok=0
+  case "$must" in
+  all) [ "$got" = "$want" ] && ok=1 ;;
+  none) [ -z "$got" ] && ok=1 ;;
+  any) { [ -z "$got" ] || [ "$got" = "$want" ]; } && ok=1 ;;
+  esac
+  if [ -n "$bad" ] || [ "$ok" = 0 ]; then
+    printf 'bench smoke FAILED: %s %s printed:\n%s\nexpected (%s) one line for each of: %s\n' \
+      "$impl" "$w" "$out" "$must" "$(echo $want)"
+    return 1
+  fi
+  echo "bench smoke ok: $impl $w ($(echo $got))"
+}
+
+bench_smoke() {
+  local scale=0.001 bin=build-bench/bench peers=build-bench/peers failed=0
+  local all="pingpong flood threadring spawn async timers io restart limit scale"
+  declare -A prog=([jzx]=jzx_bench [floor]=floor_bench [libuv]=uv_bench)
+  declare -A has=([jzx]="$all" [floor]="pingpong flood threadring spawn timers limit"
+    [libuv]="pingpong flood threadring async timers io")
+  for impl in jzx floor libuv; do
+    for w in $all; do
+      local must=none
+      [[ " ${has[$impl]} " == *" $w "* ]] && must=all
+      bench_smoke_one "$impl" "$w" "$must" "$bin/${prog[$impl]}" "$w" "$scale" || failed=1
+    done
+  done
+  # The CAF and Erlang peers, when their scripts exist; a peer whose toolchain
+  # is missing builds nothing and prints nothing.
+  if [ -f bench/peers/build.sh ] && [ -f bench/peers/run.sh ]; then
+    mkdir -p "$peers"
+    bash bench/peers/build.sh "$peers"
+    for impl in caf1 caf erlang1 erlang; do
+      for w in $all; do
+        bench_smoke_one "$impl" "$w" any bash bench/peers/run.sh "$impl" "$w" "$scale" "$peers" ||
+          failed=1
+      done
+    done
+  fi
+  return $failed
 }
 
 for stage in "${stages[@]}"; do
@@ -74,6 +136,11 @@ for stage in "${stages[@]}"; do
   format)
     say "format: clang-format --dry-run --Werror"
     git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
+    ;;
+  bench)
+    say "bench: build the benchmarks (Release), run each program and workload once, tiny scale"
+    build build-bench -DCMAKE_BUILD_TYPE=Release -DJZX_BUILD_BENCH=ON
+    bench_smoke
     ;;
   *)
     echo "unknown stage: $stage" >&2

@@ -189,27 +189,35 @@ static void overflow_settle(jzx__async* q) {
     pthread_mutex_unlock(&q->lock);
 }
 
-static uint32_t deliver_chunks(jzx_loop* loop, jzx__async_chunk* c) {
+/* Delivers up to `budget` detached overflow messages, front to back, freeing
+ * each chunk once it is done; the rest waits for the next tick. */
+static uint32_t deliver_taken(jzx_loop* loop, uint32_t budget) {
+    jzx__async* q = &loop->async;
     uint32_t n = 0;
-    while (c) {
-        jzx__async_chunk* next = c->next;
-        for (uint32_t i = 0; i < c->count; ++i) {
-            deliver(loop, &c->e[i]);
+    while (q->taken && n < budget) {
+        jzx__async_chunk* c = q->taken;
+        while (q->taken_pos < c->count && n < budget) {
+            deliver(loop, &c->e[q->taken_pos++]);
+            n++;
         }
-        n += c->count;
-        jzx__free(loop, c);
-        c = next;
+        if (q->taken_pos == c->count) {
+            q->taken = c->next;
+            q->taken_pos = 0;
+            jzx__free(loop, c);
+        }
     }
     return n;
 }
 
 /* Overflowed messages wait until the ring has been read up to where it stood
  * when they were detached: every ring message their producers sent earlier
- * lies below that point. */
+ * lies below that point. They count against the same budget as the ring, so
+ * a long overflow list cannot overfill a mailbox in one gulp either. */
 uint32_t jzx__async_drain(jzx_loop* loop, uint32_t budget) {
     jzx__async* q = &loop->async;
     if (!q->taken && atomic_load_explicit(&q->overflow_on, memory_order_acquire)) {
         q->taken = overflow_detach(q);
+        q->taken_pos = 0;
         q->taken_until = atomic_load_explicit(&q->enqueue, memory_order_acquire);
         if (!q->taken) {
             overflow_settle(q);
@@ -222,9 +230,10 @@ uint32_t jzx__async_drain(jzx_loop* loop, uint32_t budget) {
         n++;
     }
     if (q->taken && q->dequeue >= q->taken_until) {
-        n += deliver_chunks(loop, q->taken);
-        q->taken = NULL;
-        overflow_settle(q);
+        n += deliver_taken(loop, budget - n);
+        if (!q->taken) {
+            overflow_settle(q);
+        }
     }
     return n;
 }
@@ -246,17 +255,18 @@ static size_t chunks_count(const jzx__async_chunk* c) {
 size_t jzx__async_count(jzx_loop* loop) {
     jzx__async* q = &loop->async;
     size_t n = atomic_load_explicit(&q->enqueue, memory_order_acquire) - q->dequeue;
-    n += chunks_count(q->taken);
+    n += chunks_count(q->taken) - q->taken_pos;
     pthread_mutex_lock(&q->lock);
     n += chunks_count(q->ov_head);
     pthread_mutex_unlock(&q->lock);
     return n;
 }
 
-static void drop_chunks(jzx_loop* loop, jzx__async_chunk* c) {
-    while (c) {
+/* Drops chunks from entry `from` of the first one on. */
+static void drop_chunks(jzx_loop* loop, jzx__async_chunk* c, uint32_t from) {
+    for (; c; from = 0) {
         jzx__async_chunk* next = c->next;
-        for (uint32_t i = 0; i < c->count; ++i) {
+        for (uint32_t i = from; i < c->count; ++i) {
             jzx_message msg = {c->e[i].data, c->e[i].len, c->e[i].tag, 0};
             jzx__drop(loop, c->e[i].target, &msg, JZX_DROP_LOOP_DESTROYED);
         }
@@ -277,9 +287,9 @@ void jzx__async_shutdown(jzx_loop* loop) {
         jzx_message msg = {e.data, e.len, e.tag, 0};
         jzx__drop(loop, e.target, &msg, JZX_DROP_LOOP_DESTROYED);
     }
-    drop_chunks(loop, q->taken);
+    drop_chunks(loop, q->taken, q->taken_pos);
     q->taken = NULL;
-    drop_chunks(loop, overflow_detach(q));
+    drop_chunks(loop, overflow_detach(q), 0);
 }
 
 void jzx__async_close(jzx_loop* loop) {

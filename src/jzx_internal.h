@@ -223,6 +223,7 @@ typedef struct jzx__async {
     jzx__async_chunk* ov_tail; /* under lock */
     atomic_bool overflow_on;   /* any thread; set under lock, cleared under lock */
     jzx__async_chunk* taken;   /* loop thread: detached overflow awaiting its turn */
+    uint32_t taken_pos;        /* loop thread: entries of taken's first chunk delivered */
     size_t taken_until;        /* loop thread: ring position to reach before `taken` */
     /* Destroy handshake: producers announce themselves in `inflight` and
      * back off once `closed` is set; destroy waits for inflight to reach 0. */

@@ -167,6 +167,73 @@ static void ring_overflow_keeps_fifo(void** state) {
     th_loop_finish(loop);
 }
 
+/* sink_beh, but once anything was dropped it stops the loop, so a broken
+ * budget fails the assertions instead of leaving the sink waiting forever. */
+static jzx_behavior_result sink_until_drop(jzx_context* ctx, const jzx_message* msg) {
+    if (th_dropped.total > 0) {
+        jzx_loop_request_stop(ctx->loop);
+    }
+    return sink_beh(ctx, msg);
+}
+
+/* The overflow list reaches mailboxes within the per-tick budget like the
+ * ring does: 6000 messages queued at once (4096 in the ring, the rest
+ * overflowed) all reach an actor whose mailbox holds 1024, the default. */
+static void overflow_respects_the_drain_budget(void** state) {
+    (void)state;
+    enum { NMSG = 6000 };
+    jzx_loop* loop = th_loop_new();
+    sink s;
+    sink_init(&s, NMSG);
+    jzx_actor_id r = th_spawn_cap(loop, sink_until_drop, &s, 1024);
+    for (uint32_t i = 0; i < NMSG; ++i) {
+        assert_int_equal(jzx_send_async(loop, r, &marks[0], 0, TAG(0, i)), JZX_OK);
+    }
+    assert_int_equal(th_stats(loop).pending_async, NMSG);
+    assert_int_equal(jzx_loop_run(loop), JZX_OK);
+    assert_int_equal(th_dropped.total, 0);
+    assert_int_equal(th_stats(loop).mailbox_full, 0);
+    assert_all_in_order(&s, 1, NMSG);
+    th_assert_empty(loop);
+    th_loop_finish(loop);
+}
+
+/* Counts messages and stops the loop (not itself) at `stop_at`, or as soon
+ * as anything was dropped. */
+typedef struct halter {
+    uint32_t calls;
+    uint32_t stop_at;
+} halter;
+
+static jzx_behavior_result count_then_stop_loop(jzx_context* ctx, const jzx_message* msg) {
+    halter* st = ctx->state;
+    if (++st->calls == st->stop_at || th_dropped.total > 0) {
+        jzx_loop_request_stop(ctx->loop);
+    }
+    return JZX_BEHAVIOR_OK;
+}
+
+/* Destroy drops what is left of a partly delivered overflow list, each
+ * message once, as it does the mail already in the mailbox. */
+static void destroy_drops_a_partly_delivered_overflow(void** state) {
+    (void)state;
+    enum { NMSG = 6000, STOP_AT = 4096 + 100 };
+    jzx_loop* loop = th_loop_new();
+    halter st = {0, STOP_AT};
+    jzx_actor_id r = th_spawn_cap(loop, count_then_stop_loop, &st, 1024);
+    for (uint32_t i = 0; i < NMSG; ++i) {
+        assert_int_equal(jzx_send_async(loop, r, &marks[0], 0, i), JZX_OK);
+    }
+    assert_int_equal(jzx_loop_run(loop), JZX_OK);
+    /* The loop stopped after the turn in progress, inside the overflow list. */
+    assert_true(st.calls >= STOP_AT && st.calls < STOP_AT + 64);
+    assert_true(th_stats(loop).pending_async > 0);
+    assert_int_equal(th_dropped.total, 0);
+    th_loop_finish(loop);
+    assert_int_equal(th_dropped.by_reason[JZX_DROP_LOOP_DESTROYED], NMSG - st.calls);
+    assert_int_equal(th_dropped.total, NMSG - st.calls);
+}
+
 /* ---- wakeups ------------------------------------------------------------------ */
 
 typedef struct pinger {
@@ -515,6 +582,8 @@ static void request_stop_from_another_thread_wakes_loop(void** state) {
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(many_producers_fifo_exactly_once),
     cmocka_unit_test(ring_overflow_keeps_fifo),
+    cmocka_unit_test(overflow_respects_the_drain_budget),
+    cmocka_unit_test(destroy_drops_a_partly_delivered_overflow),
     cmocka_unit_test(no_message_lost_to_coalesced_wakeups),
     cmocka_unit_test(dead_target_is_dropped),
     cmocka_unit_test(full_target_drops_the_rest),

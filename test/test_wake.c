@@ -1,107 +1,124 @@
-/* The idle wait: a loop that blocks in libuv always wakes for its earliest
- * timer, even when that timer is already due as the loop goes to sleep. A
+/* The idle wait: a loop with nothing runnable sleeps only until its earliest
+ * timer, including one that is already due when the loop goes to sleep. A
  * watchdog thread turns a hang into a failed assertion. */
 #define _POSIX_C_SOURCE 200809L
 
 #include "harness.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
-#define WATCHDOG_S 10
+static uint64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- watchdog ---------------------------------------------------------------- */
 
 typedef struct watchdog {
     pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t done_cond;
-    int done; /* under lock: the loop returned */
-    int fired;
     jzx_loop* loop;
+    atomic_int done;  /* set by the test once jzx_loop_run returned */
+    atomic_int fired; /* the loop had to be stopped from outside */
 } watchdog;
 
-/* Stops the loop if it has not returned within WATCHDOG_S seconds. */
-static void* watch(void* arg) {
+/* Generous: a correct loop returns within milliseconds. */
+#define WATCHDOG_MS 5000
+
+static void* watchdog_main(void* arg) {
     watchdog* w = arg;
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += WATCHDOG_S;
-    pthread_mutex_lock(&w->lock);
-    while (!w->done) {
-        if (pthread_cond_timedwait(&w->done_cond, &w->lock, &deadline) != 0) {
-            w->fired = 1;
-            jzx_loop_request_stop(w->loop);
-            break;
-        }
+    struct timespec step = {0, 10 * 1000000L};
+    for (int waited = 0; waited < WATCHDOG_MS && !atomic_load(&w->done); waited += 10) {
+        nanosleep(&step, NULL);
     }
-    pthread_mutex_unlock(&w->lock);
+    if (!atomic_load(&w->done)) {
+        atomic_store(&w->fired, 1);
+        jzx_loop_request_stop(w->loop);
+    }
     return NULL;
 }
 
-/* Runs the loop under the watchdog; returns 1 if the watchdog had to stop it. */
-static int run_watched(jzx_loop* loop) {
-    watchdog w = {.loop = loop};
-    assert_int_equal(pthread_mutex_init(&w.lock, NULL), 0);
-    assert_int_equal(pthread_cond_init(&w.done_cond, NULL), 0);
-    assert_int_equal(pthread_create(&w.thread, NULL, watch, &w), 0);
-    assert_int_equal(jzx_loop_run(loop), JZX_OK);
-    pthread_mutex_lock(&w.lock);
-    w.done = 1;
-    pthread_cond_signal(&w.done_cond);
-    pthread_mutex_unlock(&w.lock);
-    assert_int_equal(pthread_join(w.thread, NULL), 0);
-    pthread_cond_destroy(&w.done_cond);
-    pthread_mutex_destroy(&w.lock);
-    return w.fired;
+static void watchdog_start(watchdog* w, jzx_loop* loop) {
+    w->loop = loop;
+    atomic_init(&w->done, 0);
+    atomic_init(&w->fired, 0);
+    assert_int_equal(pthread_create(&w->thread, NULL, watchdog_main, w), 0);
 }
 
-typedef struct rearm {
-    uint32_t delay_ms;
-    int left;
-} rearm;
+/* Returns whether the watchdog had to stop the loop. */
+static int watchdog_finish(watchdog* w) {
+    atomic_store(&w->done, 1);
+    assert_int_equal(pthread_join(w->thread, NULL), 0);
+    return atomic_load(&w->fired);
+}
 
-/* Re-arms a timer to itself from its own handler until `left` runs out. */
-static jzx_behavior_result rearmer(jzx_context* ctx, const jzx_message* msg) {
-    (void)msg;
-    rearm* r = ctx->state;
-    if (--r->left == 0) {
+/* ---- a behaviour that re-arms timers to itself ------------------------------- */
+
+typedef struct chain {
+    const uint32_t* delays; /* the timer armed on the n-th message */
+    int len;
+    int calls;
+    uint64_t at[8]; /* when each message arrived */
+} chain;
+
+static jzx_behavior_result chain_beh(jzx_context* ctx, const jzx_message* msg) {
+    chain* c = ctx->state;
+    c->at[c->calls] = now_ms();
+    if (c->calls == c->len) {
+        c->calls++;
         return JZX_BEHAVIOR_STOP;
     }
-    assert_int_equal(jzx_send_after(ctx->loop, ctx->self, r->delay_ms, NULL, 0, 1, NULL), JZX_OK);
-    return JZX_BEHAVIOR_OK;
+    jzx_err err = jzx_send_after(ctx->loop, ctx->self, c->delays[c->calls], NULL, 0, 1, NULL);
+    c->calls++;
+    return err == JZX_OK ? JZX_BEHAVIOR_OK : JZX_BEHAVIOR_FAIL;
 }
 
-/* A 0 ms timer is due before the loop sleeps. libuv 1.44 runs due timers at
- * the top of uv_run(UV_RUN_ONCE) and only then computes the poll timeout, so
- * a wake-up timer that has already fired there left the poll with no timeout:
- * the loop slept until some unrelated event. */
-static void zero_ms_timer_from_handler_wakes(void** state) {
-    (void)state;
+static void run_chain(chain* c) {
     jzx_loop* loop = th_loop_new();
-    rearm r = {.delay_ms = 0, .left = 50};
-    jzx_actor_id a = th_spawn(loop, rearmer, &r);
+    jzx_actor_id a = th_spawn(loop, chain_beh, c);
     assert_int_equal(jzx_send(loop, a, NULL, 0, 1), JZX_OK);
-    assert_int_equal(run_watched(loop), 0);
-    assert_int_equal(r.left, 0);
+    watchdog w;
+    watchdog_start(&w, loop);
+    assert_int_equal(jzx_loop_run(loop), JZX_OK);
+    assert_false(watchdog_finish(&w));
+    assert_int_equal(c->calls, c->len + 1);
     th_assert_empty(loop);
     th_loop_finish(loop);
 }
 
-/* The same with short non-zero delays, which fall due during the sleep. */
-static void short_timers_from_handler_wake(void** state) {
+/* The 0 ms timer is due when the loop goes to sleep: the sleep must end at
+ * once, not wait for an event that never comes. */
+static void zero_ms_timer_armed_by_behaviour(void** state) {
     (void)state;
-    jzx_loop* loop = th_loop_new();
-    rearm r = {.delay_ms = 1, .left = 50};
-    jzx_actor_id a = th_spawn(loop, rearmer, &r);
-    assert_int_equal(jzx_send(loop, a, NULL, 0, 1), JZX_OK);
-    assert_int_equal(run_watched(loop), 0);
-    assert_int_equal(r.left, 0);
-    th_assert_empty(loop);
-    th_loop_finish(loop);
+    static const uint32_t delays[] = {0};
+    chain c = {delays, 1, 0, {0}};
+    run_chain(&c);
+}
+
+/* Ending a sleep early must not end the next one early: the 20 ms timer
+ * after a 0 ms one still waits its 20 ms. */
+static void sleep_after_a_due_wakeup_keeps_its_length(void** state) {
+    (void)state;
+    static const uint32_t delays[] = {0, 20, 0, 0};
+    chain c = {delays, 4, 0, {0}};
+    run_chain(&c);
+    assert_true(c.at[2] - c.at[1] >= 20);
+}
+
+/* Many short timers: due times keep falling between the tick and the poll. */
+static void short_timers_never_stall(void** state) {
+    (void)state;
+    static const uint32_t delays[] = {1, 0, 1, 1, 0, 2, 1};
+    chain c = {delays, 7, 0, {0}};
+    run_chain(&c);
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(zero_ms_timer_from_handler_wakes),
-    cmocka_unit_test(short_timers_from_handler_wake),
+    cmocka_unit_test(zero_ms_timer_armed_by_behaviour),
+    cmocka_unit_test(sleep_after_a_due_wakeup_keeps_its_length),
+    cmocka_unit_test(short_timers_never_stall),
 };
 
 TH_MAIN(tests)

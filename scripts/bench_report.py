@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""Writes docs/benchmarks.md from the BENCH lines scripts/bench.sh collected.
+
+Medians per (workload, implementation, metric), the ratio of each peer to
+libjzx from the same run, the issue's targets, callgrind instructions per
+message, every run's values, and a data file for scripts/bench_chart.gp.
+Called by scripts/bench.sh; not meant to be run by hand.
+"""
+import argparse
+import statistics
+from collections import defaultdict
+
+# Full sizes (scale 1.0) of the workloads callgrind measures, in messages:
+# flood sends 10M messages, pingpong makes 1M round trips of 2 messages.
+CALLGRIND_MSGS = {"flood": (10_000_000, 1), "pingpong": (1_000_000, 2)}
+
+# The issue's per-core targets for libjzx: (workload, metric, op, bound, text).
+TARGETS = [
+    ("pingpong", "ns_per_rt", "<=", 40, "pingpong ≤ 40 ns per round trip"),
+    ("flood", "msgs_per_s", ">=", 70e6, "flood ≥ 70 M msg/s"),
+    ("threadring", "ns_per_hop", "<=", 20, "threadring ≤ 20 ns per hop"),
+    ("spawn", "ns_per_spawn", "<=", 150, "spawn ≤ 150 ns per actor"),
+    ("spawn", "bytes_per_actor", "<=", 256, "idle actor ≤ 256 bytes"),
+    ("async", "msgs_per_s_1p", ">=", 30e6, "async, 1 producer ≥ 30 M msg/s"),
+    ("timers", "overrun_ms", "<=", 100, "1M timers, overrun ≤ 100 ms"),
+    ("restart", "ns_per_restart_p99", "<", 10_000, "restart p99 < 10 µs"),
+]
+
+# A ratio of two overruns (differences from 1000 ms, possibly near 0) says nothing.
+NO_RATIO = {"overrun_ms"}
+
+DESCRIPTIONS = {
+    "jzx": "libjzx, one loop on one thread (async adds plain producer threads; scale runs one "
+    "loop per thread), linked as the shared library (`bench/jzx_bench.c`)",
+    "floor": "the tight-C floor: a bounded ring per actor, an intrusive run queue, an indirect "
+    "call per message, 64 per turn, a binary heap for timers; no library "
+    "(`bench/peers/floor.c`, `bench/peers/minirt.h`)",
+    "libuv": "the same work written directly on libuv: the floor's scheduler run from a "
+    "`uv_idle_t`, a mutex queue plus `uv_async_t` across threads, one `uv_timer_t` per timer, "
+    "one `uv_poll_t` per socket (`bench/peers/uv_bench.c`)",
+    "caf1": "CAF (`libcaf-dev`), scheduler limited to 1 thread (`bench/peers/`)",
+    "caf": "CAF (`libcaf-dev`), default scheduler (`bench/peers/`)",
+    "erlang1": "Erlang/OTP (`erlang-nox`), `+S 1` (`bench/peers/`)",
+    "erlang": "Erlang/OTP (`erlang-nox`), default schedulers (`bench/peers/`)",
+}
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__)
+    for name in ("raw", "callgrind", "failures", "metrics", "impls", "workloads", "runs",
+                 "scale", "command", "machine", "date", "versions", "seconds", "chart-data",
+                 "chart-name", "out"):
+        p.add_argument("--" + name, required=True)
+    return p.parse_args()
+
+
+def read_metrics(path):
+    """[(workload, metric, better, description)] in file order."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                workload, metric, better, text = line.split(" ", 3)
+                rows.append((workload, metric, better, text))
+    return rows
+
+
+def read_raw(path):
+    """{(workload, impl, metric): [values in run order]}"""
+    values = defaultdict(list)
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 5 and parts[0] == "BENCH":
+                values[(parts[1], parts[2], parts[3])].append(float(parts[4]))
+    return values
+
+
+def is_rate(metric):
+    return "per_s" in metric
+
+
+def fmt(value, metric):
+    if is_rate(metric):
+        for div, unit in ((1e9, " G"), (1e6, " M"), (1e3, " k")):
+            if abs(value) >= div:
+                return f"{value / div:.1f}{unit}"
+        return f"{value:.0f}"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def fmt_ratio(r):
+    return f"{r:.0f}×" if r >= 100 else f"{r:.1f}×" if r >= 10 else f"{r:.2f}×"
+
+
+def advantage(jzx, peer, better):
+    """How many times better libjzx is than the peer (>1: libjzx wins)."""
+    if jzx <= 0 or peer <= 0:
+        return None
+    return peer / jzx if better == "lower" else jzx / peer
+
+
+def callgrind_table(path):
+    """{(impl, workload): instructions per message}"""
+    points = defaultdict(list)
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 4 and parts[3].isdigit():
+                points[(parts[0], parts[1])].append((float(parts[2]), int(parts[3])))
+    result = {}
+    for (impl, workload), pts in points.items():
+        if len(pts) != 2 or workload not in CALLGRIND_MSGS:
+            continue
+        full, per = CALLGRIND_MSGS[workload]
+        (s1, ir1), (s2, ir2) = sorted(pts)
+        # The programs size a workload as round(full * scale), at least 1.
+        msgs = [max(1, round(full * s)) * per for s in (s1, s2)]
+        if msgs[1] > msgs[0]:
+            result[(impl, workload)] = (ir2 - ir1) / (msgs[1] - msgs[0])
+    return result
+
+
+def main():
+    a = parse_args()
+    metrics = [m for m in read_metrics(a.metrics) if m[0] in a.workloads.split()]
+    impls = a.impls.split()
+    peers = [i for i in impls if i != "jzx"]
+    values = read_raw(a.raw)
+    med = {k: statistics.median(v) for k, v in values.items()}
+    with open(a.failures, encoding="utf-8") as f:
+        failures = [line.rstrip("\n") for line in f if line.strip()]
+    cg = callgrind_table(a.callgrind)
+
+    out = []
+    w = out.append
+    w("# Benchmarks\n")
+    w("<!-- Generated by scripts/bench.sh; change the script or the programs, not this file. -->\n")
+    w("libjzx against the same work written as a tight C loop, directly on libuv, in CAF and in "
+      "Erlang/OTP, measured side by side in one run. The programs are in [bench/](../bench); "
+      "[bench/metrics.txt](../bench/metrics.txt) says what each figure measures. Every figure "
+      "is the median of the runs below; ratios compare medians from this same run.\n")
+    w("| | |\n| --- | --- |")
+    w(f"| command | `{a.command}` |")
+    w(f"| date | {a.date} |")
+    w(f"| machine | {a.machine} |")
+    w(f"| versions | {a.versions} |")
+    w(f"| runs | {a.runs} per figure, scale {a.scale} (1.0 = the sizes of the issue), "
+      f"{a.seconds} s in all |\n")
+
+    w("## Implementations\n")
+    for impl in impls:
+        w(f"- **{impl}**: {DESCRIPTIONS.get(impl, impl)}")
+    w("")
+
+    w("## What is measured\n")
+    w("| workload | metric | better | meaning |\n| --- | --- | --- | --- |")
+    for workload, metric, better, text in metrics:
+        w(f"| {workload} | {metric} | {better} | {text} |")
+    w("")
+
+    w("## Medians\n")
+    w("Peer cells read *value (peer / libjzx)*; whether that ratio is good for libjzx depends "
+      "on the metric's direction (column *better*). — : the implementation has no such "
+      "workload (or it failed).\n")
+    w("| workload | metric | better | " + " | ".join(impls) + " |")
+    w("| --- | --- | --- | " + " | ".join("---:" for _ in impls) + " |")
+    chart_rows = []
+    for workload, metric, better, _ in metrics:
+        jzx = med.get((workload, "jzx", metric))
+        cells = []
+        adv = []
+        for impl in impls:
+            v = med.get((workload, impl, metric))
+            if v is None:
+                cells.append("—")
+                adv.append(None)
+                continue
+            cell = fmt(v, metric)
+            if impl != "jzx" and jzx is not None and metric not in NO_RATIO and jzx != 0:
+                cell += f" ({fmt_ratio(v / jzx)})"
+                adv.append(advantage(jzx, v, better))
+            else:
+                adv.append(None)
+            cells.append(cell)
+        w(f"| {workload} | {metric} | {better} | " + " | ".join(cells) + " |")
+        if any(x is not None for x in adv[1:]):
+            chart_rows.append((f"{workload} {metric}", adv[1:]))
+    w("")
+
+    if chart_rows:
+        with open(a.chart_data, "w", encoding="utf-8") as f:
+            f.write("label " + " ".join(peers) + "\n")
+            for label, adv in chart_rows:
+                f.write(f'"{label}" ' + " ".join("-" if x is None else f"{x:.4g}"
+                                                 for x in adv) + "\n")
+        w("## libjzx's advantage\n")
+        w(f"![How many times better libjzx is than each peer]({a.chart_name})\n")
+        w("Each bar is how many times better libjzx did than that peer on that metric (peer / "
+          "libjzx where lower is better, libjzx / peer where higher is better), on a log scale: "
+          "above 1 libjzx wins, below 1 the peer does. The floor is the cost of the bare "
+          "mechanism, so libjzx is expected to stay below 1 against it: the bar shows how close "
+          "it gets.\n")
+
+    w("## Targets\n")
+    w("The issue's per-core targets for libjzx (one loop on one thread), checked against this "
+      "run.\n")
+    w("| target | libjzx | met |\n| --- | ---: | --- |")
+    for workload, metric, op, bound, text in TARGETS:
+        v = med.get((workload, "jzx", metric))
+        if v is None:
+            continue
+        ok = {"<=": v <= bound, ">=": v >= bound, "<": v < bound}[op]
+        w(f"| {text} | {fmt(v, metric)} | {'yes' if ok else '**no**'} |")
+    io_jzx = med.get(("io", "jzx", "rt_per_s"))
+    io_uv = med.get(("io", "libuv", "rt_per_s"))
+    if io_jzx is not None and io_uv:
+        ok = io_jzx >= 0.9 * io_uv
+        w(f"| io within 10% of raw libuv ({fmt(io_uv, 'rt_per_s')} rt/s) | "
+          f"{fmt(io_jzx, 'rt_per_s')} ({io_jzx / io_uv:.0%}) | {'yes' if ok else '**no**'} |")
+    for peer in ("caf1", "erlang1"):
+        wins = total = 0
+        for workload, metric, better, _ in metrics:
+            jzx = med.get((workload, "jzx", metric))
+            v = med.get((workload, peer, metric))
+            x = advantage(jzx, v, better) if jzx is not None and v is not None else None
+            if x is not None and metric not in NO_RATIO:
+                total += 1
+                wins += x > 1
+        if total:
+            w(f"| faster per core than {peer} | {wins} of {total} figures | "
+              f"{'yes' if wins == total else '**no**'} |")
+    w("")
+
+    if cg:
+        w("## Instructions per message (callgrind)\n")
+        w("`valgrind --tool=callgrind`, total instructions at scale 0.02 minus those at 0.01, "
+          "divided by the messages in between, so start-up costs cancel. pingpong counts both "
+          "messages of a round trip. A rise here is a regression even when the timings are "
+          "noisy.\n")
+        cg_impls = [i for i in impls if any((i, wl) in cg for wl in CALLGRIND_MSGS)]
+        w("| workload | " + " | ".join(cg_impls) + " |")
+        w("| --- | " + " | ".join("---:" for _ in cg_impls) + " |")
+        for workload in CALLGRIND_MSGS:
+            cells = [f"{cg[(i, workload)]:.1f}" if (i, workload) in cg else "—" for i in cg_impls]
+            w(f"| {workload} | " + " | ".join(cells) + " |")
+        w("")
+
+    w("## Every run\n")
+    w("<details><summary>All values, in run order</summary>\n")
+    w("| workload | impl | metric | runs |\n| --- | --- | --- | --- |")
+    for workload, metric, _, _ in metrics:
+        for impl in impls:
+            runs = values.get((workload, impl, metric))
+            if runs:
+                w(f"| {workload} | {impl} | {metric} | "
+                  + ", ".join(fmt(x, metric) for x in runs) + " |")
+    w("\n</details>\n")
+
+    if failures:
+        w("## Failed runs\n")
+        for line in failures:
+            w(f"- `{line}`")
+        w("")
+
+    with open(a.out, "w", encoding="utf-8") as f:
+        f.write("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
