@@ -1,8 +1,7 @@
 /* File-descriptor watches: one uv_poll_t per fd, found in O(1) through a
  * table indexed by fd. Readiness becomes a JZX_TAG_SYS_IO message; while one
- * is queued, further readiness merges into it, and polling pauses if libuv
- * keeps reporting, so an actor that is slow to read never makes the loop
- * spin. See docs/io.md.
+ * is queued, further readiness merges into it. Polling never stops for an
+ * unread event: that would cost two epoll_ctl calls per event. See docs/io.md.
  */
 #include "jzx_internal.h"
 
@@ -52,28 +51,31 @@ static void owner_unlink(jzx__watch* w) {
 
 /* ---- readiness ----------------------------------------------------------- */
 
+static void on_poll(uv_poll_t* handle, int status, int events);
+
+/* Polls again after libuv stopped the handle on an error, so a persisting
+ * error is reported again, like any level-triggered readiness. */
+static void restart_stopped(jzx__watch* w) {
+    if (w->stopped && uv_poll_start(&w->poll, uv_events(w->interest), on_poll) == 0) {
+        w->stopped = false;
+    }
+}
+
 static void on_poll(uv_poll_t* handle, int status, int events) {
     jzx__watch* w = handle->data;
     jzx_loop* loop = w->loop;
     if (status < 0) {
-        w->paused = true; /* libuv stopped the handle itself */
+        w->stopped = true; /* libuv stopped the handle itself */
     }
     uint32_t readiness = readiness_of(status, events);
     if (w->queued) {
+        /* The owner has not read the last report yet: one message per fd. */
         w->queued->u.io.readiness |= readiness;
-        if (!w->paused) {
-            uv_poll_stop(&w->poll);
-            w->paused = true;
-        }
         return;
     }
     jzx__sys* ev = jzx__alloc(loop, sizeof(*ev));
     if (!ev) {
-        /* Readiness is level-triggered: the next poll reports it again. An
-         * error stopped the handle, so poll again to hear the error again. */
-        if (w->paused && uv_poll_start(&w->poll, uv_events(w->interest), on_poll) == 0) {
-            w->paused = false;
-        }
+        restart_stopped(w); /* the next poll reports the readiness again */
         return;
     }
     ev->u.io.fd = w->fd;
@@ -89,9 +91,7 @@ void jzx__io_delivered(jzx_loop* loop, const jzx__sys* ev) {
         return; /* the watch was removed or replaced since */
     }
     w->queued = NULL;
-    if (w->paused && uv_poll_start(&w->poll, uv_events(w->interest), on_poll) == 0) {
-        w->paused = false;
-    }
+    restart_stopped(w);
 }
 
 /* ---- life cycle ---------------------------------------------------------- */
@@ -150,7 +150,7 @@ static jzx_err watch_update(jzx__watch* w, jzx__actor* owner, uint32_t interest)
     if (uv_poll_start(&w->poll, uv_events(interest), on_poll) != 0) {
         return JZX_ERR_IO_REG_FAILED;
     }
-    w->paused = false;
+    w->stopped = false;
     w->interest = interest;
     if (w->owner != owner) {
         owner_unlink(w);

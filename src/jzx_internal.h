@@ -256,7 +256,7 @@ typedef struct jzx__watch {
     struct jzx__watch* owner_prev; /* owner's list of watches */
     struct jzx__watch* owner_next;
     jzx__sys* queued; /* event queued and not yet delivered, merged into */
-    bool paused;      /* polling stopped until `queued` is delivered */
+    bool stopped;     /* libuv stopped polling after an error */
 } jzx__watch;
 
 typedef struct jzx__io {
@@ -285,9 +285,10 @@ struct jzx_loop {
     jzx__io io;              /* loop thread */
     jzx_observer observer;   /* loop thread */
     void* observer_ctx;
-    jzx_stats stats; /* loop thread; gauges filled in by jzx_loop_stats */
-    bool running;    /* loop thread */
-    bool destroying; /* loop thread: jzx_loop_destroy has begun */
+    jzx_stats stats;  /* loop thread; gauges filled in by jzx_loop_stats */
+    bool running;     /* loop thread */
+    bool just_polled; /* loop thread: the last uv_run blocked and polled fds */
+    bool destroying;  /* loop thread: jzx_loop_destroy has begun */
     /* Any thread may set it (relaxed is enough: the uv_async_send that
      * follows is what wakes the loop); the loop thread reads and clears it. */
     atomic_bool stop_requested;

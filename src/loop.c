@@ -170,11 +170,13 @@ static void tick(jzx_loop* loop) {
     if (loop->timers.count) {
         jzx__timers_fire(loop, jzx__now(loop));
     }
-    /* Only pay for a poll syscall when there are fds to poll; wakeups and
-     * timers are handled without libuv while actors are busy. */
-    if (loop->io.count) {
+    /* Only pay for a poll syscall when there are fds to poll and the loop
+     * did not just come back from one; wakeups and timers are handled
+     * without libuv while actors are busy. */
+    if (loop->io.count && !loop->just_polled) {
         uv_run(&loop->uv, UV_RUN_NOWAIT);
     }
+    loop->just_polled = false;
     for (uint32_t n = 0; n < loop->cfg.max_actors_per_tick; ++n) {
         /* relaxed: a stale read only costs one more turn */
         if (atomic_load_explicit(&loop->stop_requested, memory_order_relaxed)) {
@@ -209,6 +211,7 @@ int jzx_loop_run(jzx_loop* loop) {
          * thread, or io_poll_timeout_ms. */
         jzx__timers_arm(loop, jzx__now(loop), loop->cfg.io_poll_timeout_ms);
         uv_run(&loop->uv, UV_RUN_ONCE);
+        loop->just_polled = true;
     }
     uv_timer_stop(&loop->timers.wake);
     atomic_store_explicit(&loop->stop_requested, false, memory_order_relaxed);
