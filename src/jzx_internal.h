@@ -156,28 +156,36 @@ static inline bool jzx__is_supervisor(const jzx__actor* a) {
 
 /* ---- timers (timer.c) ---------------------------------------------------- */
 
+/* A timer's slot. Its id is gen << 32 | slot index, so cancel finds it in
+ * O(1) without a lookup table; gen changes when the slot is freed, so an old
+ * id never reaches a newer timer. */
 typedef struct jzx__timer {
-    uint64_t due;    /* loop clock, ms */
-    jzx_timer_id id; /* 0 while the slot is free */
     jzx_actor_id target;
     void* data;
     size_t len;
     uint32_t tag;
-    uint32_t pos; /* heap position, or next free slot while free */
+    uint32_t gen; /* >= 1; a slot whose gen would wrap is never reused */
+    uint32_t pos; /* heap position while armed, next free slot while free */
+    bool armed;
 } jzx__timer;
 
-/* Min-heap ordered by (due, id), slots that hold the timers, and an
- * open-addressing map id -> slot so cancel is O(log n). Loop thread. */
+/* A heap entry carries its own ordering key, so sifting compares entries of
+ * one contiguous array instead of chasing slot pointers. */
+typedef struct jzx__timer_key {
+    uint64_t due; /* loop clock, ms */
+    uint64_t seq; /* creation order: breaks ties between equal due times */
+    uint32_t slot;
+} jzx__timer_key;
+
+/* Min-heap of keys ordered by (due, seq) and the slots that hold the
+ * timers. Loop thread. */
 typedef struct jzx__timers {
     jzx__timer* slots;
     uint32_t nslots;
     uint32_t free_head;
-    uint32_t* heap; /* slot indices */
+    jzx__timer_key* heap; /* nslots entries, `count` in use */
     uint32_t count;
-    uint64_t* map_keys; /* timer ids, 0 = empty */
-    uint32_t* map_vals; /* slot indices */
-    uint32_t map_mask;  /* map size - 1, map size 0 when NULL */
-    jzx_timer_id next_id;
+    uint64_t next_seq;
     uv_timer_t wake; /* wakes a blocked loop at the earliest due time */
 } jzx__timers;
 

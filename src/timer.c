@@ -1,7 +1,8 @@
-/* Timers: a min-heap ordered by (due time, id) holding slot indices, an
- * open-addressing map from timer id to slot for O(log n) cancel, and one
- * uv_timer_t that only wakes a blocked loop. Everything runs on the loop
- * thread; there is no timer thread. See docs/timers.md.
+/* Timers: a min-heap of (due time, creation sequence) keys over slots that
+ * hold the timers, and one uv_timer_t that only wakes a blocked loop. A
+ * timer id names its slot, so cancel is O(log n) with no lookup table.
+ * Everything runs on the loop thread; there is no timer thread. See
+ * docs/timers.md.
  */
 #include "jzx_internal.h"
 
@@ -9,123 +10,54 @@
 
 #define NONE UINT32_MAX
 #define SLOTS_MIN 16u
+/* Slot indices stay below NONE, and doubling cannot overflow. */
+#define SLOTS_MAX (1u << 31)
 
-/* ---- id -> slot map (linear probing, backward-shift deletion) ------------ */
-
-static uint32_t map_home(const jzx__timers* t, uint64_t id) {
-    return (uint32_t)((id * 0x9E3779B97F4A7C15ull) >> 32) & t->map_mask;
-}
-
-static uint32_t map_find(const jzx__timers* t, uint64_t id) {
-    if (!t->map_keys) {
-        return NONE;
-    }
-    for (uint32_t i = map_home(t, id);; i = (i + 1) & t->map_mask) {
-        if (t->map_keys[i] == id) {
-            return i;
-        }
-        if (t->map_keys[i] == 0) {
-            return NONE;
-        }
-    }
-}
-
-static void map_put(jzx__timers* t, uint64_t id, uint32_t slot) {
-    uint32_t i = map_home(t, id);
-    while (t->map_keys[i] != 0) {
-        i = (i + 1) & t->map_mask;
-    }
-    t->map_keys[i] = id;
-    t->map_vals[i] = slot;
-}
-
-static void map_erase(jzx__timers* t, uint32_t hole) {
-    /* Pull later entries of the probe run back so lookups never stop early. */
-    for (uint32_t i = (hole + 1) & t->map_mask; t->map_keys[i] != 0; i = (i + 1) & t->map_mask) {
-        uint32_t home = map_home(t, t->map_keys[i]);
-        if (((i - home) & t->map_mask) >= ((i - hole) & t->map_mask)) {
-            t->map_keys[hole] = t->map_keys[i];
-            t->map_vals[hole] = t->map_vals[i];
-            hole = i;
-        }
-    }
-    t->map_keys[hole] = 0;
-}
-
-/* Keeps the map at most half full. */
-static jzx_err map_reserve(jzx_loop* loop, uint32_t want) {
-    jzx__timers* t = &loop->timers;
-    uint32_t size = t->map_keys ? t->map_mask + 1u : 0;
-    if ((uint64_t)want * 2u <= size) {
-        return JZX_OK;
-    }
-    uint32_t nsize = size ? size * 2u : SLOTS_MIN * 2u;
-    uint64_t* keys = jzx__alloc(loop, sizeof(uint64_t) * nsize);
-    uint32_t* vals = jzx__alloc(loop, sizeof(uint32_t) * nsize);
-    if (!keys || !vals) {
-        jzx__free(loop, keys);
-        jzx__free(loop, vals);
-        return JZX_ERR_NO_MEMORY;
-    }
-    memset(keys, 0, sizeof(uint64_t) * nsize);
-    uint64_t* old_keys = t->map_keys;
-    uint32_t* old_vals = t->map_vals;
-    t->map_keys = keys;
-    t->map_vals = vals;
-    t->map_mask = nsize - 1u;
-    for (uint32_t i = 0; i < size; ++i) {
-        if (old_keys[i]) {
-            map_put(t, old_keys[i], old_vals[i]);
-        }
-    }
-    jzx__free(loop, old_keys);
-    jzx__free(loop, old_vals);
-    return JZX_OK;
+static jzx_timer_id id_of(const jzx__timers* t, const jzx__timer* tm) {
+    return ((uint64_t)tm->gen << 32) | (uint32_t)(tm - t->slots);
 }
 
 /* ---- heap ---------------------------------------------------------------- */
 
-static bool earlier(const jzx__timers* t, uint32_t a, uint32_t b) {
-    const jzx__timer* x = &t->slots[a];
-    const jzx__timer* y = &t->slots[b];
-    return x->due < y->due || (x->due == y->due && x->id < y->id);
+static bool earlier(const jzx__timer_key* a, const jzx__timer_key* b) {
+    return a->due < b->due || (a->due == b->due && a->seq < b->seq);
 }
 
-static void heap_set(jzx__timers* t, uint32_t pos, uint32_t slot) {
-    t->heap[pos] = slot;
-    t->slots[slot].pos = pos;
+static void heap_set(jzx__timers* t, uint32_t pos, const jzx__timer_key* key) {
+    t->heap[pos] = *key;
+    t->slots[key->slot].pos = pos;
 }
 
 static void sift_up(jzx__timers* t, uint32_t pos) {
-    uint32_t slot = t->heap[pos];
+    jzx__timer_key key = t->heap[pos];
     while (pos > 0) {
         uint32_t parent = (pos - 1) / 2;
-        if (!earlier(t, slot, t->heap[parent])) {
+        if (!earlier(&key, &t->heap[parent])) {
             break;
         }
-        heap_set(t, pos, t->heap[parent]);
+        heap_set(t, pos, &t->heap[parent]);
         pos = parent;
     }
-    heap_set(t, pos, slot);
+    heap_set(t, pos, &key);
 }
 
 static void sift_down(jzx__timers* t, uint32_t pos) {
-    uint32_t slot = t->heap[pos];
+    jzx__timer_key key = t->heap[pos];
     for (;;) {
         uint32_t child = pos * 2 + 1;
         if (child >= t->count) {
             break;
         }
-        if (child + 1 < t->count && earlier(t, t->heap[child + 1], t->heap[child])) {
+        if (child + 1 < t->count && earlier(&t->heap[child + 1], &t->heap[child])) {
             child++;
         }
-        if (!earlier(t, t->heap[child], slot)) {
+        if (!earlier(&t->heap[child], &key)) {
             break;
         }
-        heap_set(t, pos, t->heap[child]);
+        heap_set(t, pos, &t->heap[child]);
         pos = child;
     }
-    heap_set(t, pos, slot);
+    heap_set(t, pos, &key);
 }
 
 /* ---- slots --------------------------------------------------------------- */
@@ -136,20 +68,24 @@ static jzx_err slots_reserve(jzx_loop* loop) {
     if (t->free_head != NONE) {
         return JZX_OK;
     }
+    if (t->nslots == SLOTS_MAX) {
+        return JZX_ERR_NO_MEMORY;
+    }
     uint32_t n = t->nslots ? t->nslots * 2u : SLOTS_MIN;
     jzx__timer* slots = jzx__alloc(loop, sizeof(jzx__timer) * n);
-    uint32_t* heap = jzx__alloc(loop, sizeof(uint32_t) * n);
-    if (!slots || !heap || n < t->nslots) {
+    jzx__timer_key* heap = jzx__alloc(loop, sizeof(jzx__timer_key) * n);
+    if (!slots || !heap) {
         jzx__free(loop, slots);
         jzx__free(loop, heap);
         return JZX_ERR_NO_MEMORY;
     }
     if (t->nslots) {
         memcpy(slots, t->slots, sizeof(jzx__timer) * t->nslots);
-        memcpy(heap, t->heap, sizeof(uint32_t) * t->count);
+        memcpy(heap, t->heap, sizeof(jzx__timer_key) * t->count);
     }
     for (uint32_t i = t->nslots; i < n; ++i) {
-        slots[i].id = 0;
+        slots[i].gen = 1;
+        slots[i].armed = false;
         slots[i].pos = i + 1 < n ? i + 1 : NONE;
     }
     jzx__free(loop, t->slots);
@@ -159,6 +95,17 @@ static jzx_err slots_reserve(jzx_loop* loop) {
     t->heap = heap;
     t->nslots = n;
     return JZX_OK;
+}
+
+/* Bumps the generation so the old id goes stale. A slot whose generation
+ * would wrap is retired instead, so an id is never handed out twice. */
+static void slot_free(jzx__timers* t, jzx__timer* tm) {
+    tm->armed = false;
+    if (++tm->gen == 0) {
+        return;
+    }
+    tm->pos = t->free_head;
+    t->free_head = (uint32_t)(tm - t->slots);
 }
 
 /* ---- internal API -------------------------------------------------------- */
@@ -176,7 +123,6 @@ int jzx__timers_init(jzx_loop* loop) {
     jzx__timers* t = &loop->timers;
     memset(t, 0, sizeof(*t));
     t->free_head = NONE;
-    t->next_id = 1;
     return uv_timer_init(&loop->uv, &t->wake);
 }
 
@@ -184,9 +130,6 @@ jzx_err jzx__timer_add(jzx_loop* loop, jzx_actor_id target, uint32_t ms, void* d
                        uint32_t tag, jzx_timer_id* out) {
     jzx__timers* t = &loop->timers;
     jzx_err err = slots_reserve(loop);
-    if (err == JZX_OK) {
-        err = map_reserve(loop, t->count + 1);
-    }
     if (err != JZX_OK) {
         return err;
     }
@@ -194,54 +137,50 @@ jzx_err jzx__timer_add(jzx_loop* loop, jzx_actor_id target, uint32_t ms, void* d
     uint32_t s = t->free_head;
     jzx__timer* tm = &t->slots[s];
     t->free_head = tm->pos;
-    tm->due = now > UINT64_MAX - ms ? UINT64_MAX : now + ms;
-    tm->id = t->next_id++;
     tm->target = target;
     tm->data = data;
     tm->len = len;
     tm->tag = tag;
-    map_put(t, tm->id, s);
-    t->heap[t->count++] = s;
+    tm->armed = true;
+    jzx__timer_key key = {now > UINT64_MAX - ms ? UINT64_MAX : now + ms, t->next_seq++, s};
+    t->heap[t->count++] = key;
     sift_up(t, t->count - 1);
     if (out) {
-        *out = tm->id;
+        *out = id_of(t, tm);
     }
     return JZX_OK;
 }
 
 jzx__timer* jzx__timer_find(jzx_loop* loop, jzx_timer_id id) {
     jzx__timers* t = &loop->timers;
-    uint32_t i = id ? map_find(t, id) : NONE;
-    return i == NONE ? NULL : &t->slots[t->map_vals[i]];
+    uint32_t s = (uint32_t)id;
+    if (s >= t->nslots) {
+        return NULL;
+    }
+    jzx__timer* tm = &t->slots[s];
+    return tm->armed && tm->gen == (uint32_t)(id >> 32) ? tm : NULL;
 }
 
 void jzx__timer_remove(jzx_loop* loop, jzx__timer* tm) {
     jzx__timers* t = &loop->timers;
-    uint32_t s = (uint32_t)(tm - t->slots);
     uint32_t pos = tm->pos;
-    map_erase(t, map_find(t, tm->id));
     t->count--;
     if (pos != t->count) {
-        heap_set(t, pos, t->heap[t->count]);
+        heap_set(t, pos, &t->heap[t->count]);
         sift_down(t, pos);
         sift_up(t, pos);
     }
-    tm->id = 0;
-    tm->pos = t->free_head;
-    t->free_head = s;
+    slot_free(t, tm);
 }
 
 uint32_t jzx__timers_fire(jzx_loop* loop, uint64_t now) {
     jzx__timers* t = &loop->timers;
     /* Timers armed while these fire wait for the next tick, so a 0 ms timer
      * re-armed from its own delivery cannot spin this loop. */
-    jzx_timer_id limit = t->next_id;
+    uint64_t limit = t->next_seq;
     uint32_t fired = 0;
-    while (t->count) {
-        jzx__timer* tm = &t->slots[t->heap[0]];
-        if (tm->due > now || tm->id >= limit) {
-            break;
-        }
+    while (t->count && t->heap[0].due <= now && t->heap[0].seq < limit) {
+        jzx__timer* tm = &t->slots[t->heap[0].slot];
         jzx_actor_id target = tm->target;
         jzx_message msg = {tm->data, tm->len, tm->tag, 0};
         jzx__timer_remove(loop, tm);
@@ -265,7 +204,7 @@ void jzx__timers_arm(jzx_loop* loop, uint64_t now, uint64_t cap_ms) {
     jzx__timers* t = &loop->timers;
     uint64_t wait = cap_ms;
     if (t->count) {
-        uint64_t due = t->slots[t->heap[0]].due;
+        uint64_t due = t->heap[0].due;
         uint64_t until = due > now ? due - now : 0;
         wait = until < wait ? until : wait;
     }
@@ -280,7 +219,7 @@ void jzx__timers_close(jzx_loop* loop) {
 void jzx__timers_destroy(jzx_loop* loop) {
     jzx__timers* t = &loop->timers;
     while (t->count) {
-        jzx__timer* tm = &t->slots[t->heap[t->count - 1]];
+        jzx__timer* tm = &t->slots[t->heap[t->count - 1].slot];
         jzx_message msg = {tm->data, tm->len, tm->tag, 0};
         jzx_actor_id target = tm->target;
         jzx__timer_remove(loop, tm);
@@ -288,12 +227,8 @@ void jzx__timers_destroy(jzx_loop* loop) {
     }
     jzx__free(loop, t->slots);
     jzx__free(loop, t->heap);
-    jzx__free(loop, t->map_keys);
-    jzx__free(loop, t->map_vals);
     t->slots = NULL;
     t->heap = NULL;
-    t->map_keys = NULL;
-    t->map_vals = NULL;
     t->nslots = 0;
 }
 

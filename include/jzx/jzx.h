@@ -70,7 +70,8 @@ JZX_API const char* jzx_strerror(int err);
  * changes when its actor ends, so an old id goes stale instead of reaching a
  * newer actor. */
 typedef uint64_t jzx_actor_id;
-/** Timer ids count up from 1 and are never reused within a loop. */
+/** Timer ids are never 0 and never reused within a loop; they say nothing
+ * about creation order. */
 typedef uint64_t jzx_timer_id;
 
 /** Opaque. One loop per thread; see "Threading" below. */
