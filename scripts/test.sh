@@ -6,15 +6,18 @@
 #   4. runs the suite under valgrind (any leak or error fails),
 #   5. installs into a temporary prefix and builds consumers through
 #      pkg-config and find_package, checks the exported symbols,
-#   6. checks formatting against .clang-format.
-# Usage: scripts/test.sh [stage ...]   stages: unit asan tsan valgrind install format
+#   6. compares the ABI with the committed baseline (abidiff),
+#   7. builds the API reference (Doxygen, undocumented symbols fail),
+#   8. checks formatting against .clang-format.
+# Usage: scripts/test.sh [stage ...]
+#   stages: unit asan tsan valgrind install abi docs format
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 
 jobs=$(nproc)
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(unit asan tsan valgrind install format)
+[ ${#stages[@]} -gt 0 ] || stages=(unit asan tsan valgrind install abi docs format)
 
 say() { printf '\n== %s ==\n' "$*"; }
 
@@ -68,6 +71,14 @@ for stage in "${stages[@]}"; do
     say "install: temporary prefix, pkg-config and find_package consumers"
     build build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo
     scripts/install-check.sh build-test
+    ;;
+  abi)
+    say "abi: libjzx.so.0 against abi/libjzx.so.0.abi (abidw + abidiff)"
+    scripts/abi.sh check
+    ;;
+  docs)
+    say "docs: API reference with Doxygen, every public symbol documented"
+    scripts/docs.sh
     ;;
   format)
     say "format: clang-format --dry-run --Werror"
