@@ -29,9 +29,9 @@ cmake --build "$build" -j"$(nproc)" --target jzx >/dev/null
 # Locations and the architecture name are left out too: the file is the same
 # whichever LP64 machine makes it.
 current="$build/libjzx.so.0.abi"
-abidw --suppressions abi/jzx.abignore --load-all-types --no-architecture --no-corpus-path \
-  --no-comp-dir-path --no-show-locs --type-id-style hash --out-file "$current" \
-  "$build/libjzx.so.0"
+abidw --headers-dir include/jzx --drop-private-types --suppressions abi/jzx.abignore \
+  --load-all-types --no-architecture --no-corpus-path --no-comp-dir-path --no-show-locs \
+  --type-id-style hash --out-file "$current" "$build/libjzx.so.0"
 
 if [ "$mode" = update ]; then
   cp "$current" "$baseline"
