@@ -265,7 +265,11 @@ void jzx__timers_arm(jzx_loop* loop, uint64_t now, uint64_t cap_ms) {
         wait = until < wait ? until : wait;
     }
     uv_update_time(&loop->uv);
-    uv_timer_start(&t->wake, on_wake, wait, 0);
+    /* Repeating, so the poll always has a deadline: uv_run(UV_RUN_ONCE) runs
+     * expired timers before it polls, and a one-shot wake that expired first
+     * (wait 0, or this thread was preempted) would leave the poll with no
+     * timeout at all. A repeat costs at most 1 ms on a due timer. */
+    uv_timer_start(&t->wake, on_wake, wait, 1);
 }
 
 void jzx__timers_close(jzx_loop* loop) {
