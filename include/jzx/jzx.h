@@ -417,8 +417,9 @@ JZX_API jzx_err jzx_spawn_supervisor(jzx_loop* loop, const jzx_supervisor_init* 
                                      jzx_actor_id parent, jzx_actor_id* out_id);
 
 /** Current id of child `index` (0 while it is down awaiting a restart).
- * Errors: INVALID_ARG (NULL, index out of range), NO_SUCH_ACTOR (not a live
- * supervisor). */
+ * Between a child's exit and the supervisor's turn that handles it, the old,
+ * already stale id is returned (docs/errors.md). Errors: INVALID_ARG (NULL,
+ * index out of range), NO_SUCH_ACTOR (not a live supervisor). */
 JZX_API jzx_err jzx_supervisor_child_id(jzx_loop* loop, jzx_actor_id supervisor, size_t index,
                                         jzx_actor_id* out_id);
 
