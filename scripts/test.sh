@@ -8,16 +8,17 @@
 #      pkg-config and find_package, checks the exported symbols,
 #   6. compares the ABI with the committed baseline (abidiff),
 #   7. builds the API reference (Doxygen, undocumented symbols fail),
-#   8. checks formatting against .clang-format.
+#   8. runs the Python bindings' tests and example against the fresh library,
+#   9. checks formatting against .clang-format.
 # Usage: scripts/test.sh [stage ...]
-#   stages: unit asan tsan valgrind install abi docs format
+#   stages: unit asan tsan valgrind install abi docs python format
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 
 jobs=$(nproc)
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(unit asan tsan valgrind install abi docs format)
+[ ${#stages[@]} -gt 0 ] || stages=(unit asan tsan valgrind install abi docs python format)
 
 say() { printf '\n== %s ==\n' "$*"; }
 
@@ -79,6 +80,13 @@ for stage in "${stages[@]}"; do
   docs)
     say "docs: API reference with Doxygen, every public symbol documented"
     scripts/docs.sh
+    ;;
+  python)
+    say "python: ctypes bindings, their tests and example, against build-test's library"
+    scripts/deps.sh python3
+    build build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    JZX_LIBRARY="$PWD/build-test/libjzx.so.0" PYTHONPATH=bindings/python PYTHONDONTWRITEBYTECODE=1 \
+      timeout 600 python3 -m unittest discover -s bindings/python/tests -v
     ;;
   format)
     say "format: clang-format --dry-run --Werror"
