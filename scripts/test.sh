@@ -9,16 +9,17 @@
 #   6. compares the ABI with the committed baseline (abidiff),
 #   7. builds the API reference (Doxygen, undocumented symbols fail),
 #   8. runs the Python bindings' tests and example against the fresh library,
-#   9. checks formatting against .clang-format.
+#   9. builds the Debian packages, lints them and builds consumers from them,
+#  10. checks formatting against .clang-format.
 # Usage: scripts/test.sh [stage ...]
-#   stages: unit asan tsan valgrind install abi docs python format
+#   stages: unit asan tsan valgrind install abi docs python deb format
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 
 jobs=$(nproc)
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(unit asan tsan valgrind install abi docs python format)
+[ ${#stages[@]} -gt 0 ] || stages=(unit asan tsan valgrind install abi docs python deb format)
 
 say() { printf '\n== %s ==\n' "$*"; }
 
@@ -87,6 +88,10 @@ for stage in "${stages[@]}"; do
     build build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo
     JZX_LIBRARY="$PWD/build-test/libjzx.so.0" PYTHONPATH=bindings/python PYTHONDONTWRITEBYTECODE=1 \
       timeout 600 python3 -m unittest discover -s bindings/python/tests -v
+    ;;
+  deb)
+    say "deb: libjzx0 + libjzx-dev with dpkg-buildpackage, lintian, consumers from the .debs"
+    scripts/deb-check.sh
     ;;
   format)
     say "format: clang-format --dry-run --Werror"
