@@ -2,11 +2,12 @@
 # Builds the API reference from include/jzx/jzx.h with Doxygen into
 # build-docs/html (warnings are errors), then checks what Doxygen itself does
 # not: that every enum value, like every type, field, macro and function, has
-# a description. Also checks the man pages with man --warnings.
+# a description. Also compiles the complete programs quoted in docs/*.md and
+# checks the man pages with man --warnings.
 # Usage: scripts/docs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh doxygen python3 man-db
+scripts/deps.sh doxygen python3 man-db gcc
 
 out=build-docs
 rm -rf "$out"
@@ -52,6 +53,27 @@ if missing:
     sys.exit(1)
 print(f"docs: {seen} public symbols, all documented")
 PY
+
+# The complete programs in the guides (code blocks that open with
+# "/* name.c") must compile against this jzx.h.
+mkdir -p "$out/programs"
+python3 - "$out/programs" docs/*.md <<'PY'
+import re
+import sys
+from pathlib import Path
+
+out = Path(sys.argv[1])
+for page in sys.argv[2:]:
+    for block in re.findall(r"^```c\n(.*?)^```$", Path(page).read_text(), re.M | re.S):
+        name = re.match(r"/\* (\w+\.c)\b", block)
+        if name:
+            (out / name.group(1)).write_text(block)
+PY
+programs=("$out"/programs/*.c)
+for program in "${programs[@]}"; do
+  cc -std=c11 -Wall -Wextra -Wpedantic -Werror -Iinclude -fsyntax-only "$program"
+done
+echo "docs: ${#programs[@]} programs in the guides compile: $(cd "$out/programs" && echo *.c)"
 
 shopt -s nullglob
 for page in docs/man/*.[0-9]; do
