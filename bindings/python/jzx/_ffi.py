@@ -203,7 +203,12 @@ def load(path=None):
     """Open libjzx: `path`, else $JZX_LIBRARY, else the SONAME through the
     dynamic loader's search path. Refuses a library of another ABI."""
     path = path or os.environ.get("JZX_LIBRARY") or SONAME
-    lib = ctypes.CDLL(path)
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError as err:
+        raise ImportError(
+            f"cannot load libjzx ({err}); install it (Debian: libjzx0) or set JZX_LIBRARY"
+        ) from err
     for name, (restype, argtypes) in PROTOTYPES.items():
         fn = getattr(lib, name)
         fn.restype = restype

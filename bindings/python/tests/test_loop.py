@@ -27,7 +27,7 @@ class LibraryTest(unittest.TestCase):
     def test_loads_from_jzx_library_or_explicit_path(self):
         lib = _ffi.load(os.environ["JZX_LIBRARY"])
         self.assertEqual(lib.jzx_version(), jzx.version())
-        with self.assertRaises(OSError):
+        with self.assertRaisesRegex(ImportError, "set JZX_LIBRARY"):
             _ffi.load("/nonexistent/libjzx.so.0")
 
     def test_strerror_is_the_librarys_text(self):
