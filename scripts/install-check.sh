@@ -14,6 +14,7 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 libdir=$(find "$prefix" -name 'libjzx.so.0' -printf '%h\n' | head -n1)
 test -L "$libdir/libjzx.so" && test -L "$libdir/libjzx.so.0" && test -f "$libdir/libjzx.a"
 test -f "$prefix/include/jzx/jzx.h"
+test -f "$prefix/share/man/man3/jzx.3"
 
 # Exported symbols == functions declared JZX_API in the header.
 want=$(grep -oE 'JZX_API [^(]*\b(jzx_[a-z_]+)\(' include/jzx/jzx.h | grep -oE 'jzx_[a-z_]+\($' | tr -d '(' | sort)

@@ -6,17 +6,22 @@
 #   4. runs the suite and the examples under valgrind (any leak or error fails),
 #   5. installs into a temporary prefix and builds consumers through
 #      pkg-config and find_package, checks the exported symbols,
-#   6. checks formatting against .clang-format,
-#   7. builds the benchmarks and runs each program and workload once at a
+#   6. compares the ABI with the committed baseline (abidiff),
+#   7. builds the API reference (Doxygen, undocumented symbols fail),
+#   8. runs the Python bindings' tests and example against the fresh library,
+#   9. builds the Debian packages, lints them and builds consumers from them,
+#  10. checks formatting against .clang-format,
+#  11. builds the benchmarks and runs each program and workload once at a
 #      tiny scale (a smoke run: output and exit status, no timing).
-# Usage: scripts/test.sh [stage ...]   stages: unit asan tsan valgrind install format bench
+# Usage: scripts/test.sh [stage ...]
+#   stages: unit asan tsan valgrind install abi docs python deb format bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 
 jobs=$(nproc)
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(unit asan tsan valgrind install format bench)
+[ ${#stages[@]} -gt 0 ] || stages=(unit asan tsan valgrind install abi docs python deb format bench)
 
 say() { printf '\n== %s ==\n' "$*"; }
 
@@ -132,6 +137,25 @@ for stage in "${stages[@]}"; do
     say "install: temporary prefix, pkg-config and find_package consumers"
     build build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo
     scripts/install-check.sh build-test
+    ;;
+  abi)
+    say "abi: libjzx.so.0 against abi/libjzx.so.0.abi (abidw + abidiff)"
+    scripts/abi.sh check
+    ;;
+  docs)
+    say "docs: API reference with Doxygen, every public symbol documented"
+    scripts/docs.sh
+    ;;
+  python)
+    say "python: ctypes bindings, their tests and example, against build-test's library"
+    scripts/deps.sh python3
+    build build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    JZX_LIBRARY="$PWD/build-test/libjzx.so.0" PYTHONPATH=bindings/python PYTHONDONTWRITEBYTECODE=1 \
+      timeout 600 python3 -m unittest discover -s bindings/python/tests -v
+    ;;
+  deb)
+    say "deb: libjzx0 + libjzx-dev with dpkg-buildpackage, lintian, consumers from the .debs"
+    scripts/deb-check.sh
     ;;
   format)
     say "format: clang-format --dry-run --Werror"

@@ -7,4 +7,3 @@ jzx_add_test(wake THREADED)
 jzx_add_test(timer)
 jzx_add_test(loop THREADED TIMEOUT 120)
 jzx_add_test(mailbox WHITEBOX)
-

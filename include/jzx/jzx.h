@@ -1,4 +1,5 @@
-/* libjzx: an Erlang-inspired actor runtime for C, on libuv.
+/** @file
+ * libjzx: an Erlang-inspired actor runtime for C, on libuv.
  *
  * This is the only installed header. Everything a program sees is here: the
  * types, the constants and the functions, each with who owns what, which
@@ -18,6 +19,9 @@
 extern "C" {
 #endif
 
+/** Marks the exported functions. The library is built with hidden visibility
+ * and this macro opens the public API up (while JZX_BUILDING); for users it
+ * expands to nothing. */
 #if defined(JZX_BUILDING) && defined(__GNUC__)
 #define JZX_API __attribute__((visibility("default")))
 #else
@@ -28,11 +32,15 @@ extern "C" {
 /* Version                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/** Major version of this header. */
 #define JZX_VERSION_MAJOR 0
+/** Minor version of this header. */
 #define JZX_VERSION_MINOR 1
+/** Patch version of this header. */
 #define JZX_VERSION_PATCH 0
 /** (major << 16) | (minor << 8) | patch, comparable with jzx_version(). */
 #define JZX_VERSION_HEX ((JZX_VERSION_MAJOR << 16) | (JZX_VERSION_MINOR << 8) | JZX_VERSION_PATCH)
+/** Version of this header as "major.minor.patch", comparable with jzx_version_string(). */
 #define JZX_VERSION_STRING "0.1.0"
 
 /** Version of the library actually loaded, as JZX_VERSION_HEX. Any thread. */
@@ -46,7 +54,7 @@ JZX_API const char* jzx_version_string(void);
 
 /** Every fallible call returns one of these; JZX_OK is 0, errors are negative. */
 typedef enum jzx_err {
-    JZX_OK = 0,
+    JZX_OK = 0,                   /**< success */
     JZX_ERR_UNKNOWN = -1,         /**< an internal step failed for a reason not listed below */
     JZX_ERR_NO_MEMORY = -2,       /**< the allocator returned NULL; nothing changed */
     JZX_ERR_INVALID_ARG = -3,     /**< NULL pointer, zero count, bad flag or reserved tag */
@@ -79,9 +87,9 @@ typedef struct jzx_loop jzx_loop;
 
 /** Every byte the runtime allocates goes through this pair. */
 typedef struct jzx_allocator {
-    void* (*alloc)(void* ctx, size_t size); /**< NULL on failure */
-    void (*free)(void* ctx, void* ptr);
-    void* ctx;
+    void* (*alloc)(void* ctx, size_t size); /**< returns `size` bytes, or NULL on failure */
+    void (*free)(void* ctx, void* ptr);     /**< releases what `alloc` returned; never given NULL */
+    void* ctx;                              /**< passed to both as their first argument */
 } jzx_allocator;
 
 /** A message as a behaviour sees it. The runtime never copies `data`. */
@@ -123,9 +131,9 @@ typedef struct jzx_config {
     uint32_t io_poll_timeout_ms;  /**< longest single blocking wait when idle; default 10 */
     /* Added in 0.1.0 (not in the original runtime). */
     jzx_drop_fn on_drop; /**< default: none (undeliverable payloads are only counted) */
-    void* drop_ctx;
-    jzx_clock_fn clock; /**< default: CLOCK_MONOTONIC; inject for deterministic tests */
-    void* clock_ctx;
+    void* drop_ctx;      /**< passed to on_drop as its first argument */
+    jzx_clock_fn clock;  /**< default: CLOCK_MONOTONIC; inject for deterministic tests */
+    void* clock_ctx;     /**< passed to clock as its argument */
 } jzx_config;
 
 /** Handed to a behaviour on every call. */
@@ -135,6 +143,7 @@ typedef struct jzx_context {
     jzx_loop* loop;    /**< the loop running it */
 } jzx_context;
 
+/** What a behaviour returns: whether its actor goes on. */
 typedef enum jzx_behavior_result {
     JZX_BEHAVIOR_OK = 0,   /**< keep running */
     JZX_BEHAVIOR_STOP = 1, /**< end normally */
@@ -145,20 +154,23 @@ typedef enum jzx_behavior_result {
  * during the call; the payload's ownership is described under "Ownership". */
 typedef jzx_behavior_result (*jzx_behavior_fn)(jzx_context* ctx, const jzx_message* msg);
 
+/** How an actor ended, as reported in jzx_child_exit.status. */
 typedef enum jzx_actor_status {
-    JZX_ACTOR_INIT = 0,
-    JZX_ACTOR_RUNNING = 1,
+    JZX_ACTOR_INIT = 0,     /**< not yet running (never reported) */
+    JZX_ACTOR_RUNNING = 1,  /**< alive (never reported) */
     JZX_ACTOR_STOPPING = 2, /**< ended normally (STOP, jzx_actor_stop) */
-    JZX_ACTOR_STOPPED = 3,
-    JZX_ACTOR_FAILED = 4 /**< ended abnormally (FAIL, jzx_actor_fail, escalation) */
+    JZX_ACTOR_STOPPED = 3,  /**< from the original runtime (never reported) */
+    JZX_ACTOR_FAILED = 4    /**< ended abnormally (FAIL, jzx_actor_fail, escalation) */
 } jzx_actor_status;
 
+/** Why an actor ended, as reported to jzx_observer.on_actor_stop. */
 typedef enum jzx_exit_reason {
-    JZX_EXIT_NORMAL = 0,
-    JZX_EXIT_FAIL = 1,
+    JZX_EXIT_NORMAL = 0,  /**< it stopped (STOP, jzx_actor_stop) */
+    JZX_EXIT_FAIL = 1,    /**< it failed (FAIL, jzx_actor_fail, escalation) */
     JZX_EXIT_SHUTDOWN = 2 /**< stopped by its supervisor (group restart or supervisor exit) */
 } jzx_exit_reason;
 
+/** What jzx_spawn needs to start an actor. Fields are only ever appended. */
 typedef struct jzx_spawn_opts {
     jzx_behavior_fn behavior; /**< required */
     void* state;              /**< passed back in jzx_context; owned by the caller */
@@ -171,18 +183,21 @@ typedef struct jzx_spawn_opts {
 /* Supervision                                                              */
 /* ------------------------------------------------------------------------ */
 
+/** When a supervisor restarts a child that ended. */
 typedef enum jzx_child_mode {
     JZX_CHILD_PERMANENT = 0, /**< always restarted */
     JZX_CHILD_TRANSIENT = 1, /**< restarted only after a failure */
     JZX_CHILD_TEMPORARY = 2  /**< never restarted, not even by a group restart */
 } jzx_child_mode;
 
+/** Which children a supervisor restarts when one of them ends. */
 typedef enum jzx_supervisor_strategy {
     JZX_SUP_ONE_FOR_ONE = 0, /**< restart the child that exited */
     JZX_SUP_ONE_FOR_ALL = 1, /**< stop the others, restart all */
     JZX_SUP_REST_FOR_ONE = 2 /**< stop and restart the exited child and those started after it */
 } jzx_supervisor_strategy;
 
+/** How the delay before a restart grows with the child's restart count. */
 typedef enum jzx_backoff_type {
     JZX_BACKOFF_NONE = 0,       /**< delay = restart_delay_ms */
     JZX_BACKOFF_CONSTANT = 1,   /**< delay = restart_delay_ms + backoff_delay_ms * restarts */
@@ -191,31 +206,39 @@ typedef enum jzx_backoff_type {
 
 struct jzx_supervisor_init;
 
+/** One child of a supervisor, started (and restarted) from this spec. Fields
+ * are only ever appended. */
 typedef struct jzx_child_spec {
-    jzx_behavior_fn behavior; /**< required unless `supervisor` is set */
-    void* state;
-    jzx_child_mode mode;
+    jzx_behavior_fn behavior;  /**< required unless `supervisor` is set */
+    void* state;               /**< the child's state at every start; owned by the caller */
+    jzx_child_mode mode;       /**< when it is restarted */
     uint32_t mailbox_cap;      /**< 0: the loop default */
     uint32_t restart_delay_ms; /**< base delay before a restart */
     jzx_backoff_type backoff;  /**< NONE: use the supervisor's backoff */
-    const char* name;          /**< passed to on_actor_start; not stored */
-    /* Added in 0.1.0: when set, the child is a nested supervisor built from
+    /** Passed to on_actor_start at every start. The pointer is kept in the
+     * supervisor's copy (the string is not copied): keep it valid while the
+     * supervisor lives if an observer reads names. */
+    const char* name;
+    /** Added in 0.1.0: when set, the child is a nested supervisor built from
      * this init (deep-copied at spawn) and `behavior`/`state` are ignored. */
     const struct jzx_supervisor_init* supervisor;
 } jzx_child_spec;
 
+/** How a supervisor restarts its children. */
 typedef struct jzx_supervisor_spec {
-    jzx_supervisor_strategy strategy;
-    uint32_t intensity;        /**< restarts allowed per period; 0 = unlimited */
-    uint32_t period_ms;        /**< sliding window length; 0 = unlimited */
-    jzx_backoff_type backoff;  /**< default backoff for children that say NONE */
-    uint32_t backoff_delay_ms; /**< the backoff step */
+    jzx_supervisor_strategy strategy; /**< which children a restart involves */
+    uint32_t intensity;               /**< restarts allowed per period; 0 = unlimited */
+    uint32_t period_ms;               /**< sliding window length; 0 = unlimited */
+    jzx_backoff_type backoff;         /**< default backoff for children that say NONE */
+    uint32_t backoff_delay_ms;        /**< the backoff step */
 } jzx_supervisor_spec;
 
+/** Everything jzx_spawn_supervisor needs: the children, in start order, and
+ * the restart policy. */
 typedef struct jzx_supervisor_init {
     const jzx_child_spec* children; /**< copied at spawn; may live on the stack */
     size_t child_count;             /**< at least 1 */
-    jzx_supervisor_spec supervisor;
+    jzx_supervisor_spec supervisor; /**< the restart policy */
 } jzx_supervisor_init;
 
 /** Largest accepted jzx_supervisor_spec.intensity (the window keeps one timestamp per restart). */
@@ -233,22 +256,25 @@ typedef struct jzx_supervisor_init {
 #define JZX_TAG_SYS_CHILD_EXIT 0xFFFF0002u    /**< data: jzx_child_exit*, freed by the receiver */
 #define JZX_TAG_SYS_CHILD_RESTART 0xFFFF0003u /**< internal to supervisors */
 
-#define JZX_IO_READ 0x1u
-#define JZX_IO_WRITE 0x2u
+#define JZX_IO_READ 0x1u  /**< interest and readiness: the fd is readable */
+#define JZX_IO_WRITE 0x2u /**< interest and readiness: the fd is writable */
 #define JZX_IO_ERROR 0x4u /**< readiness only: libuv reported an error or hang-up */
 
+/** Payload of JZX_TAG_SYS_IO. */
 typedef struct jzx_io_event {
-    int fd;
+    int fd;             /**< the watched fd */
     uint32_t readiness; /**< JZX_IO_READ | JZX_IO_WRITE | JZX_IO_ERROR */
 } jzx_io_event;
 
+/** Payload of JZX_TAG_SYS_CHILD_EXIT, sent to an actor's supervisor. */
 typedef struct jzx_child_exit {
-    jzx_actor_id child;
+    jzx_actor_id child;      /**< the id the child had (now stale) */
     jzx_actor_status status; /**< JZX_ACTOR_STOPPING or JZX_ACTOR_FAILED */
 } jzx_child_exit;
 
+/** Payload of JZX_TAG_SYS_CHILD_RESTART (internal to supervisors). */
 typedef struct jzx_child_restart {
-    uint32_t child_index;
+    uint32_t child_index; /**< index of the child to restart in its jzx_supervisor_init */
 } jzx_child_restart;
 
 /* ------------------------------------------------------------------------ */
@@ -257,12 +283,18 @@ typedef struct jzx_child_restart {
 
 /** Optional hooks, called on the loop thread. Any may be NULL. */
 typedef struct jzx_observer {
+    /** An actor (or supervisor) started; `name` as given at spawn, may be NULL. */
     void (*on_actor_start)(void* ctx, jzx_actor_id id, const char* name);
+    /** An actor ended; its id is stale from now on. */
     void (*on_actor_stop)(void* ctx, jzx_actor_id id, jzx_exit_reason reason);
     /** `child` is the id of the child that exited; `attempt` counts from 1. */
     void (*on_actor_restart)(void* ctx, jzx_actor_id supervisor, jzx_actor_id child,
                              uint32_t attempt);
+    /** A supervisor exceeded its restart intensity; it now fails, and its own
+     * supervisor (if any) handles that exit. */
     void (*on_supervisor_escalate)(void* ctx, jzx_actor_id supervisor);
+    /** A message for `target` was refused because its mailbox was full: jzx_send
+     * returned JZX_ERR_MAILBOX_FULL, or an async or timer message was dropped. */
     void (*on_mailbox_full)(void* ctx, jzx_actor_id target);
 } jzx_observer;
 
@@ -281,7 +313,8 @@ typedef struct jzx_stats {
 /* ------------------------------------------------------------------------ */
 /* Threading and ownership                                                  */
 /* ------------------------------------------------------------------------ */
-/*
+/** @page jzx_rules Threading and ownership
+ *
  * The thread that calls jzx_loop_run owns the loop. Behaviours, observer
  * hooks and on_drop run on it. jzx_send_async, jzx_loop_request_stop,
  * jzx_version*, jzx_strerror and jzx_config_init may be called from any
@@ -387,8 +420,9 @@ JZX_API jzx_err jzx_spawn_supervisor(jzx_loop* loop, const jzx_supervisor_init* 
                                      jzx_actor_id parent, jzx_actor_id* out_id);
 
 /** Current id of child `index` (0 while it is down awaiting a restart).
- * Errors: INVALID_ARG (NULL, index out of range), NO_SUCH_ACTOR (not a live
- * supervisor). */
+ * Between a child's exit and the supervisor's turn that handles it, the old,
+ * already stale id is returned (docs/errors.md). Errors: INVALID_ARG (NULL,
+ * index out of range), NO_SUCH_ACTOR (not a live supervisor). */
 JZX_API jzx_err jzx_supervisor_child_id(jzx_loop* loop, jzx_actor_id supervisor, size_t index,
                                         jzx_actor_id* out_id);
 

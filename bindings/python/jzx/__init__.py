@@ -1,0 +1,90 @@
+"""libjzx for Python: actors, supervisors, timers and cross-thread sends on
+an Erlang-inspired runtime written in C, through ctypes only (no compiler).
+
+The library is loaded by its SONAME, libjzx.so.0, through the dynamic
+loader's search path, or from the path in $JZX_LIBRARY.
+
+    import jzx
+
+    def echo(ctx, msg):
+        print("got", msg.payload)
+        return jzx.Result.STOP
+
+    with jzx.Loop() as loop:
+        actor = loop.spawn(echo)
+        loop.send(actor, {"any": "object"})
+        loop.run()
+
+Behaviours are Python callables `behaviour(ctx, msg)`; payloads are any
+Python objects, handed over on send and handed back to on_drop if they
+cannot be delivered. Errors raise JzxError, whose `code` is a jzx.Err and
+whose `strerror` is libjzx's own text. docs/embedding.md in the libjzx
+sources describes the threading rules these bindings follow.
+"""
+
+from ._ffi import IO_ERROR, IO_READ, IO_WRITE, TAG_SYS_CHILD_EXIT, TAG_SYS_IO, TAG_SYS_MIN, lib
+from ._loop import Context, Loop
+from ._types import (
+    ActorStatus,
+    Backoff,
+    ChildExit,
+    ChildMode,
+    ChildSpec,
+    DropReason,
+    Err,
+    ExitReason,
+    IoEvent,
+    JzxError,
+    Message,
+    Result,
+    Stats,
+    Strategy,
+    Supervisor,
+)
+
+__version__ = "0.1.0"
+
+
+def version():
+    """jzx_version(): the loaded library's version as (major << 16) | (minor << 8) | patch."""
+    return lib.jzx_version()
+
+
+def version_string():
+    """jzx_version_string(): the loaded library's version as "major.minor.patch"."""
+    return lib.jzx_version_string().decode()
+
+
+def strerror(code):
+    """jzx_strerror(code)."""
+    return lib.jzx_strerror(int(code)).decode()
+
+
+__all__ = [
+    "ActorStatus",
+    "Backoff",
+    "ChildExit",
+    "ChildMode",
+    "ChildSpec",
+    "Context",
+    "DropReason",
+    "Err",
+    "ExitReason",
+    "IO_ERROR",
+    "IO_READ",
+    "IO_WRITE",
+    "IoEvent",
+    "JzxError",
+    "Loop",
+    "Message",
+    "Result",
+    "Stats",
+    "Strategy",
+    "Supervisor",
+    "TAG_SYS_CHILD_EXIT",
+    "TAG_SYS_IO",
+    "TAG_SYS_MIN",
+    "strerror",
+    "version",
+    "version_string",
+]

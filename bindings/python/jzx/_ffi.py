@@ -1,0 +1,226 @@
+"""The C side: loads libjzx and mirrors include/jzx/jzx.h with ctypes.
+
+Every struct here must have the layout its C namesake has (docs/abi.md);
+tests/test_abi.py checks each against the committed ABI baseline. Enums are
+int-sized in the C ABI (src/abi.c asserts it), so enum fields are c_int.
+"""
+
+import ctypes
+import os
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    Structure,
+    c_char_p,
+    c_int,
+    c_size_t,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
+
+SONAME = "libjzx.so.0"
+#: The ABI this module mirrors: libjzx 0.x from 0.1 on.
+ABI_MAJOR, ABI_MINOR = 0, 1
+
+TAG_SYS_MIN = 0xFFFF0000
+TAG_SYS_IO = 0xFFFF0001
+TAG_SYS_CHILD_EXIT = 0xFFFF0002
+IO_READ, IO_WRITE, IO_ERROR = 0x1, 0x2, 0x4
+
+actor_id = c_uint64
+timer_id = c_uint64
+loop_p = c_void_p  # jzx_loop is opaque
+
+
+class jzx_allocator(Structure):
+    _fields_ = [
+        ("alloc", CFUNCTYPE(c_void_p, c_void_p, c_size_t)),
+        ("free", CFUNCTYPE(None, c_void_p, c_void_p)),
+        ("ctx", c_void_p),
+    ]
+
+
+class jzx_message(Structure):
+    _fields_ = [("data", c_void_p), ("len", c_size_t), ("tag", c_uint32), ("sender", actor_id)]
+
+
+drop_fn = CFUNCTYPE(None, c_void_p, actor_id, POINTER(jzx_message), c_int)
+clock_fn = CFUNCTYPE(c_uint64, c_void_p)
+
+
+class jzx_config(Structure):
+    _fields_ = [
+        ("allocator", jzx_allocator),
+        ("max_actors", c_uint32),
+        ("default_mailbox_cap", c_uint32),
+        ("max_msgs_per_actor", c_uint32),
+        ("max_actors_per_tick", c_uint32),
+        ("max_io_watchers", c_uint32),
+        ("io_poll_timeout_ms", c_uint32),
+        ("on_drop", drop_fn),
+        ("drop_ctx", c_void_p),
+        ("clock", clock_fn),
+        ("clock_ctx", c_void_p),
+    ]
+
+
+class jzx_context(Structure):
+    _fields_ = [("state", c_void_p), ("self", actor_id), ("loop", loop_p)]
+
+
+behavior_fn = CFUNCTYPE(c_int, POINTER(jzx_context), POINTER(jzx_message))
+
+
+class jzx_spawn_opts(Structure):
+    _fields_ = [
+        ("behavior", behavior_fn),
+        ("state", c_void_p),
+        ("supervisor", actor_id),
+        ("mailbox_cap", c_uint32),
+        ("name", c_char_p),
+    ]
+
+
+class jzx_supervisor_spec(Structure):
+    _fields_ = [
+        ("strategy", c_int),
+        ("intensity", c_uint32),
+        ("period_ms", c_uint32),
+        ("backoff", c_int),
+        ("backoff_delay_ms", c_uint32),
+    ]
+
+
+class jzx_supervisor_init(Structure):
+    pass  # fields below: it and jzx_child_spec refer to each other
+
+
+class jzx_child_spec(Structure):
+    _fields_ = [
+        ("behavior", behavior_fn),
+        ("state", c_void_p),
+        ("mode", c_int),
+        ("mailbox_cap", c_uint32),
+        ("restart_delay_ms", c_uint32),
+        ("backoff", c_int),
+        ("name", c_char_p),
+        ("supervisor", POINTER(jzx_supervisor_init)),
+    ]
+
+
+jzx_supervisor_init._fields_ = [
+    ("children", POINTER(jzx_child_spec)),
+    ("child_count", c_size_t),
+    ("supervisor", jzx_supervisor_spec),
+]
+
+
+class jzx_io_event(Structure):
+    _fields_ = [("fd", c_int), ("readiness", c_uint32)]
+
+
+class jzx_child_exit(Structure):
+    _fields_ = [("child", actor_id), ("status", c_int)]
+
+
+class jzx_child_restart(Structure):
+    _fields_ = [("child_index", c_uint32)]
+
+
+class jzx_observer(Structure):
+    _fields_ = [
+        ("on_actor_start", CFUNCTYPE(None, c_void_p, actor_id, c_char_p)),
+        ("on_actor_stop", CFUNCTYPE(None, c_void_p, actor_id, c_int)),
+        ("on_actor_restart", CFUNCTYPE(None, c_void_p, actor_id, actor_id, c_uint32)),
+        ("on_supervisor_escalate", CFUNCTYPE(None, c_void_p, actor_id)),
+        ("on_mailbox_full", CFUNCTYPE(None, c_void_p, actor_id)),
+    ]
+
+
+class jzx_stats(Structure):
+    _fields_ = [
+        (name, c_uint64)
+        for name in (
+            "live_actors",
+            "messages_delivered",
+            "mailbox_full",
+            "restarts",
+            "pending_timers",
+            "watched_fds",
+            "messages_dropped",
+            "pending_async",
+        )
+    ]
+
+
+#: Every public struct of jzx.h, mirrored.
+STRUCTS = (
+    jzx_allocator,
+    jzx_message,
+    jzx_config,
+    jzx_context,
+    jzx_spawn_opts,
+    jzx_supervisor_spec,
+    jzx_child_spec,
+    jzx_supervisor_init,
+    jzx_io_event,
+    jzx_child_exit,
+    jzx_child_restart,
+    jzx_observer,
+    jzx_stats,
+)
+
+_u64p = POINTER(c_uint64)
+#: name: (restype, argtypes), in the header's order.
+PROTOTYPES = {
+    "jzx_version": (c_uint32, []),
+    "jzx_version_string": (c_char_p, []),
+    "jzx_strerror": (c_char_p, [c_int]),
+    "jzx_config_init": (None, [POINTER(jzx_config)]),
+    "jzx_loop_create": (loop_p, [POINTER(jzx_config)]),
+    "jzx_loop_destroy": (None, [loop_p]),
+    "jzx_loop_run": (c_int, [loop_p]),
+    "jzx_loop_request_stop": (None, [loop_p]),
+    "jzx_loop_free": (None, [loop_p, c_void_p]),
+    "jzx_loop_set_observer": (None, [loop_p, POINTER(jzx_observer), c_void_p]),
+    "jzx_loop_stats": (c_int, [loop_p, POINTER(jzx_stats)]),
+    "jzx_spawn": (c_int, [loop_p, POINTER(jzx_spawn_opts), _u64p]),
+    "jzx_send": (c_int, [loop_p, actor_id, c_void_p, c_size_t, c_uint32]),
+    "jzx_send_async": (c_int, [loop_p, actor_id, c_void_p, c_size_t, c_uint32]),
+    "jzx_actor_stop": (c_int, [loop_p, actor_id]),
+    "jzx_actor_fail": (c_int, [loop_p, actor_id]),
+    "jzx_spawn_supervisor": (c_int, [loop_p, POINTER(jzx_supervisor_init), actor_id, _u64p]),
+    "jzx_supervisor_child_id": (c_int, [loop_p, actor_id, c_size_t, _u64p]),
+    "jzx_send_after": (c_int, [loop_p, actor_id, c_uint32, c_void_p, c_size_t, c_uint32, _u64p]),
+    "jzx_cancel_timer": (c_int, [loop_p, timer_id]),
+    "jzx_watch_fd": (c_int, [loop_p, c_int, actor_id, c_uint32]),
+    "jzx_unwatch_fd": (c_int, [loop_p, c_int]),
+}
+
+
+def load(path=None):
+    """Open libjzx: `path`, else $JZX_LIBRARY, else the SONAME through the
+    dynamic loader's search path. Refuses a library of another ABI."""
+    path = path or os.environ.get("JZX_LIBRARY") or SONAME
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError as err:
+        raise ImportError(
+            f"cannot load libjzx ({err}); install it (Debian: libjzx0) or set JZX_LIBRARY"
+        ) from err
+    for name, (restype, argtypes) in PROTOTYPES.items():
+        fn = getattr(lib, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+    version = lib.jzx_version()
+    major, minor = version >> 16, (version >> 8) & 0xFF
+    if major != ABI_MAJOR or minor < ABI_MINOR:
+        raise ImportError(
+            f"{path} is libjzx {lib.jzx_version_string().decode()}; "
+            f"these bindings need {ABI_MAJOR}.x from {ABI_MAJOR}.{ABI_MINOR}"
+        )
+    return lib
+
+
+lib = load()

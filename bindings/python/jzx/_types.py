@@ -1,0 +1,179 @@
+"""Python faces of jzx.h's enums and small structs, and JzxError."""
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, Callable, Optional, Sequence
+
+from . import _ffi
+
+
+class Err(IntEnum):
+    """jzx_err: every fallible call returns one of these."""
+
+    OK = 0
+    UNKNOWN = -1
+    NO_MEMORY = -2
+    INVALID_ARG = -3
+    LOOP_CLOSED = -4
+    NO_SUCH_ACTOR = -5
+    MAILBOX_FULL = -7
+    TIMER_INVALID = -8
+    IO_REG_FAILED = -9
+    IO_NOT_WATCHED = -10
+    MAX_ACTORS = -11
+
+
+class DropReason(IntEnum):
+    """jzx_drop_reason: why an accepted payload was not delivered."""
+
+    NO_ACTOR = 1
+    MAILBOX_FULL = 2
+    ACTOR_ENDED = 3
+    LOOP_DESTROYED = 4
+    NOT_HANDLED = 5
+
+
+class Result(IntEnum):
+    """jzx_behavior_result: what a behaviour returns (None means OK)."""
+
+    OK = 0
+    STOP = 1
+    FAIL = 2
+
+
+class ActorStatus(IntEnum):
+    """jzx_actor_status, as in ChildExit.status."""
+
+    INIT = 0
+    RUNNING = 1
+    STOPPING = 2
+    STOPPED = 3
+    FAILED = 4
+
+
+class ExitReason(IntEnum):
+    """jzx_exit_reason, as given to an observer's on_actor_stop."""
+
+    NORMAL = 0
+    FAIL = 1
+    SHUTDOWN = 2
+
+
+class ChildMode(IntEnum):
+    """jzx_child_mode: when a supervisor restarts a child."""
+
+    PERMANENT = 0
+    TRANSIENT = 1
+    TEMPORARY = 2
+
+
+class Strategy(IntEnum):
+    """jzx_supervisor_strategy: which children a restart involves."""
+
+    ONE_FOR_ONE = 0
+    ONE_FOR_ALL = 1
+    REST_FOR_ONE = 2
+
+
+class Backoff(IntEnum):
+    """jzx_backoff_type: how the restart delay grows."""
+
+    NONE = 0
+    CONSTANT = 1
+    EXPONENTIAL = 2
+
+
+def _enum(cls, value):
+    """`value` as a member of `cls`, or the plain int if a newer library
+    returned a value this module does not know (docs/abi.md, rule 2)."""
+    try:
+        return cls(value)
+    except ValueError:
+        return value
+
+
+class JzxError(Exception):
+    """A jzx_err other than JZX_OK. `code` is an Err (or a plain int for a
+    code newer than these bindings); `strerror` is jzx_strerror's text."""
+
+    def __init__(self, code, call=""):
+        self.code = _enum(Err, code)
+        self.strerror = _ffi.lib.jzx_strerror(int(code)).decode()
+        self.call = call
+        name = self.code.name if isinstance(self.code, Err) else str(int(code))
+        prefix = f"{call}: " if call else ""
+        super().__init__(f"{prefix}{self.strerror} (JZX_ERR_{name}, {int(code)})")
+
+
+def check(code, call):
+    """Raise JzxError for a failed C call."""
+    if code != Err.OK:
+        raise JzxError(code, call)
+
+
+@dataclass(frozen=True)
+class Message:
+    """What a behaviour receives. `payload` is the Python object that was
+    sent (now the behaviour's), or a ChildExit / IoEvent for system messages."""
+
+    payload: Any
+    tag: int
+    sender: int  # the sending actor's id, 0 from outside any behaviour
+
+
+@dataclass(frozen=True)
+class ChildExit:
+    """Payload of a TAG_SYS_CHILD_EXIT message."""
+
+    child: int
+    status: ActorStatus
+
+
+@dataclass(frozen=True)
+class IoEvent:
+    """Payload of a TAG_SYS_IO message."""
+
+    fd: int
+    readiness: int  # IO_READ | IO_WRITE | IO_ERROR
+
+
+@dataclass(frozen=True)
+class Stats:
+    """jzx_stats: the counters of one loop."""
+
+    live_actors: int
+    messages_delivered: int
+    mailbox_full: int
+    restarts: int
+    pending_timers: int
+    watched_fds: int
+    messages_dropped: int
+    pending_async: int
+
+
+Behaviour = Callable[["Context", Message], Optional[int]]
+
+
+@dataclass
+class ChildSpec:
+    """One child of a supervisor: a behaviour, or a nested Supervisor."""
+
+    behavior: Optional[Behaviour] = None
+    mode: ChildMode = ChildMode.PERMANENT
+    name: Optional[str] = None
+    mailbox_cap: int = 0
+    restart_delay_ms: int = 0
+    backoff: Backoff = Backoff.NONE
+    supervisor: Optional["Supervisor"] = None
+
+
+@dataclass
+class Supervisor:
+    """A supervisor's children (started in order) and restart policy."""
+
+    children: Sequence[ChildSpec] = field(default_factory=list)
+    strategy: Strategy = Strategy.ONE_FOR_ONE
+    intensity: int = 0  # restarts allowed per period; 0 = unlimited
+    period_ms: int = 0
+    backoff: Backoff = Backoff.NONE
+    backoff_delay_ms: int = 0
