@@ -68,11 +68,39 @@ typedef struct jzx__mailbox {
 } jzx__mailbox;
 
 void jzx__mailbox_init(jzx__mailbox* box, uint32_t cap);
-/* 0, JZX_ERR_MAILBOX_FULL or JZX_ERR_NO_MEMORY; the message is not taken on error. */
-jzx_err jzx__mailbox_push(jzx_loop* loop, jzx__mailbox* box, const jzx_message* msg);
-void jzx__mailbox_push_sys(jzx__mailbox* box, jzx__sys* sys, uint32_t tag);
+/* The rare cases of a push, out of line: the ring is absent or full (grow it,
+ * JZX_ERR_NO_MEMORY if that fails) or the mailbox holds `cap` messages
+ * (JZX_ERR_MAILBOX_FULL). The message is not taken on error. */
+jzx_err jzx__mailbox_push_slow(jzx_loop* loop, jzx__mailbox* box, const jzx_message* msg);
+/* Pops the oldest system message; the system queue must not be empty. */
+void jzx__mailbox_pop_sys(jzx__mailbox* box, jzx_message* out);
+
+/* Hot path, inlined into send and the actor turn: a store and a count
+ * unless the ring must grow. 0, JZX_ERR_MAILBOX_FULL or JZX_ERR_NO_MEMORY. */
+static inline jzx_err jzx__mailbox_push(jzx_loop* loop, jzx__mailbox* box, const jzx_message* msg) {
+    if (box->ring && box->count <= box->mask && box->count < box->cap) {
+        box->ring[(box->head + box->count) & box->mask] = *msg;
+        box->count++;
+        return JZX_OK;
+    }
+    return jzx__mailbox_push_slow(loop, box, msg);
+}
+
 /* Pops system messages first, then user messages. false when empty. */
-bool jzx__mailbox_pop(jzx__mailbox* box, jzx_message* out);
+static inline bool jzx__mailbox_pop(jzx__mailbox* box, jzx_message* out) {
+    if (box->sys_head) {
+        jzx__mailbox_pop_sys(box, out);
+        return true;
+    }
+    if (box->count == 0) {
+        return false;
+    }
+    *out = box->ring[box->head];
+    box->head = (box->head + 1u) & box->mask;
+    box->count--;
+    return true;
+}
+void jzx__mailbox_push_sys(jzx__mailbox* box, jzx__sys* sys, uint32_t tag);
 static inline bool jzx__mailbox_empty(const jzx__mailbox* box) {
     return box->count == 0 && box->sys_head == NULL;
 }

@@ -46,19 +46,15 @@ static jzx_err grow(jzx_loop* loop, jzx__mailbox* box) {
     return JZX_OK;
 }
 
-/* Hot path: no allocation unless the ring must grow. */
-jzx_err jzx__mailbox_push(jzx_loop* loop, jzx__mailbox* box, const jzx_message* msg) {
+jzx_err jzx__mailbox_push_slow(jzx_loop* loop, jzx__mailbox* box, const jzx_message* msg) {
     if (box->count >= box->cap) {
         return JZX_ERR_MAILBOX_FULL;
     }
-    if (!box->ring || box->count > box->mask) {
-        jzx_err err = grow(loop, box);
-        if (err != JZX_OK) {
-            return err;
-        }
+    jzx_err err = grow(loop, box);
+    if (err != JZX_OK) {
+        return err;
     }
-    box->ring[(box->head + box->count) & box->mask] = *msg;
-    box->count++;
+    box->ring[box->count++] = *msg; /* grow put the messages at the front */
     return JZX_OK;
 }
 
@@ -73,28 +69,18 @@ void jzx__mailbox_push_sys(jzx__mailbox* box, jzx__sys* sys, uint32_t tag) {
     box->sys_tail = sys;
 }
 
-bool jzx__mailbox_pop(jzx__mailbox* box, jzx_message* out) {
+void jzx__mailbox_pop_sys(jzx__mailbox* box, jzx_message* out) {
     jzx__sys* sys = box->sys_head;
-    if (sys) {
-        box->sys_head = sys->next;
-        if (!box->sys_head) {
-            box->sys_tail = NULL;
-        }
-        out->data = sys;
-        out->len = sys->tag == JZX_TAG_SYS_IO           ? sizeof(jzx_io_event)
-                   : sys->tag == JZX_TAG_SYS_CHILD_EXIT ? sizeof(jzx_child_exit)
-                                                        : sizeof(jzx_child_restart);
-        out->tag = sys->tag;
-        out->sender = 0;
-        return true;
+    box->sys_head = sys->next;
+    if (!box->sys_head) {
+        box->sys_tail = NULL;
     }
-    if (box->count == 0) {
-        return false;
-    }
-    *out = box->ring[box->head];
-    box->head = (box->head + 1u) & box->mask;
-    box->count--;
-    return true;
+    out->data = sys;
+    out->len = sys->tag == JZX_TAG_SYS_IO           ? sizeof(jzx_io_event)
+               : sys->tag == JZX_TAG_SYS_CHILD_EXIT ? sizeof(jzx_child_exit)
+                                                    : sizeof(jzx_child_restart);
+    out->tag = sys->tag;
+    out->sender = 0;
 }
 
 void jzx__mailbox_release(jzx_loop* loop, jzx_actor_id owner, jzx__mailbox* box,
