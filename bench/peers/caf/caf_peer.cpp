@@ -117,18 +117,22 @@ void run_pingpong(actor_system& sys, double scale) {
     emit("ns_per_rt", double(t1 - t0) / double(n));
 }
 
-// -- flood: bursts of B messages, the receiver acks each full burst ----------
+// -- flood: two bursts of B in flight, the receiver acks each full burst -----
 
-// B = 1000: the largest round burst that fits libjzx's default mailbox cap
-// (1024), so the jzx side never refuses a send; every impl uses the same B.
-constexpr uint64_t flood_burst = 1000;
+// The same workload as bench/jzx_bench.c: B = 512 and two bursts in flight
+// fill libjzx's default mailbox cap (1024) exactly, so the jzx side never has
+// a send refused and its receiver never waits; every impl uses the same B and
+// window. An ack asks for one more burst, so the receiver acks a full burst
+// only while messages remain unsent; the sender ends after its last burst.
+constexpr uint64_t flood_burst = 512;
+constexpr uint64_t flood_window = 2;
 
 behavior flood_receiver(event_based_actor* self, actor sender, uint64_t n, actor main) {
     auto count = std::make_shared<uint64_t>(0);
     return {[=](uint64_t v) {
         auto c = ++*count;
         check(v == c, "flood: message out of order");
-        if (c % flood_burst == 0 || c == n)
+        if (c % flood_burst == 0 && c + flood_burst < n)
             self->send(sender, b_ack::value);
         if (c == n) {
             self->send(main, b_done::value, c);
@@ -145,14 +149,12 @@ behavior flood_sender(event_based_actor* self, uint64_t n, actor main) {
         for (auto i = *sent + 1; i <= end; ++i)
             self->send(recv, i);
         *sent = end;
-    };
-    burst();
-    return {[=](b_ack) {
-        if (*sent == n)
+        if (end == n)
             self->quit();
-        else
-            burst();
-    }};
+    };
+    for (uint64_t b = 0; b < flood_window && *sent < n; ++b)
+        burst();
+    return {[=](b_ack) { burst(); }};
 }
 
 void run_flood(actor_system& sys, double scale) {

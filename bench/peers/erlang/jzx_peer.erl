@@ -6,7 +6,8 @@
 -module(jzx_peer).
 -export([main/1, start_child/4]).
 
--define(FLOOD_BURST, 1000).
+-define(FLOOD_BURST, 512).
+-define(FLOOD_WINDOW, 2).
 -define(IO_CONNS, 1000).
 -define(IO_MSG, 64).
 
@@ -102,9 +103,12 @@ pong(Ping) ->
         K -> Ping ! K, pong(Ping)
     end.
 
-%% -- flood: bursts of B messages, the receiver acks each full burst ----------
-%% B = 1000: the largest round burst that fits libjzx's default mailbox cap
-%% (1024), so the jzx side never refuses a send; every impl uses the same B.
+%% -- flood: two bursts of B in flight, the receiver acks each full burst -----
+%% The same workload as bench/jzx_bench.c: B = 512 and two bursts in flight
+%% fill libjzx's default mailbox cap (1024) exactly, so the jzx side never has
+%% a send refused and its receiver never waits; every impl uses the same B and
+%% window. An ack asks for one more burst, so the receiver acks a full burst
+%% only while messages remain unsent; the sender ends after its last burst.
 
 flood(N) ->
     Main = self(),
@@ -112,18 +116,26 @@ flood(N) ->
     spawn(fun() ->
                   Sender = self(),
                   Recv = spawn(fun() -> flood_recv(0, N, Sender, Main) end),
-                  flood_send(Recv, 0, N)
+                  flood_send(Recv, flood_window(Recv, 0, N, ?FLOOD_WINDOW), N)
           end),
     Got = receive {flood_done, C} -> C end,
     T1 = now_ns(),
     check(Got =:= N, "flood: wrong message count"),
     emit("msgs_per_s", N * 1.0e9 / (T1 - T0)).
 
+flood_window(_Recv, Sent, _N, 0) -> Sent;
+flood_window(Recv, Sent, N, Bursts) ->
+    flood_window(Recv, flood_burst(Recv, Sent, N), N, Bursts - 1).
+
 flood_send(_Recv, N, N) -> ok;
 flood_send(Recv, Sent, N) ->
+    receive ack -> flood_send(Recv, flood_burst(Recv, Sent, N), N) end.
+
+%% Sends the next burst (up to B of the messages Sent+1..N); returns the new Sent.
+flood_burst(Recv, Sent, N) ->
     End = min(N, Sent + ?FLOOD_BURST),
     burst(Recv, Sent + 1, End),
-    receive ack -> flood_send(Recv, End, N) end.
+    End.
 
 burst(_Recv, I, End) when I > End -> ok;
 burst(Recv, I, End) -> Recv ! I, burst(Recv, I + 1, End).
@@ -133,7 +145,7 @@ flood_recv(C, N, Sender, Main) ->
         V ->
             C1 = C + 1,
             check(V =:= C1, "flood: message out of order"),
-            (C1 rem ?FLOOD_BURST =:= 0 orelse C1 =:= N) andalso (Sender ! ack),
+            (C1 rem ?FLOOD_BURST =:= 0 andalso C1 + ?FLOOD_BURST < N) andalso (Sender ! ack),
             if
                 C1 =:= N -> Main ! {flood_done, C1};
                 true -> flood_recv(C1, N, Sender, Main)
