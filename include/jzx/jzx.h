@@ -124,7 +124,7 @@ typedef uint64_t (*jzx_clock_fn)(void* ctx);
 typedef struct jzx_config {
     jzx_allocator allocator;      /**< default: malloc/free */
     uint32_t max_actors;          /**< live actors at once; default 1024 */
-    uint32_t default_mailbox_cap; /**< user messages per mailbox (at most 2^31); default 1024 */
+    uint32_t default_mailbox_cap; /**< user messages per mailbox, clamped to 2^31; default 1024 */
     uint32_t max_msgs_per_actor;  /**< messages one actor handles per turn; default 64 */
     uint32_t max_actors_per_tick; /**< actor turns between I/O polls; default 1024 */
     uint32_t max_io_watchers;     /**< initial fd table size (grows); default 1024 */
@@ -175,7 +175,7 @@ typedef struct jzx_spawn_opts {
     jzx_behavior_fn behavior; /**< required */
     void* state;              /**< passed back in jzx_context; owned by the caller */
     jzx_actor_id supervisor;  /**< 0, or a live actor that gets JZX_TAG_SYS_CHILD_EXIT */
-    uint32_t mailbox_cap;     /**< 0: the loop's default_mailbox_cap; at most 2^31 */
+    uint32_t mailbox_cap;     /**< 0: the loop's default_mailbox_cap; clamped to 2^31 */
     const char* name;         /**< passed to on_actor_start only; not stored */
 } jzx_spawn_opts;
 
@@ -212,7 +212,7 @@ typedef struct jzx_child_spec {
     jzx_behavior_fn behavior;  /**< required unless `supervisor` is set */
     void* state;               /**< the child's state at every start; owned by the caller */
     jzx_child_mode mode;       /**< when it is restarted */
-    uint32_t mailbox_cap;      /**< 0: the loop default */
+    uint32_t mailbox_cap;      /**< 0: the loop default; ignored for a nested supervisor */
     uint32_t restart_delay_ms; /**< base delay before a restart */
     jzx_backoff_type backoff;  /**< NONE: use the supervisor's backoff */
     /** Passed to on_actor_start at every start. The pointer is kept in the
@@ -220,7 +220,8 @@ typedef struct jzx_child_spec {
      * supervisor lives if an observer reads names. */
     const char* name;
     /** Added in 0.1.0: when set, the child is a nested supervisor built from
-     * this init (deep-copied at spawn) and `behavior`/`state` are ignored. */
+     * this init (deep-copied at spawn) and `behavior`, `state` and
+     * `mailbox_cap` are ignored. */
     const struct jzx_supervisor_init* supervisor;
 } jzx_child_spec;
 
@@ -398,10 +399,11 @@ JZX_API jzx_err jzx_send_async(jzx_loop* loop, jzx_actor_id target, void* data, 
 /** End an actor normally. Its queued mail goes to on_drop, its watches are
  * removed, on_actor_stop fires and its supervisor gets CHILD_EXIT, all before
  * this returns; an actor stopping itself ends when its behaviour returns.
- * Errors: INVALID_ARG, NO_SUCH_ACTOR. Owner thread. */
+ * Errors: INVALID_ARG, NO_SUCH_ACTOR, LOOP_CLOSED. Owner thread. */
 JZX_API jzx_err jzx_actor_stop(jzx_loop* loop, jzx_actor_id id);
 
-/** Like jzx_actor_stop, but the actor ends as failed (JZX_ACTOR_FAILED). */
+/** Like jzx_actor_stop, but the actor ends as failed (JZX_ACTOR_FAILED).
+ * Same errors. */
 JZX_API jzx_err jzx_actor_fail(jzx_loop* loop, jzx_actor_id id);
 
 /* ------------------------------------------------------------------------ */
@@ -414,8 +416,11 @@ JZX_API jzx_err jzx_actor_fail(jzx_loop* loop, jzx_actor_id id);
  * and the child's error is returned. If an observer hook ends the supervisor
  * meanwhile, its children are stopped and the call returns JZX_OK with the
  * (already stale) id, as jzx_spawn does. Errors: INVALID_ARG (NULL init, no
- * children, a child without behavior, intensity > JZX_MAX_INTENSITY),
- * NO_SUCH_ACTOR (parent), MAX_ACTORS, NO_MEMORY, LOOP_CLOSED. */
+ * children or child_count > UINT32_MAX / 2, a child without behavior,
+ * intensity > JZX_MAX_INTENSITY, a strategy, backoff or mode that is not one
+ * of its enum's values, nested inits more than 32 levels deep), NO_SUCH_ACTOR
+ * (parent), MAX_ACTORS, NO_MEMORY, LOOP_CLOSED. The checks cover every
+ * nested init. */
 JZX_API jzx_err jzx_spawn_supervisor(jzx_loop* loop, const jzx_supervisor_init* init,
                                      jzx_actor_id parent, jzx_actor_id* out_id);
 
@@ -439,7 +444,7 @@ JZX_API jzx_err jzx_send_after(jzx_loop* loop, jzx_actor_id target, uint32_t ms,
                                size_t len, uint32_t tag, jzx_timer_id* out_timer);
 
 /** Disarm a timer; its payload goes back to the caller. Errors: INVALID_ARG,
- * TIMER_INVALID (unknown, fired or already cancelled). O(log n). */
+ * TIMER_INVALID (unknown, fired or already cancelled), LOOP_CLOSED. O(log n). */
 JZX_API jzx_err jzx_cancel_timer(jzx_loop* loop, jzx_timer_id timer);
 
 /* ------------------------------------------------------------------------ */
