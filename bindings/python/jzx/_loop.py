@@ -73,7 +73,9 @@ class Loop:
     hooks, on_drop and the clock run there, and every method except
     send_async and request_stop must be called from it (docs/threading.md).
 
-    Keyword arguments are the fields of jzx_config (0 = the default), plus:
+    Keyword arguments (0 = the default): max_actors, mailbox_cap (sets
+    jzx_config.default_mailbox_cap), max_msgs_per_actor, max_actors_per_tick,
+    max_io_watchers and io_poll_timeout_ms set those jzx_config fields; plus:
       on_drop(target, payload, tag, reason): gets every accepted payload that
           could not be delivered (reason is a DropReason);
       clock(): milliseconds, never going backwards (default: monotonic);
