@@ -1,10 +1,10 @@
 # Fails unless EXAMPLE is byte for byte the C snippet under README's
-# "## A 20-line example". Usage: cmake -DREADME=... -DEXAMPLE=... -P readme_in_sync.cmake
+# "## A short example". Usage: cmake -DREADME=... -DEXAMPLE=... -P readme_in_sync.cmake
 file(READ ${README} readme)
 file(READ ${EXAMPLE} example)
-string(FIND "${readme}" "## A 20-line example" at)
+string(FIND "${readme}" "## A short example" at)
 if(at LESS 0)
-  message(FATAL_ERROR "README has no '## A 20-line example' section")
+  message(FATAL_ERROR "README has no '## A short example' section")
 endif()
 string(SUBSTRING "${readme}" ${at} -1 section)
 string(FIND "${section}" "```c\n" open)

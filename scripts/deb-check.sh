@@ -9,8 +9,10 @@
 # DEB_BUILD_OPTIONS from the environment is passed on (e.g. nocheck).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh dpkg-dev debhelper fakeroot lintian cmake pkg-config libuv1-dev libcmocka-dev \
-  python3
+# build-essential: dpkg-buildpackage checks for it (an implicit build
+# dependency), and --no-install-recommends does not pull it in.
+scripts/deps.sh dpkg-dev debhelper fakeroot lintian build-essential cmake pkg-config libuv1-dev \
+  libcmocka-dev python3
 
 version=$(dpkg-parsechangelog -S Version)
 upstream=${version%-*}

@@ -2,7 +2,9 @@
 # Builds the API reference from include/jzx/jzx.h with Doxygen into
 # build-docs/html (warnings are errors), then checks what Doxygen itself does
 # not: that every enum value, like every type, field, macro and function, has
-# a description. Also compiles the complete programs quoted in docs/*.md and
+# a description. Also checks that every code block in docs/*.md labelled with
+# a source file ("/* src/<file> */", "/* include/<file> */") still appears in
+# that file verbatim, compiles the complete programs quoted in the guides and
 # checks the man pages with man --warnings.
 # Usage: scripts/docs.sh
 set -euo pipefail
@@ -52,6 +54,36 @@ if missing:
     print("docs: undocumented public symbols:", *missing, sep="\n  ", file=sys.stderr)
     sys.exit(1)
 print(f"docs: {seen} public symbols, all documented")
+PY
+
+# A block whose first line names a file under src/ or include/ (optionally
+# followed by ", what it shows") is a quote: the lines after that label must be
+# a contiguous run of lines of the file, so the pages cannot drift from the code.
+python3 - docs/*.md <<'PY'
+import re
+import sys
+from pathlib import Path
+
+label = re.compile(r"/\* ((?:src|include)/[\w./-]+)(?:,[^*]*)? \*/$")
+stale, quotes = [], 0
+for page in sys.argv[1:]:
+    text = Path(page).read_text()
+    for block in re.finditer(r"^```\w*\n(.*?)^```$", text, re.M | re.S):
+        lines = block.group(1).split("\n")[:-1]
+        name = label.match(lines[0]) if lines else None
+        if not name:
+            continue
+        quotes += 1
+        body, source = lines[1:], Path(name.group(1))
+        src = source.read_text().split("\n") if source.is_file() else []
+        n = len(body)
+        if n == 0 or not any(src[i:i + n] == body for i in range(len(src) - n + 1)):
+            line = text.count("\n", 0, block.start()) + 2
+            stale.append(f"{page}:{line}: not verbatim in {source}")
+if stale:
+    print("docs: quoted code that no longer matches its source:", *stale, sep="\n  ", file=sys.stderr)
+    sys.exit(1)
+print(f"docs: {quotes} code blocks quoted from src/ and include/, all verbatim")
 PY
 
 # The complete programs in the guides (code blocks that open with
