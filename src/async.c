@@ -287,8 +287,13 @@ void jzx__async_shutdown(jzx_loop* loop) {
         jzx_message msg = {e.data, e.len, e.tag, 0};
         jzx__drop(loop, e.target, &msg, JZX_DROP_LOOP_DESTROYED);
     }
-    drop_chunks(loop, q->taken, q->taken_pos);
+    /* Detach before dropping: on_drop may call jzx_loop_stats, which counts
+     * what is still queued. */
+    jzx__async_chunk* taken = q->taken;
+    uint32_t from = q->taken_pos;
     q->taken = NULL;
+    q->taken_pos = 0;
+    drop_chunks(loop, taken, from);
     drop_chunks(loop, overflow_detach(q), 0);
 }
 

@@ -234,6 +234,51 @@ static void destroy_drops_a_partly_delivered_overflow(void** state) {
     assert_int_equal(th_dropped.total, NMSG - st.calls);
 }
 
+/* Reads the loop's stats from inside on_drop during destroy, as a user's
+ * accounting might. */
+static jzx_loop* stats_loop;
+static long stats_drops;
+static uint64_t stats_worst_pending;
+
+static void stats_drop(void* ctx, jzx_actor_id target, const jzx_message* msg,
+                       jzx_drop_reason reason) {
+    (void)ctx;
+    (void)target;
+    (void)msg;
+    (void)reason;
+    jzx_stats st;
+    assert_int_equal(jzx_loop_stats(stats_loop, &st), JZX_OK);
+    if (st.pending_async > stats_worst_pending) {
+        stats_worst_pending = st.pending_async;
+    }
+    stats_drops++;
+}
+
+/* on_drop may read the stats while destroy drops a detached overflow list:
+ * what it counts must not include chunks already freed. */
+static void stats_from_on_drop_during_destroy(void** state) {
+    (void)state;
+    enum { NMSG = 6000, STOP_AT = 4096 + 100 };
+    jzx_config cfg;
+    th_config(&cfg);
+    cfg.on_drop = stats_drop;
+    jzx_loop* loop = th_loop_with(&cfg);
+    stats_loop = loop;
+    stats_drops = 0;
+    stats_worst_pending = 0;
+    halter st = {0, STOP_AT};
+    jzx_actor_id r = th_spawn_cap(loop, count_then_stop_loop, &st, 1024);
+    for (uint32_t i = 0; i < NMSG; ++i) {
+        assert_int_equal(jzx_send_async(loop, r, &marks[0], 0, i), JZX_OK);
+    }
+    assert_int_equal(jzx_loop_run(loop), JZX_OK);
+    uint64_t left = th_stats(loop).pending_async;
+    assert_true(left > 0);
+    th_loop_finish(loop);
+    assert_true(stats_drops >= (long)left);
+    assert_true(stats_worst_pending < left);
+}
+
 /* ---- wakeups ------------------------------------------------------------------ */
 
 typedef struct pinger {
@@ -584,6 +629,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(ring_overflow_keeps_fifo),
     cmocka_unit_test(overflow_respects_the_drain_budget),
     cmocka_unit_test(destroy_drops_a_partly_delivered_overflow),
+    cmocka_unit_test(stats_from_on_drop_during_destroy),
     cmocka_unit_test(no_message_lost_to_coalesced_wakeups),
     cmocka_unit_test(dead_target_is_dropped),
     cmocka_unit_test(full_target_drops_the_rest),
