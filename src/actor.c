@@ -127,14 +127,18 @@ jzx__actor* jzx__runq_pop(jzx_loop* loop) {
 
 static void notify_stop(jzx_loop* loop, jzx_actor_id id, jzx_exit_reason reason) {
     if (loop->observer.on_actor_stop) {
+        jzx__hook_enter(loop);
         loop->observer.on_actor_stop(loop->observer_ctx, id, reason);
+        jzx__hook_leave(loop);
     }
 }
 
 static void notify_full(jzx_loop* loop, jzx_actor_id id) {
     loop->stats.mailbox_full++;
     if (loop->observer.on_mailbox_full) {
+        jzx__hook_enter(loop);
         loop->observer.on_mailbox_full(loop->observer_ctx, id);
+        jzx__hook_leave(loop);
     }
 }
 
@@ -176,7 +180,9 @@ jzx_err jzx__spawn(jzx_loop* loop, const jzx_spawn_opts* opts, void* sup_state,
         *out_id = a->id;
     }
     if (loop->observer.on_actor_start) {
+        jzx__hook_enter(loop);
         loop->observer.on_actor_start(loop->observer_ctx, a->id, opts->name);
+        jzx__hook_leave(loop);
     }
     return JZX_OK;
 }
@@ -225,7 +231,9 @@ void jzx__drop(jzx_loop* loop, jzx_actor_id target, const jzx_message* msg, jzx_
     }
     loop->stats.messages_dropped++;
     if (loop->cfg.on_drop) {
+        jzx__hook_enter(loop);
         loop->cfg.on_drop(loop->cfg.drop_ctx, target, msg, why);
+        jzx__hook_leave(loop);
     }
 }
 

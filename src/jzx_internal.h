@@ -321,14 +321,27 @@ struct jzx_loop {
     jzx__io io;              /* loop thread */
     jzx_observer observer;   /* loop thread */
     void* observer_ctx;
-    jzx_stats stats;  /* loop thread; gauges filled in by jzx_loop_stats */
-    bool running;     /* loop thread */
-    bool just_polled; /* loop thread: the last uv_run blocked and polled fds */
-    bool destroying;  /* loop thread: jzx_loop_destroy has begun */
-    /* Any thread may set it (relaxed is enough: the uv_async_send that
-     * follows is what wakes the loop); the loop thread reads and clears it. */
+    jzx_stats stats;   /* loop thread; gauges filled in by jzx_loop_stats */
+    bool running;      /* loop thread */
+    bool just_polled;  /* loop thread: the last uv_run blocked and polled fds */
+    uint32_t in_hooks; /* loop thread: observer hooks and on_drop calls under way */
+    bool destroying;   /* loop thread: jzx_loop_destroy has begun */
+    /* Any thread may set it, the loop thread takes it with an exchange.
+     * relaxed: nothing is published with it, and the uv_async_send that
+     * follows the store is what wakes the loop. */
     atomic_bool stop_requested;
 };
+
+/* Bracket every call into an observer hook or on_drop: while one runs,
+ * jzx_loop_run and jzx_loop_destroy refuse, even outside a run (a hook fired
+ * by jzx_actor_stop from main must not free the loop under its caller). */
+static inline void jzx__hook_enter(jzx_loop* loop) {
+    loop->in_hooks++;
+}
+
+static inline void jzx__hook_leave(jzx_loop* loop) {
+    loop->in_hooks--;
+}
 
 void* jzx__alloc(jzx_loop* loop, size_t size);
 void jzx__free(jzx_loop* loop, void* ptr);

@@ -143,7 +143,7 @@ jzx_loop* jzx_loop_create(const jzx_config* cfg) {
 }
 
 void jzx_loop_destroy(jzx_loop* loop) {
-    if (!loop || loop->running || loop->destroying) {
+    if (!loop || loop->running || loop->destroying || loop->in_hooks) {
         return;
     }
     loop->destroying = true;
@@ -194,12 +194,14 @@ int jzx_loop_run(jzx_loop* loop) {
     if (!loop) {
         return JZX_ERR_INVALID_ARG;
     }
-    if (loop->running || loop->destroying) {
+    if (loop->running || loop->destroying || loop->in_hooks) {
         return JZX_ERR_LOOP_CLOSED;
     }
     loop->running = true;
-    /* acquire: pairs with the release in jzx_loop_request_stop */
-    while (!atomic_load_explicit(&loop->stop_requested, memory_order_acquire)) {
+    /* Taking the request with an exchange consumes exactly one: a request
+     * that lands while the run ends for lack of work stays for the next run.
+     * relaxed: nothing is published with the flag. */
+    while (!atomic_exchange_explicit(&loop->stop_requested, false, memory_order_relaxed)) {
         tick(loop);
         if (loop->runq.head || jzx__async_pending(loop)) {
             continue;
@@ -214,7 +216,6 @@ int jzx_loop_run(jzx_loop* loop) {
         loop->just_polled = true;
     }
     uv_timer_stop(&loop->timers.wake);
-    atomic_store_explicit(&loop->stop_requested, false, memory_order_relaxed);
     loop->running = false;
     return JZX_OK;
 }
@@ -223,7 +224,7 @@ void jzx_loop_request_stop(jzx_loop* loop) {
     if (!loop || !jzx__async_enter(loop)) {
         return;
     }
-    atomic_store_explicit(&loop->stop_requested, true, memory_order_release);
+    atomic_store_explicit(&loop->stop_requested, true, memory_order_relaxed);
     uv_async_send(&loop->async.wake);
     jzx__async_leave(loop);
 }

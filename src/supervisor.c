@@ -255,8 +255,10 @@ static jzx_err restart_child(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
 
 static void notify_restart(jzx_loop* loop, jzx__sup* sup, jzx_actor_id id, uint32_t i) {
     if (id && loop->observer.on_actor_restart) {
+        jzx__hook_enter(loop);
         loop->observer.on_actor_restart(loop->observer_ctx, sup->self, id,
                                         sup->kids[i].restart_count + 1);
+        jzx__hook_leave(loop);
     }
 }
 
@@ -291,7 +293,9 @@ static jzx_behavior_result escalate(jzx_loop* loop, jzx__sup* sup) {
         return JZX_BEHAVIOR_OK; /* a hook already ended it: it ends as that call said */
     }
     if (loop->observer.on_supervisor_escalate) {
+        jzx__hook_enter(loop);
         loop->observer.on_supervisor_escalate(loop->observer_ctx, sup->self);
+        jzx__hook_leave(loop);
     }
     return JZX_BEHAVIOR_FAIL;
 }

@@ -321,6 +321,37 @@ static void run_and_destroy_inside_run(void** state) {
     th_loop_finish(loop);
 }
 
+/* Hooks also run outside jzx_loop_run: jzx_actor_stop called from main fires
+ * on_actor_stop and on_drop. Destroying or running the loop from there would
+ * pull it out from under jzx_actor_stop; both are refused. */
+static void run_and_destroy_from_hooks_outside_run(void** state) {
+    (void)state;
+    jzx_config cfg;
+    th_config(&cfg);
+    cfg.on_drop = reenter_drop;
+    jzx_loop* loop = th_loop_with(&cfg);
+    memset(&re, 0, sizeof re);
+    re.loop = loop;
+    re.from_drop = re.from_hook = 1;
+    jzx_observer obs = {0};
+    obs.on_actor_stop = reenter_hook;
+    jzx_loop_set_observer(loop, &obs, NULL);
+    jzx_actor_id a = th_spawn(loop, th_idle, NULL);
+    assert_int_equal(jzx_send(loop, a, NULL, 0, 1), JZX_OK); /* dropped when a stops */
+    assert_int_equal(jzx_actor_stop(loop, a), JZX_OK);
+    assert_int_equal(re.from_hook, JZX_ERR_LOOP_CLOSED);
+    assert_int_equal(re.from_drop, JZX_ERR_LOOP_CLOSED);
+    assert_int_equal(th_stats(loop).live_actors, 0);
+    /* The loop survived and still runs. */
+    rec r = {.stop_after = 1};
+    jzx_actor_id b = th_spawn(loop, recorder, &r);
+    assert_int_equal(jzx_send(loop, b, NULL, 0, 1), JZX_OK);
+    assert_int_equal(jzx_loop_run(loop), JZX_OK);
+    assert_int_equal(r.calls, 1);
+    th_assert_empty(loop);
+    th_loop_finish(loop);
+}
+
 /* ---- destroy with everything pending --------------------------------------------------------- */
 
 typedef struct drop_log {
@@ -1330,6 +1361,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(request_stop_from_another_thread_wakes_idle_loop),
     cmocka_unit_test(request_stop_from_another_thread_while_busy),
     cmocka_unit_test(run_and_destroy_inside_run),
+    cmocka_unit_test(run_and_destroy_from_hooks_outside_run),
     cmocka_unit_test(destroy_drops_everything_pending),
     cmocka_unit_test(calls_during_destroy_are_refused),
     cmocka_unit_test(config_init_gives_the_defaults),

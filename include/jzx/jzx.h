@@ -346,15 +346,19 @@ JZX_API jzx_loop* jzx_loop_create(const jzx_config* cfg);
 /** Free the loop and everything in it: actors end without observer calls,
  * supervisors' state is freed, watches are closed, and every pending user
  * payload (queued mail, armed timers, async messages) goes to on_drop with
- * JZX_DROP_LOOP_DESTROYED. Waits for jzx_send_async calls already under way
- * on other threads; later calls from them return JZX_ERR_LOOP_CLOSED until
- * this function returns, after which `loop` must not be used. Does nothing
- * for NULL or when called from inside jzx_loop_run. Owner thread. */
+ * JZX_DROP_LOOP_DESTROYED. Waits for jzx_send_async calls already inside
+ * the queue on other threads; later calls return JZX_ERR_LOOP_CLOSED until
+ * this function returns, after which `loop` must not be used by any thread.
+ * Only the caller can know that no thread is still about to call in when it
+ * returns: stop and join producer threads first where you can. Does nothing
+ * for NULL, or when called from inside jzx_loop_run, an observer hook or
+ * on_drop. Owner thread. */
 JZX_API void jzx_loop_destroy(jzx_loop* loop);
 
 /** Run until no actor, timer, watch or async message is left, or until
  * jzx_loop_request_stop. May be called again afterwards. Returns JZX_OK,
- * JZX_ERR_INVALID_ARG (NULL) or JZX_ERR_LOOP_CLOSED (already running). */
+ * JZX_ERR_INVALID_ARG (NULL) or JZX_ERR_LOOP_CLOSED (already running, being
+ * destroyed, or called from an observer hook or on_drop). */
 JZX_API int jzx_loop_run(jzx_loop* loop);
 
 /** Make jzx_loop_run return after the actor turn in progress. If the loop is
