@@ -68,17 +68,21 @@ static jzx_err slot_take(jzx_loop* loop, jzx__actor* actor) {
     return JZX_OK;
 }
 
-/* Frees the slot and bumps its generation so the old id goes stale. */
+/* Frees the slot and bumps its generation so the old id goes stale. A slot
+ * whose generation would wrap is retired instead (left empty with generation
+ * 0, off the free list): reusing it would hand out its first id again. */
 static void slot_release(jzx_loop* loop, jzx__actor* actor) {
     jzx__actor_table* t = &loop->actors;
     uint32_t idx = id_index(actor->id);
     JZX_ASSERT(idx < t->used && t->slots[idx].actor == actor);
     jzx__slot* slot = &t->slots[idx];
     slot->actor = NULL;
-    slot->gen = slot->gen == UINT32_MAX ? 1u : slot->gen + 1u; /* 0 would make id 0 valid */
+    t->live--;
+    if (++slot->gen == 0) {
+        return;
+    }
     slot->next_free = t->free_head;
     t->free_head = idx;
-    t->live--;
 }
 
 /* ---- run queue ----------------------------------------------------------- */
