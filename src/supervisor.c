@@ -28,27 +28,41 @@ typedef struct jzx__sup {
 
 /* ---- the spec: validation and deep copy ---------------------------------- */
 
-static bool init_valid(const jzx_supervisor_init* init, int depth) {
+/* Validates a spec and counts the actors it would start into `*actors`.
+ * The count stops the walk as soon as it passes `limit`: children may share
+ * a nested init, so a small spec can describe an exponentially large tree. */
+static jzx_err init_check(const jzx_supervisor_init* init, int depth, uint64_t* actors,
+                          uint64_t limit) {
     if (!init || !init->children || init->child_count == 0 || depth > MAX_DEPTH ||
         init->child_count > UINT32_MAX / 2) {
-        return false;
+        return JZX_ERR_INVALID_ARG;
     }
     const jzx_supervisor_spec* s = &init->supervisor;
     if ((unsigned)s->strategy > JZX_SUP_REST_FOR_ONE ||
         (unsigned)s->backoff > JZX_BACKOFF_EXPONENTIAL || s->intensity > JZX_MAX_INTENSITY) {
-        return false;
+        return JZX_ERR_INVALID_ARG;
+    }
+    if (++*actors > limit) {
+        return JZX_ERR_MAX_ACTORS;
     }
     for (size_t i = 0; i < init->child_count; ++i) {
         const jzx_child_spec* c = &init->children[i];
         if ((unsigned)c->mode > JZX_CHILD_TEMPORARY ||
             (unsigned)c->backoff > JZX_BACKOFF_EXPONENTIAL) {
-            return false;
+            return JZX_ERR_INVALID_ARG;
         }
-        if (c->supervisor ? !init_valid(c->supervisor, depth + 1) : !c->behavior) {
-            return false;
+        if (c->supervisor) {
+            jzx_err err = init_check(c->supervisor, depth + 1, actors, limit);
+            if (err != JZX_OK) {
+                return err;
+            }
+        } else if (!c->behavior) {
+            return JZX_ERR_INVALID_ARG;
+        } else if (++*actors > limit) {
+            return JZX_ERR_MAX_ACTORS;
         }
     }
-    return true;
+    return JZX_OK;
 }
 
 static void init_free(jzx_loop* loop, jzx_supervisor_init* init) {
@@ -394,8 +408,13 @@ static jzx_err spawn_sup(jzx_loop* loop, const jzx_supervisor_init* init, jzx_ac
 
 jzx_err jzx_spawn_supervisor(jzx_loop* loop, const jzx_supervisor_init* init, jzx_actor_id parent,
                              jzx_actor_id* out_id) {
-    if (!loop || !init_valid(init, 0)) {
+    if (!loop) {
         return JZX_ERR_INVALID_ARG;
+    }
+    uint64_t actors = 0;
+    jzx_err err = init_check(init, 0, &actors, loop->cfg.max_actors);
+    if (err != JZX_OK) {
+        return err;
     }
     if (loop->destroying) {
         return JZX_ERR_LOOP_CLOSED;

@@ -1520,6 +1520,35 @@ static void nesting_depth_limit(void** state) {
     finish(loop, top, 0);
 }
 
+/* Children may share one nested init, so a spec of 2 * 31 structs can
+ * describe 2^32 actors. It is refused before anything is copied or started,
+ * as soon as the count passes max_actors; a small shared spec still works. */
+static void shared_nested_spec_is_bounded(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop(64);
+    enum { LEVELS = 31 };
+    jzx_supervisor_init inits[LEVELS];
+    jzx_child_spec specs[LEVELS][2];
+    for (int i = 0; i < LEVELS; ++i) {
+        for (int k = 0; k < 2; ++k) {
+            specs[i][k] = child("leaf", JZX_CHILD_PERMANENT);
+            specs[i][k].supervisor = i + 1 < LEVELS ? &inits[i + 1] : NULL;
+        }
+        inits[i].children = specs[i];
+        inits[i].child_count = 2;
+        memset(&inits[i].supervisor, 0, sizeof inits[i].supervisor);
+    }
+    long base = th_alloc_live();
+    long calls = th_alloc_calls();
+    expect_refused(loop, &inits[0], 0, JZX_ERR_MAX_ACTORS, base);
+    assert_int_equal(th_alloc_calls(), calls);
+    /* Four levels from the bottom: 2^4 - 1 supervisors and 2^4 leaves. */
+    jzx_actor_id top = 0;
+    assert_int_equal(jzx_spawn_supervisor(loop, &inits[LEVELS - 4], 0, &top), JZX_OK);
+    assert_int_equal(th_stats(loop).live_actors, 31);
+    finish(loop, top, 0);
+}
+
 static void child_id_bad_input(void** state) {
     (void)state;
     jzx_loop* loop = new_loop(0);
@@ -1690,9 +1719,12 @@ static void restart_hook_stops_supervisor(void** state) {
 /* The seed runtime left child 0 running when child 1 could not start. */
 static void spawn_fails_on_second_child_leaves_nothing(void** state) {
     (void)state;
-    jzx_loop* loop = new_loop(3); /* parent, sup, c0 */
+    /* The spec's 4 actors fit max_actors, but the parent and a filler hold
+     * two slots, so c1 finds the table full. */
+    jzx_loop* loop = new_loop(4);
     parent_rec pr;
     jzx_actor_id parent = spawn_parent(loop, &pr);
+    jzx_actor_id filler = spawn_named(loop, worker, NULL, "filler");
     jzx_child_spec kids[3] = {child("c0", JZX_CHILD_PERMANENT), child("c1", JZX_CHILD_PERMANENT),
                               child("c2", JZX_CHILD_PERMANENT)};
     jzx_supervisor_init init = {kids, 3, strategy(JZX_SUP_ONE_FOR_ONE, 0, 0)};
@@ -1702,8 +1734,9 @@ static void spawn_fails_on_second_child_leaves_nothing(void** state) {
     assert_int_equal(jzx_spawn_supervisor(loop, &init, parent, &out), JZX_ERR_MAX_ACTORS);
     assert_int_equal(out, 0);
     assert_string_equal(elog, "+sup +c0 -c0~ -sup~");
-    assert_int_equal(th_stats(loop).live_actors, 1);
+    assert_int_equal(th_stats(loop).live_actors, 2);
     assert_int_equal(th_alloc_live(), base);
+    assert_int_equal(jzx_actor_stop(loop, filler), JZX_OK);
     assert_int_equal(jzx_actor_stop(loop, parent), JZX_OK);
     assert_int_equal(jzx_loop_run(loop), JZX_OK);
     assert_int_equal(pr.exits, 0); /* the parent heard nothing */
@@ -1714,7 +1747,11 @@ static void spawn_fails_on_second_child_leaves_nothing(void** state) {
 /* The failure is deep inside a nested supervisor: the whole tree goes. */
 static void spawn_fails_in_nested_leaves_nothing(void** state) {
     (void)state;
-    jzx_loop* loop = new_loop(4); /* sup, c0, inner, i0 */
+    /* The spec's 6 actors fit max_actors, but two fillers leave room only
+     * for sup, c0, inner and i0. */
+    jzx_loop* loop = new_loop(6);
+    jzx_actor_id fillers[2] = {spawn_named(loop, worker, NULL, "filler"),
+                               spawn_named(loop, worker, NULL, "filler")};
     jzx_child_spec inner_kids[2] = {child("i0", JZX_CHILD_PERMANENT),
                                     child("i1", JZX_CHILD_PERMANENT)};
     jzx_supervisor_init inner = {inner_kids, 2, strategy(JZX_SUP_ONE_FOR_ONE, 0, 0)};
@@ -1727,6 +1764,9 @@ static void spawn_fails_in_nested_leaves_nothing(void** state) {
     assert_int_equal(jzx_spawn_supervisor(loop, &init, 0, &out), JZX_ERR_MAX_ACTORS);
     assert_string_equal(elog, "+sup +c0 +sup +i0 -i0~ -sup~ -c0~ -sup~");
     assert_int_equal(out, 0);
+    assert_int_equal(th_stats(loop).live_actors, 2);
+    assert_int_equal(jzx_actor_stop(loop, fillers[0]), JZX_OK);
+    assert_int_equal(jzx_actor_stop(loop, fillers[1]), JZX_OK);
     th_assert_empty(loop);
     th_loop_finish(loop);
 }
@@ -1905,6 +1945,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(user_mail_to_supervisor_dropped),
     cmocka_unit_test(spawn_supervisor_bad_input),
     cmocka_unit_test(nesting_depth_limit),
+    cmocka_unit_test(shared_nested_spec_is_bounded),
     cmocka_unit_test(child_id_bad_input),
     cmocka_unit_test(spawn_supervisor_during_destroy),
     cmocka_unit_test(start_hook_stops_starting_supervisor),

@@ -423,8 +423,9 @@ JZX_API jzx_err jzx_actor_fail(jzx_loop* loop, jzx_actor_id id);
  * children or child_count > UINT32_MAX / 2, a child without behavior,
  * intensity > JZX_MAX_INTENSITY, a strategy, backoff or mode that is not one
  * of its enum's values, nested inits more than 32 levels deep), NO_SUCH_ACTOR
- * (parent), MAX_ACTORS, NO_MEMORY, LOOP_CLOSED. The checks cover every
- * nested init. */
+ * (parent), MAX_ACTORS (also before anything starts, when the whole tree,
+ * nested inits counted every time they appear, has more actors than
+ * max_actors), NO_MEMORY, LOOP_CLOSED. The checks cover every nested init. */
 JZX_API jzx_err jzx_spawn_supervisor(jzx_loop* loop, const jzx_supervisor_init* init,
                                      jzx_actor_id parent, jzx_actor_id* out_id);
 
