@@ -336,10 +336,11 @@ jzx_err jzx_actor_fail(jzx_loop* loop, jzx_actor_id id) {
 uint32_t jzx__actor_turn(jzx_loop* loop, jzx__actor* a) {
     uint32_t budget = loop->cfg.max_msgs_per_actor;
     uint32_t handled = 0;
-    jzx_context ctx = {a->state, a->id, loop};
     jzx_message msg;
     loop->current = a;
     while (handled < budget && jzx__mailbox_pop(&a->mailbox, &msg)) {
+        /* Fresh for every message: a behaviour may scribble on its copy. */
+        jzx_context ctx = {a->state, a->id, loop};
         if (msg.tag == JZX_TAG_SYS_IO) {
             jzx__io_delivered(loop, msg.data);
         }

@@ -49,12 +49,14 @@ static void* counting_alloc(void* ctx, size_t size) {
     return p;
 }
 
+/* jzx.h promises the runtime never frees NULL through the allocator. */
 static void counting_free(void* ctx, void* ptr) {
     (void)ctx;
-    if (ptr) {
-        atomic_fetch_sub(&live_blocks, 1);
-        free(ptr);
+    if (!ptr) {
+        fail_msg("the runtime freed NULL through its allocator");
     }
+    atomic_fetch_sub(&live_blocks, 1);
+    free(ptr);
 }
 
 jzx_allocator th_allocator(void) {

@@ -326,6 +326,30 @@ static void flooder_cannot_starve_others(void** state) {
     th_loop_finish(loop);
 }
 
+/* Scribbles over its context; the next message must still bring the real one. */
+static jzx_behavior_result scribbler(jzx_context* ctx, const jzx_message* msg) {
+    int* seen = ctx->state;
+    seen[msg->tag - 1] = 1;
+    ctx->state = NULL;
+    ctx->self = 0;
+    ctx->loop = NULL;
+    return msg->tag == 3 ? JZX_BEHAVIOR_STOP : JZX_BEHAVIOR_OK;
+}
+
+static void context_is_fresh_for_every_message(void** state) {
+    (void)state;
+    jzx_loop* loop = th_loop_new();
+    int seen[3] = {0};
+    jzx_actor_id a = th_spawn(loop, scribbler, seen);
+    for (uint32_t tag = 1; tag <= 3; ++tag) {
+        assert_int_equal(jzx_send(loop, a, NULL, 0, tag), JZX_OK);
+    }
+    assert_int_equal(jzx_loop_run(loop), JZX_OK); /* all three in one turn */
+    assert_int_equal(seen[0] + seen[1] + seen[2], 3);
+    th_assert_empty(loop);
+    th_loop_finish(loop);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(spawn_and_ids),
     cmocka_unit_test(bad_input),
@@ -336,6 +360,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(self_send_and_stop_is_safe),
     cmocka_unit_test(child_exit_to_plain_parent),
     cmocka_unit_test(flooder_cannot_starve_others),
+    cmocka_unit_test(context_is_fresh_for_every_message),
 };
 
 TH_MAIN(tests)

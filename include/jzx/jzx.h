@@ -85,7 +85,9 @@ typedef uint64_t jzx_timer_id;
 /** Opaque. One loop per thread; see "Threading" below. */
 typedef struct jzx_loop jzx_loop;
 
-/** Every byte the runtime allocates goes through this pair. */
+/** Every allocation libjzx itself makes goes through this pair (libuv's own
+ * internal allocations use malloc). It must be thread-safe: jzx_send_async
+ * allocates on the caller's thread when its lock-free ring is full. */
 typedef struct jzx_allocator {
     void* (*alloc)(void* ctx, size_t size); /**< returns `size` bytes, or NULL on failure */
     void (*free)(void* ctx, void* ptr);     /**< releases what `alloc` returned; never given NULL */
@@ -97,7 +99,8 @@ typedef struct jzx_message {
     void* data;          /**< payload pointer, owned as described under "Ownership" */
     size_t len;          /**< payload length, informational */
     uint32_t tag;        /**< user tag, or one of the JZX_TAG_SYS_* values */
-    jzx_actor_id sender; /**< actor whose behaviour sent it; 0 from outside any behaviour */
+    jzx_actor_id sender; /**< actor whose behaviour called jzx_send; 0 from outside any
+                            behaviour, and for jzx_send_async, timers and system messages */
 } jzx_message;
 
 /** Why an accepted payload was not delivered to a behaviour. */
@@ -167,7 +170,8 @@ typedef enum jzx_actor_status {
 typedef enum jzx_exit_reason {
     JZX_EXIT_NORMAL = 0,  /**< it stopped (STOP, jzx_actor_stop) */
     JZX_EXIT_FAIL = 1,    /**< it failed (FAIL, jzx_actor_fail, escalation) */
-    JZX_EXIT_SHUTDOWN = 2 /**< stopped by its supervisor (group restart or supervisor exit) */
+    JZX_EXIT_SHUTDOWN = 2 /**< stopped by its supervisor (group restart, supervisor exit, or
+                             the undo of a jzx_spawn_supervisor that failed) */
 } jzx_exit_reason;
 
 /** What jzx_spawn needs to start an actor. Fields are only ever appended. */
