@@ -203,6 +203,18 @@ jzx_err jzx_spawn(jzx_loop* loop, const jzx_spawn_opts* opts, jzx_actor_id* out_
 
 /* ---- send ---------------------------------------------------------------- */
 
+/* Queues a user message for a live actor and makes it runnable; a full
+ * mailbox is counted and reported to on_mailbox_full. */
+static jzx_err push_user(jzx_loop* loop, jzx__actor* a, const jzx_message* msg) {
+    jzx_err err = jzx__mailbox_push(loop, &a->mailbox, msg);
+    if (err == JZX_OK) {
+        jzx__schedule(loop, a);
+    } else if (err == JZX_ERR_MAILBOX_FULL) {
+        notify_full(loop, a->id);
+    }
+    return err;
+}
+
 /* Hot path: a table lookup, a ring push and at most one run-queue append; no
  * lock and, once the mailbox has grown, no allocation. */
 jzx_err jzx_send(jzx_loop* loop, jzx_actor_id target, void* data, size_t len, uint32_t tag) {
@@ -217,15 +229,7 @@ jzx_err jzx_send(jzx_loop* loop, jzx_actor_id target, void* data, size_t len, ui
         return JZX_ERR_NO_SUCH_ACTOR;
     }
     jzx_message msg = {data, len, tag, loop->current ? loop->current->id : 0};
-    jzx_err err = jzx__mailbox_push(loop, &a->mailbox, &msg);
-    if (err != JZX_OK) {
-        if (err == JZX_ERR_MAILBOX_FULL) {
-            notify_full(loop, target);
-        }
-        return err;
-    }
-    jzx__schedule(loop, a);
-    return JZX_OK;
+    return push_user(loop, a, &msg);
 }
 
 void jzx__drop(jzx_loop* loop, jzx_actor_id target, const jzx_message* msg, jzx_drop_reason why) {
@@ -247,16 +251,11 @@ jzx_err jzx__deliver(jzx_loop* loop, jzx_actor_id target, const jzx_message* msg
         jzx__drop(loop, target, msg, JZX_DROP_NO_ACTOR);
         return JZX_ERR_NO_SUCH_ACTOR;
     }
-    jzx_err err = jzx__mailbox_push(loop, &a->mailbox, msg);
+    jzx_err err = push_user(loop, a, msg);
     if (err != JZX_OK) {
-        if (err == JZX_ERR_MAILBOX_FULL) {
-            notify_full(loop, target);
-        }
         jzx__drop(loop, target, msg, JZX_DROP_MAILBOX_FULL);
-        return err;
     }
-    jzx__schedule(loop, a);
-    return JZX_OK;
+    return err;
 }
 
 /* ---- ending an actor ----------------------------------------------------- */
@@ -272,8 +271,7 @@ static void report_exit(jzx_loop* loop, jzx__actor* a) {
     }
     note->u.exit.pub.child = a->id;
     note->u.exit.pub.status = (jzx_actor_status)a->status;
-    jzx__mailbox_push_sys(&sup->mailbox, note, JZX_TAG_SYS_CHILD_EXIT);
-    jzx__schedule(loop, sup);
+    jzx__post_sys(loop, sup, note, JZX_TAG_SYS_CHILD_EXIT);
 }
 
 /* Teardown order: children (for a supervisor), fd watches, observer,
@@ -333,7 +331,7 @@ jzx_err jzx_actor_fail(jzx_loop* loop, jzx_actor_id id) {
 
 /* ---- one turn ------------------------------------------------------------ */
 
-uint32_t jzx__actor_turn(jzx_loop* loop, jzx__actor* a) {
+void jzx__actor_turn(jzx_loop* loop, jzx__actor* a) {
     uint32_t budget = loop->cfg.max_msgs_per_actor;
     uint32_t handled = 0;
     jzx_message msg;
@@ -363,7 +361,6 @@ uint32_t jzx__actor_turn(jzx_loop* loop, jzx__actor* a) {
     } else if (!jzx__mailbox_empty(&a->mailbox)) {
         jzx__schedule(loop, a);
     }
-    return handled;
 }
 
 /* ---- loop destruction ---------------------------------------------------- */

@@ -191,7 +191,7 @@ static void overflow_settle(jzx__async* q) {
 
 /* Delivers up to `budget` detached overflow messages, front to back, freeing
  * each chunk once it is done; the rest waits for the next tick. */
-static uint32_t deliver_taken(jzx_loop* loop, uint32_t budget) {
+static void deliver_taken(jzx_loop* loop, uint32_t budget) {
     jzx__async* q = &loop->async;
     uint32_t n = 0;
     while (q->taken && n < budget) {
@@ -206,14 +206,13 @@ static uint32_t deliver_taken(jzx_loop* loop, uint32_t budget) {
             jzx__free(loop, c);
         }
     }
-    return n;
 }
 
 /* Overflowed messages wait until the ring has been read up to where it stood
  * when they were detached: every ring message their producers sent earlier
  * lies below that point. They count against the same budget as the ring, so
  * a long overflow list cannot overfill a mailbox in one gulp either. */
-uint32_t jzx__async_drain(jzx_loop* loop, uint32_t budget) {
+void jzx__async_drain(jzx_loop* loop, uint32_t budget) {
     jzx__async* q = &loop->async;
     if (!q->taken && atomic_load_explicit(&q->overflow_on, memory_order_acquire)) {
         q->taken = overflow_detach(q);
@@ -230,12 +229,11 @@ uint32_t jzx__async_drain(jzx_loop* loop, uint32_t budget) {
         n++;
     }
     if (q->taken && q->dequeue >= q->taken_until) {
-        n += deliver_taken(loop, budget - n);
+        deliver_taken(loop, budget - n);
         if (!q->taken) {
             overflow_settle(q);
         }
     }
-    return n;
 }
 
 bool jzx__async_pending(jzx_loop* loop) {

@@ -81,8 +81,7 @@ static void on_poll(uv_poll_t* handle, int status, int events) {
     ev->u.io.fd = w->fd;
     ev->u.io.readiness = readiness;
     w->queued = ev;
-    jzx__mailbox_push_sys(&w->owner->mailbox, ev, JZX_TAG_SYS_IO);
-    jzx__schedule(loop, w->owner);
+    jzx__post_sys(loop, w->owner, ev, JZX_TAG_SYS_IO);
 }
 
 void jzx__io_delivered(jzx_loop* loop, const jzx__sys* ev) {
@@ -96,9 +95,8 @@ void jzx__io_delivered(jzx_loop* loop, const jzx__sys* ev) {
 
 /* ---- life cycle ---------------------------------------------------------- */
 
-int jzx__io_init(jzx_loop* loop) {
+void jzx__io_init(jzx_loop* loop) {
     memset(&loop->io, 0, sizeof(loop->io));
-    return JZX_OK;
 }
 
 static void on_closed(uv_handle_t* handle) {

@@ -154,6 +154,11 @@ typedef struct jzx__runq {
 
 jzx__actor* jzx__actor_lookup(jzx_loop* loop, jzx_actor_id id); /* live actors only */
 void jzx__schedule(jzx_loop* loop, jzx__actor* actor);
+/* Queues a system message (it cannot fail) and makes the actor runnable. */
+static inline void jzx__post_sys(jzx_loop* loop, jzx__actor* a, jzx__sys* sys, uint32_t tag) {
+    jzx__mailbox_push_sys(&a->mailbox, sys, tag);
+    jzx__schedule(loop, a);
+}
 /* The common delivery path: async, timers and I/O funnel through it. */
 jzx_err jzx__deliver(jzx_loop* loop, jzx_actor_id target, const jzx_message* msg);
 /* Hands a message that could not be delivered to on_drop (or frees a system one). */
@@ -166,8 +171,8 @@ void jzx__actor_end(jzx_loop* loop, jzx__actor* actor, jzx_actor_status status,
  * child of its supervisor. */
 jzx_err jzx__spawn(jzx_loop* loop, const jzx_spawn_opts* opts, void* sup_state,
                    uint32_t child_index, jzx_actor_id* out_id);
-/* Runs one actor's turn; returns messages handled. */
-uint32_t jzx__actor_turn(jzx_loop* loop, jzx__actor* actor);
+/* Runs one actor's turn: up to max_msgs_per_actor messages. */
+void jzx__actor_turn(jzx_loop* loop, jzx__actor* actor);
 jzx__actor* jzx__runq_pop(jzx_loop* loop);
 void jzx__actors_destroy(jzx_loop* loop);
 
@@ -225,8 +230,8 @@ jzx_err jzx__timer_add(jzx_loop* loop, jzx_actor_id target, uint32_t ms, void* d
 jzx__timer* jzx__timer_find(jzx_loop* loop, jzx_timer_id id);
 /* Disarms a timer; its payload is the caller's to dispose of. */
 void jzx__timer_remove(jzx_loop* loop, jzx__timer* t);
-/* Fires timers due at `now`; returns how many fired. */
-uint32_t jzx__timers_fire(jzx_loop* loop, uint64_t now);
+/* Fires the timers due at `now` that existed when it was called. */
+void jzx__timers_fire(jzx_loop* loop, uint64_t now);
 /* Sets the wake-up before the loop blocks; `cap_ms` bounds the wait. */
 void jzx__timers_arm(jzx_loop* loop, uint64_t now, uint64_t cap_ms);
 void jzx__timers_close(jzx_loop* loop);
@@ -269,8 +274,8 @@ typedef struct jzx__async {
 } jzx__async;
 
 int jzx__async_init(jzx_loop* loop);
-/* Turns queued cross-thread messages into sends; returns how many. */
-uint32_t jzx__async_drain(jzx_loop* loop, uint32_t budget);
+/* Turns up to `budget` queued cross-thread messages into deliveries. */
+void jzx__async_drain(jzx_loop* loop, uint32_t budget);
 bool jzx__async_pending(jzx_loop* loop);
 size_t jzx__async_count(jzx_loop* loop);
 /* Any thread: announces a call into the loop; false once the loop is closing. */
@@ -301,7 +306,7 @@ typedef struct jzx__io {
     uint32_t count;     /* watches */
 } jzx__io;
 
-int jzx__io_init(jzx_loop* loop);
+void jzx__io_init(jzx_loop* loop);
 /* Called as an actor receives a SYS_IO message, before its behaviour runs. */
 void jzx__io_delivered(jzx_loop* loop, const jzx__sys* ev);
 void jzx__io_remove_actor(jzx_loop* loop, jzx__actor* actor);

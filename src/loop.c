@@ -93,16 +93,10 @@ static void apply_defaults(jzx_config* cfg) {
 
 /* ---- create / destroy ---------------------------------------------------- */
 
-/* Closes the handles created so far and lets libuv finish with them. */
-static void close_uv(jzx_loop* loop, bool async_open, bool timer_open) {
-    if (async_open) {
-        jzx__async_close(loop);
-    }
-    if (timer_open) {
-        jzx__timers_close(loop);
-    }
-    jzx__io_close(loop);
-    uv_run(&loop->uv, UV_RUN_DEFAULT); /* runs the close callbacks */
+/* Lets libuv run the close callbacks of the handles closed so far (nothing
+ * is freed under a handle libuv still holds), then closes its loop. */
+static void close_uv(jzx_loop* loop) {
+    uv_run(&loop->uv, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&loop->uv);
     JZX_ASSERT(rc == 0);
 }
@@ -129,12 +123,13 @@ jzx_loop* jzx_loop_create(const jzx_config* cfg) {
     }
     jzx__io_init(loop);
     if (jzx__async_init(loop) != JZX_OK) {
-        close_uv(loop, false, false);
+        close_uv(loop);
         jzx__free(loop, loop);
         return NULL;
     }
     if (jzx__timers_init(loop) != 0) {
-        close_uv(loop, true, false);
+        jzx__async_close(loop);
+        close_uv(loop);
         jzx__async_destroy(loop);
         jzx__free(loop, loop);
         return NULL;
@@ -149,9 +144,11 @@ void jzx_loop_destroy(jzx_loop* loop) {
     loop->destroying = true;
     jzx__async_shutdown(loop);
     jzx__timers_destroy(loop);
-    jzx__io_close(loop);
+    jzx__io_close(loop); /* before the actors: watches point at their owners */
     jzx__actors_destroy(loop);
-    close_uv(loop, true, true);
+    jzx__async_close(loop);
+    jzx__timers_close(loop);
+    close_uv(loop);
     jzx__async_destroy(loop);
     jzx__io_destroy(loop);
     jzx__free(loop, loop);

@@ -173,12 +173,11 @@ void jzx__timer_remove(jzx_loop* loop, jzx__timer* tm) {
     slot_free(t, tm);
 }
 
-uint32_t jzx__timers_fire(jzx_loop* loop, uint64_t now) {
+void jzx__timers_fire(jzx_loop* loop, uint64_t now) {
     jzx__timers* t = &loop->timers;
     /* Timers armed while these fire wait for the next tick, so a 0 ms timer
      * re-armed from its own delivery cannot spin this loop. */
     uint64_t limit = t->next_seq;
-    uint32_t fired = 0;
     while (t->count && t->heap[0].due <= now && t->heap[0].seq < limit) {
         jzx__timer* tm = &t->slots[t->heap[0].slot];
         jzx_actor_id target = tm->target;
@@ -187,17 +186,14 @@ uint32_t jzx__timers_fire(jzx_loop* loop, uint64_t now) {
         if (jzx__is_sys_tag(msg.tag)) {
             jzx__actor* a = jzx__actor_lookup(loop, target);
             if (a) {
-                jzx__mailbox_push_sys(&a->mailbox, msg.data, msg.tag);
-                jzx__schedule(loop, a);
+                jzx__post_sys(loop, a, msg.data, msg.tag);
             } else {
                 jzx__drop(loop, target, &msg, JZX_DROP_NO_ACTOR);
             }
         } else {
             (void)jzx__deliver(loop, target, &msg);
         }
-        fired++;
     }
-    return fired;
 }
 
 void jzx__timers_arm(jzx_loop* loop, uint64_t now, uint64_t cap_ms) {

@@ -1,5 +1,12 @@
 /* Test harness: see harness.h. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, socketpair */
+
 #include "harness.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -135,6 +142,25 @@ void th_loop_finish(jzx_loop* loop) {
     atomic_store(&fail_at, 0);
     jzx_loop_destroy(loop);
     assert_int_equal(th_alloc_live(), live_at_start);
+}
+
+uint64_t th_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void th_socketpair(int sv[2]) {
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    for (int i = 0; i < 2; ++i) {
+        int fl = fcntl(sv[i], F_GETFL);
+        assert_int_equal(fcntl(sv[i], F_SETFL, fl | O_NONBLOCK), 0);
+    }
+}
+
+void th_close_pair(const int sv[2]) {
+    close(sv[0]);
+    close(sv[1]);
 }
 
 jzx_actor_id th_spawn_cap(jzx_loop* loop, jzx_behavior_fn fn, void* state, uint32_t cap) {

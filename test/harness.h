@@ -58,6 +58,12 @@ void th_assert_empty(jzx_loop* loop);
 void th_loop_finish(jzx_loop* loop);
 jzx_stats th_stats(jzx_loop* loop);
 
+/* ---- small helpers ---- */
+uint64_t th_now_ms(void); /* CLOCK_MONOTONIC in ms */
+/* A non-blocking AF_UNIX stream socketpair, asserting success. */
+void th_socketpair(int sv[2]);
+void th_close_pair(const int sv[2]);
+
 /* Spawns a plain actor, asserting success. */
 jzx_actor_id th_spawn(jzx_loop* loop, jzx_behavior_fn fn, void* state);
 jzx_actor_id th_spawn_cap(jzx_loop* loop, jzx_behavior_fn fn, void* state, uint32_t cap);

@@ -20,12 +20,6 @@
 
 static char marks[MAXP]; /* producer p sends &marks[p], len p */
 
-static uint64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void pause_us(long us) {
     struct timespec ts = {0, us * 1000};
     nanosleep(&ts, NULL);
@@ -297,9 +291,9 @@ static void* ping(void* arg) {
         if (jzx_send_async(p->loop, p->target, &marks[0], 0, TAG(0, i)) != JZX_OK) {
             p->failures++;
         }
-        uint64_t deadline = now_ms() + 10000;
+        uint64_t deadline = th_now_ms() + 10000;
         while (atomic_load(&p->s->acked) < i + 1) {
-            if (now_ms() > deadline) {
+            if (th_now_ms() > deadline) {
                 p->lost = 1;
                 jzx_loop_request_stop(p->loop); /* fail instead of hanging */
                 return NULL;
@@ -612,9 +606,9 @@ static void request_stop_from_another_thread_wakes_loop(void** state) {
     assert_int_equal(jzx_send(loop, a, NULL, 0, 1), JZX_OK);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, stop_when_started, loop), 0);
-    uint64_t start = now_ms();
+    uint64_t start = th_now_ms();
     assert_int_equal(jzx_loop_run(loop), JZX_OK);
-    uint64_t elapsed = now_ms() - start;
+    uint64_t elapsed = th_now_ms() - start;
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_true(elapsed < 10000);
     /* It returned because of the request: the idle actor is still there. */

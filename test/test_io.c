@@ -13,19 +13,6 @@
 /* ---- fd helpers --------------------------------------------------------------- */
 
 /* Both ends non-blocking, so a test can never hang in read or write. */
-static void make_pair(int sv[2]) {
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    for (int i = 0; i < 2; ++i) {
-        int fl = fcntl(sv[i], F_GETFL);
-        assert_int_equal(fcntl(sv[i], F_SETFL, fl | O_NONBLOCK), 0);
-    }
-}
-
-static void close_pair(const int sv[2]) {
-    close(sv[0]);
-    close(sv[1]);
-}
-
 static void put(int fd, const char* s) {
     size_t n = strlen(s);
     assert_int_equal(write(fd, s, n), (ssize_t)n);
@@ -155,7 +142,7 @@ static void readiness_arrives_as_sys_io(void** state) {
     (void)state;
     jzx_loop* loop = th_loop_new();
     int sv[2];
-    make_pair(sv);
+    th_socketpair(sv);
     io_rec r = {0};
     jzx_actor_id a = th_spawn(loop, io_owner, &r);
     assert_int_equal(jzx_watch_fd(loop, sv[0], a, JZX_IO_READ), JZX_OK);
@@ -169,14 +156,14 @@ static void readiness_arrives_as_sys_io(void** state) {
     assert_memory_equal(r.data, "hello", 5);
     th_assert_empty(loop); /* the owner stopped, its watch went with it */
     th_loop_finish(loop);
-    close_pair(sv);
+    th_close_pair(sv);
 }
 
 static void write_interest_fires_write(void** state) {
     (void)state;
     jzx_loop* loop = th_loop_new();
     int sv[2];
-    make_pair(sv);
+    th_socketpair(sv);
     io_rec r = {0};
     jzx_actor_id a = th_spawn(loop, io_owner, &r);
     assert_int_equal(jzx_watch_fd(loop, sv[0], a, JZX_IO_WRITE), JZX_OK);
@@ -186,7 +173,7 @@ static void write_interest_fires_write(void** state) {
     assert_int_equal(r.readiness[0], JZX_IO_WRITE);
     th_assert_empty(loop);
     th_loop_finish(loop);
-    close_pair(sv);
+    th_close_pair(sv);
 }
 
 static jzx_behavior_result stop_on_second(jzx_context* ctx, io_rec* r, int fd, uint32_t readiness) {
@@ -200,7 +187,7 @@ static void one_queued_event_per_fd(void** state) {
     (void)state;
     jzx_loop* loop = one_turn_per_tick_loop();
     int sv[2];
-    make_pair(sv);
+    th_socketpair(sv);
     /* The pacer runs first, so the loop polls again while the owner's event waits; on its
      * sixth turn, long after the owner read everything, it writes once more. */
     pacer p;
@@ -227,7 +214,7 @@ static void one_queued_event_per_fd(void** state) {
     assert_memory_equal(r.data, "abcy", 4);
     th_assert_empty(loop);
     th_loop_finish(loop);
-    close_pair(sv);
+    th_close_pair(sv);
 }
 
 static jzx_behavior_result unwatch_and_stop(jzx_context* ctx, io_rec* r, int fd,
@@ -242,7 +229,7 @@ static void readiness_merges_into_queued_event(void** state) {
     (void)state;
     jzx_loop* loop = one_turn_per_tick_loop();
     int sv[2];
-    make_pair(sv);
+    th_socketpair(sv);
     /* First poll: only writable. The pacer then writes, and the next poll's "readable"
      * is merged into the event still queued. */
     pacer p;
@@ -261,14 +248,14 @@ static void readiness_merges_into_queued_event(void** state) {
     assert_int_equal(r.nread, 1);
     th_assert_empty(loop);
     th_loop_finish(loop);
-    close_pair(sv);
+    th_close_pair(sv);
 }
 
 static void hangup_sets_error(void** state) {
     (void)state;
     jzx_loop* loop = th_loop_new();
     int sv[2];
-    make_pair(sv);
+    th_socketpair(sv);
     io_rec r = {.then = unwatch_and_stop};
     jzx_actor_id a = th_spawn(loop, io_owner, &r);
     assert_int_equal(jzx_watch_fd(loop, sv[0], a, JZX_IO_READ), JZX_OK);
@@ -303,7 +290,7 @@ static void watch_removed_when_owner_dies(void** state) {
     (void)state;
     jzx_loop* loop = th_loop_new();
     int sv[2];
-    make_pair(sv);
+    th_socketpair(sv);
     io_rec r = {0};
     jzx_actor_id a = th_spawn(loop, io_owner, &r);
     assert_int_equal(jzx_watch_fd(loop, sv[0], a, JZX_IO_READ), JZX_OK);
@@ -328,14 +315,14 @@ static void watch_removed_when_owner_dies(void** state) {
     /* Nobody took the data. */
     char buf[8];
     assert_int_equal(take(sv[0], buf, sizeof buf), 4);
-    close_pair(sv);
+    th_close_pair(sv);
 }
 
 static void owner_dies_with_event_queued(void** state) {
     (void)state;
     jzx_loop* loop = one_turn_per_tick_loop();
     int sv[2];
-    make_pair(sv);
+    th_socketpair(sv);
     io_rec r = {0};
     pacer p;
     pacer_init(&p, 1);
@@ -353,14 +340,14 @@ static void owner_dies_with_event_queued(void** state) {
     th_loop_finish(loop);
     char buf[8];
     assert_int_equal(take(sv[0], buf, sizeof buf), 4);
-    close_pair(sv);
+    th_close_pair(sv);
 }
 
 static void unwatch_once_then_not_watched(void** state) {
     (void)state;
     jzx_loop* loop = th_loop_new();
     int sv[2];
-    make_pair(sv);
+    th_socketpair(sv);
     io_rec r = {0};
     jzx_actor_id a = th_spawn(loop, io_owner, &r);
     assert_int_equal(jzx_watch_fd(loop, sv[0], a, JZX_IO_READ), JZX_OK);
@@ -377,14 +364,14 @@ static void unwatch_once_then_not_watched(void** state) {
     assert_int_equal(r.nread, 1);
     th_assert_empty(loop);
     th_loop_finish(loop);
-    close_pair(sv);
+    th_close_pair(sv);
 }
 
 static void queued_event_delivered_after_unwatch(void** state) {
     (void)state;
     jzx_loop* loop = one_turn_per_tick_loop();
     int sv[2];
-    make_pair(sv);
+    th_socketpair(sv);
     pacer p;
     pacer_init(&p, 1);
     p.unwatch_fd = sv[0]; /* in the pacer's turn, a's event is already queued */
@@ -403,7 +390,7 @@ static void queued_event_delivered_after_unwatch(void** state) {
     assert_int_equal(r.nread, 1);
     th_assert_empty(loop);
     th_loop_finish(loop);
-    close_pair(sv);
+    th_close_pair(sv);
 }
 
 static jzx_behavior_result stop_loop_after_event(jzx_context* ctx, io_rec* r, int fd,
@@ -427,7 +414,7 @@ static void rewatch_changes_owner_and_interest(void** state) {
     (void)state;
     jzx_loop* loop = th_loop_new();
     int sv[2];
-    make_pair(sv);
+    th_socketpair(sv);
     io_rec ra = {.then = stop_loop_after_event}; /* ends the run if a wrongly gets it */
     io_rec rb = {.then = stop_other_and_self};
     jzx_actor_id a = th_spawn(loop, io_owner, &ra);
@@ -446,14 +433,14 @@ static void rewatch_changes_owner_and_interest(void** state) {
     assert_int_equal(rb.nread, 2);
     th_assert_empty(loop);
     th_loop_finish(loop);
-    close_pair(sv);
+    th_close_pair(sv);
 }
 
 static void rewatch_with_event_queued(void** state) {
     (void)state;
     jzx_loop* loop = one_turn_per_tick_loop();
     int sv[2];
-    make_pair(sv);
+    th_socketpair(sv);
     pacer p;
     pacer_init(&p, 1);
     jzx_actor_id f = th_spawn(loop, pacer_beh, &p);
@@ -478,7 +465,7 @@ static void rewatch_with_event_queued(void** state) {
     assert_int_equal(ra.nread + rb.nread, 1);
     th_assert_empty(loop);
     th_loop_finish(loop);
-    close_pair(sv);
+    th_close_pair(sv);
 }
 
 /* ---- bad input -------------------------------------------------------------------------- */
@@ -487,7 +474,7 @@ static void bad_input(void** state) {
     (void)state;
     jzx_loop* loop = th_loop_new();
     int sv[2];
-    make_pair(sv);
+    th_socketpair(sv);
     jzx_actor_id a = th_spawn(loop, th_idle, NULL);
     assert_int_equal(jzx_watch_fd(NULL, sv[0], a, JZX_IO_READ), JZX_ERR_INVALID_ARG);
     assert_int_equal(jzx_watch_fd(loop, -1, a, JZX_IO_READ), JZX_ERR_INVALID_ARG);
@@ -526,7 +513,7 @@ static void bad_input(void** state) {
     assert_int_equal(jzx_actor_stop(loop, a), JZX_OK);
     th_assert_empty(loop);
     th_loop_finish(loop);
-    close_pair(sv);
+    th_close_pair(sv);
 }
 
 /* ---- a watch keeps the loop running ------------------------------------------------------ */
@@ -542,7 +529,7 @@ static void watch_keeps_loop_running(void** state) {
     (void)state;
     jzx_loop* loop = th_loop_new();
     int sv[2];
-    make_pair(sv);
+    th_socketpair(sv);
     io_rec r = {.then = stop_loop_after_event};
     jzx_actor_id a = th_spawn(loop, io_owner, &r);
     assert_int_equal(jzx_watch_fd(loop, sv[0], a, JZX_IO_READ), JZX_OK);
@@ -566,7 +553,7 @@ static void watch_keeps_loop_running(void** state) {
     assert_int_equal(jzx_actor_stop(loop, a), JZX_OK);
     th_assert_empty(loop);
     th_loop_finish(loop);
-    close_pair(sv);
+    th_close_pair(sv);
 }
 
 /* ---- echo over many socketpairs ------------------------------------------------------------ */
@@ -697,7 +684,7 @@ static void echo_over_many_socketpairs(void** state) {
     memset(&cl, 0, sizeof cl);
     jzx_actor_id c = th_spawn(loop, client_beh, &cl);
     for (int i = 0; i < NPAIRS; ++i) {
-        make_pair(sv[i]);
+        th_socketpair(sv[i]);
         echoes[i].fd = sv[i][0];
         cl.c[i].fd = sv[i][1];
         jzx_actor_id e = th_spawn(loop, echo_beh, &echoes[i]);
@@ -719,7 +706,7 @@ static void echo_over_many_socketpairs(void** state) {
     th_assert_empty(loop);
     th_loop_finish(loop);
     for (int i = 0; i < NPAIRS; ++i) {
-        close_pair(sv[i]);
+        th_close_pair(sv[i]);
     }
 }
 
@@ -796,10 +783,10 @@ static alloc_fail_result first_event_allocation_fails(int fd, uint32_t interest)
 static void readiness_survives_allocation_failure(void** state) {
     (void)state;
     int sv[2];
-    make_pair(sv);
+    th_socketpair(sv);
     put(sv[1], "x");
     alloc_fail_result res = first_event_allocation_fails(sv[0], JZX_IO_READ);
-    close_pair(sv);
+    th_close_pair(sv);
     /* "The fd is still ready, so the next poll reports it again." */
     assert_int_equal(res.guard_fired, 0);
     assert_int_equal(res.events, 1);
@@ -827,7 +814,7 @@ static void destroy_with_watches_registered(void** state) {
     jzx_loop* loop = one_turn_per_tick_loop();
     int sv[3][2];
     for (int i = 0; i < 3; ++i) {
-        make_pair(sv[i]);
+        th_socketpair(sv[i]);
     }
     pacer p;
     pacer_init(&p, 1);
@@ -857,7 +844,7 @@ static void destroy_with_watches_registered(void** state) {
         put(sv[i][0], "pong");
         assert_int_equal(take(sv[i][1], buf, sizeof buf), 4);
         assert_memory_equal(buf, "pong", 4);
-        close_pair(sv[i]);
+        th_close_pair(sv[i]);
     }
 }
 

@@ -17,25 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void make_pair(int sv[2]) {
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    for (int i = 0; i < 2; ++i) {
-        int fl = fcntl(sv[i], F_GETFL);
-        assert_int_equal(fcntl(sv[i], F_SETFL, fl | O_NONBLOCK), 0);
-    }
-}
-
-static void close_pair(const int sv[2]) {
-    close(sv[0]);
-    close(sv[1]);
-}
-
 /* ---- small behaviours ------------------------------------------------------------- */
 
 typedef struct rec {
@@ -171,7 +152,7 @@ static uint64_t sleep_spy_clock(void* ctx) {
     if (atomic_load(&handled_first)) {
         atomic_store(&about_to_sleep, 1);
     }
-    return now_ms();
+    return th_now_ms();
 }
 
 static jzx_behavior_result mark_handled(jzx_context* ctx, const jzx_message* msg) {
@@ -202,9 +183,9 @@ static void request_stop_from_another_thread_wakes_idle_loop(void** state) {
     assert_int_equal(jzx_send(loop, a, NULL, 0, 1), JZX_OK);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, stop_when_asleep, loop), 0);
-    uint64_t start = now_ms();
+    uint64_t start = th_now_ms();
     assert_int_equal(jzx_loop_run(loop), JZX_OK);
-    uint64_t elapsed = now_ms() - start;
+    uint64_t elapsed = th_now_ms() - start;
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_true(elapsed < 30000);
     /* It returned because of the request: the idle actor is still alive. */
@@ -402,7 +383,7 @@ static void destroy_drops_everything_pending(void** state) {
     step(loop, stop_actor);
     /* A readiness event queued for a (a runtime payload too). */
     int sv[2];
-    make_pair(sv);
+    th_socketpair(sv);
     assert_int_equal(jzx_watch_fd(loop, sv[0], a, JZX_IO_READ), JZX_OK);
     assert_int_equal(write(sv[1], "x", 1), 1);
     assert_int_equal(jzx_send(loop, stop_actor, NULL, 0, 1), JZX_OK);
@@ -435,7 +416,7 @@ static void destroy_drops_everything_pending(void** state) {
     assert_int_equal(dlog.n, 0);
 
     th_loop_finish(loop); /* and not one byte left */
-    close_pair(sv);
+    th_close_pair(sv);
 
     /* Every user payload exactly once, in the documented order: async
      * messages (FIFO), then timers, then each mailbox in slot order (FIFO). */
@@ -545,7 +526,7 @@ static void calls_during_destroy_are_refused(void** state) {
     assert_int_equal(jzx_spawn_supervisor(loop, &init, 0, &bat.sup), JZX_OK);
     bat.a = th_spawn(loop, th_idle, NULL);
     int sv[2];
-    make_pair(sv);
+    th_socketpair(sv);
     bat.fd = sv[0];
     bat.spare_fd = sv[1];
     assert_int_equal(jzx_watch_fd(loop, sv[0], bat.a, JZX_IO_READ), JZX_OK);
@@ -555,7 +536,7 @@ static void calls_during_destroy_are_refused(void** state) {
     assert_int_equal(jzx_send_after(loop, bat.a, 1000, &p[1], 0, 1, &bat.timer), JZX_OK);
     assert_int_equal(jzx_send(loop, bat.a, &p[2], 0, 1), JZX_OK);
     th_loop_finish(loop);
-    close_pair(sv);
+    th_close_pair(sv);
     assert_int_equal(bat.drops, 3);
     assert_int_equal(bat.refused_bad, 0);
     assert_int_equal(bat.refused_ok, 3 * 11);
@@ -586,7 +567,7 @@ static void config_init_gives_the_defaults(void** state) {
     assert_null(cfg.clock_ctx);
     /* The default clock is CLOCK_MONOTONIC in ms; the allocator works. */
     uint64_t t1 = cfg.clock(NULL);
-    uint64_t real = now_ms();
+    uint64_t real = th_now_ms();
     uint64_t t2 = cfg.clock(NULL);
     assert_true(t2 >= t1);
     assert_true(t1 <= real + 1 && real <= t2 + 1000);
@@ -684,7 +665,7 @@ static void zero_fields_take_the_defaults(void** state) {
 
     /* max_io_watchers: the fd table starts with 1024 entries. */
     int sv[2];
-    make_pair(sv);
+    th_socketpair(sv);
     assert_true(sv[0] < 1024);
     jzx_actor_id owner = th_spawn(loop, th_idle, NULL);
     nsizes = 0;
@@ -704,22 +685,22 @@ static void zero_fields_take_the_defaults(void** state) {
     f.watcher = th_spawn(loop, timer_watcher, &w);
     w.flooder = th_spawn(loop, flood_self, &f);
     assert_int_equal(jzx_send(loop, w.flooder, NULL, 0, 1), JZX_OK);
-    uint64_t start = now_ms();
+    uint64_t start = th_now_ms();
     assert_int_equal(jzx_loop_run(loop), JZX_OK);
     assert_int_equal(w.seen, 1024 * 64 + 64);
-    assert_true(now_ms() - start < 30000);
+    assert_true(th_now_ms() - start < 30000);
 
     /* clock: a real 20 ms wait really takes 20 ms. */
     rec r = {.stop_after = 1};
     jzx_actor_id late = th_spawn(loop, recorder, &r);
     assert_int_equal(jzx_send_after(loop, late, 20, NULL, 0, 1, NULL), JZX_OK);
-    start = now_ms();
+    start = th_now_ms();
     assert_int_equal(jzx_loop_run(loop), JZX_OK);
     assert_int_equal(r.calls, 1);
-    assert_true(now_ms() - start >= 19);
+    assert_true(th_now_ms() - start >= 19);
     th_assert_empty(loop);
     th_loop_finish(loop);
-    close_pair(sv);
+    th_close_pair(sv);
 }
 
 /* io_poll_timeout_ms: an idle loop wakes up every 10 ms to re-read the clock. */
@@ -732,7 +713,7 @@ typedef struct counting_clock {
 static uint64_t count_reads(void* ctx) {
     counting_clock* c = ctx;
     c->reads++;
-    uint64_t t = now_ms();
+    uint64_t t = th_now_ms();
     if (c->loop && t - c->start >= 200) {
         jzx_loop_request_stop(c->loop);
     }
@@ -750,10 +731,10 @@ static void zero_poll_timeout_is_10ms(void** state) {
     cfg.clock_ctx = &c;
     jzx_loop* loop = th_loop_with(&cfg);
     jzx_actor_id a = th_spawn(loop, th_idle, NULL); /* keeps the loop alive, idle */
-    c.start = now_ms();
+    c.start = th_now_ms();
     c.loop = loop;
     assert_int_equal(jzx_loop_run(loop), JZX_OK);
-    uint64_t elapsed = now_ms() - c.start;
+    uint64_t elapsed = th_now_ms() - c.start;
     c.loop = NULL;
     /* About 20 wakeups in 200 ms: neither a busy poll (0 ms) nor one long
      * sleep. The bounds are loose for slow and loaded machines. */
@@ -941,7 +922,7 @@ static void stats_count_what_happened(void** state) {
         assert_int_equal(jzx_send_async(loop, b, NULL, 0, 1), JZX_OK);
     }
     int sv[2];
-    make_pair(sv);
+    th_socketpair(sv);
     assert_int_equal(jzx_watch_fd(loop, sv[0], b, JZX_IO_READ), JZX_OK);
     jzx_child_spec kid = {.behavior = th_idle};
     jzx_supervisor_init init = {&kid, 1, {0}};
@@ -992,7 +973,7 @@ static void stats_count_what_happened(void** state) {
     assert_int_equal(ra.calls, 3);
     th_assert_empty(loop);
     th_loop_finish(loop);
-    close_pair(sv);
+    th_close_pair(sv);
 }
 
 /* ---- error names and version
@@ -1216,7 +1197,7 @@ static void actors_per_tick_yields_to_timers(void** state) {
 static void actors_per_tick_yields_to_io(void** state) {
     (void)state;
     int sv[2];
-    make_pair(sv);
+    th_socketpair(sv);
     jzx_loop* loop = yield_setup(5, sv[1]);
     assert_int_equal(jzx_watch_fd(loop, sv[0], yp.probe, JZX_IO_READ), JZX_OK);
     assert_int_equal(jzx_loop_run(loop), JZX_OK);
@@ -1225,7 +1206,7 @@ static void actors_per_tick_yields_to_io(void** state) {
     assert_true(yp.seen <= 7);
     th_assert_empty(loop);
     th_loop_finish(loop);
-    close_pair(sv);
+    th_close_pair(sv);
 }
 
 /* Sends itself messages forever, 1 ms of fake time each. */
@@ -1332,7 +1313,7 @@ static void zero_ms_rearm_does_not_busy_loop(void** state) {
     cfg.max_msgs_per_actor = 1;
     jzx_loop* loop = th_loop_with(&cfg);
     memset(&ra, 0, sizeof ra);
-    make_pair(ra.sv);
+    th_socketpair(ra.sv);
     jzx_actor_id z = th_spawn(loop, zero_rearm, NULL);
     jzx_actor_id w = th_spawn(loop, rearm_worker, NULL);
     jzx_actor_id x = th_spawn(loop, rearm_timer_target, NULL);
@@ -1351,7 +1332,7 @@ static void zero_ms_rearm_does_not_busy_loop(void** state) {
     assert_true(ra.z_count >= 30);
     th_assert_empty(loop);
     th_loop_finish(loop);
-    close_pair(ra.sv);
+    th_close_pair(ra.sv);
 }
 
 static const struct CMUnitTest tests[] = {

@@ -41,14 +41,6 @@ static uint64_t xorshift(uint64_t* s) {
     return x;
 }
 
-static void make_pair(int sv[2]) {
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    for (int i = 0; i < 2; ++i) {
-        int fl = fcntl(sv[i], F_GETFL);
-        assert_int_equal(fcntl(sv[i], F_SETFL, fl | O_NONBLOCK), 0);
-    }
-}
-
 /* Ends the run it is called in. */
 static jzx_behavior_result stopper(jzx_context* ctx, const jzx_message* msg) {
     (void)msg;
@@ -444,7 +436,7 @@ static void io_readiness_gets_into_a_full_mailbox(void** state) {
     log_actor l = {.stop_after = 2};
     jzx_actor_id owner = th_spawn_cap(loop, logger, &l, 1);
     int sv[2];
-    make_pair(sv);
+    th_socketpair(sv);
     assert_int_equal(jzx_watch_fd(loop, sv[0], owner, JZX_IO_READ), JZX_OK);
     assert_int_equal(jzx_send(loop, owner, NULL, 0, 5), JZX_OK);
     assert_int_equal(jzx_send(loop, owner, NULL, 0, 6), JZX_ERR_MAILBOX_FULL);

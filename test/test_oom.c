@@ -314,14 +314,6 @@ static jzx_behavior_result io_owner_fn(jzx_context* ctx, const jzx_message* msg)
 
 /* ---- fds ---------------------------------------------------------------------------- */
 
-static void make_pair(int sv[2]) {
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    for (int i = 0; i < 2; ++i) {
-        int fl = fcntl(sv[i], F_GETFL);
-        assert_int_equal(fcntl(sv[i], F_SETFL, fl | O_NONBLOCK), 0);
-    }
-}
-
 /* Empties both ends, so a run starts without readiness left by the previous one. */
 static void drain_pair(const int sv[2]) {
     char b[64];
@@ -329,11 +321,6 @@ static void drain_pair(const int sv[2]) {
         while (read(sv[i], b, sizeof(b)) > 0) {
         }
     }
-}
-
-static void close_pair(const int sv[2]) {
-    close(sv[0]);
-    close(sv[1]);
 }
 
 /* ---- the driver ----------------------------------------------------------------------- */
@@ -1040,12 +1027,12 @@ static void finish_io(jzx_loop* loop) {
 static void oom_watch_fd(void** state) {
     (void)state;
     for (int p = 0; p < IO_PAIRS; ++p) {
-        make_pair(IO_FDS[p]);
+        th_socketpair(IO_FDS[p]);
     }
     const scenario sc = {"watch_fd", configure_io, NULL, run_io, finish_io, 15, false};
     sweep(&sc);
     for (int p = 0; p < IO_PAIRS; ++p) {
-        close_pair(IO_FDS[p]);
+        th_close_pair(IO_FDS[p]);
     }
 }
 
@@ -1210,10 +1197,10 @@ static void finish_mixed(jzx_loop* loop) {
 
 static void oom_mixed(void** state) {
     (void)state;
-    make_pair(MX_FDS);
+    th_socketpair(MX_FDS);
     const scenario sc = {"mixed", NULL, NULL, run_mixed, finish_mixed, 20, false};
     sweep(&sc);
-    close_pair(MX_FDS);
+    th_close_pair(MX_FDS);
 }
 
 static const struct CMUnitTest tests[] = {

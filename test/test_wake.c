@@ -9,12 +9,6 @@
 #include <stdatomic.h>
 #include <time.h>
 
-static uint64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* ---- watchdog ---------------------------------------------------------------- */
 
 typedef struct watchdog {
@@ -65,7 +59,7 @@ typedef struct chain {
 
 static jzx_behavior_result chain_beh(jzx_context* ctx, const jzx_message* msg) {
     chain* c = ctx->state;
-    c->at[c->calls] = now_ms();
+    c->at[c->calls] = th_now_ms();
     if (c->calls == c->len) {
         c->calls++;
         return JZX_BEHAVIOR_STOP;
