@@ -175,6 +175,26 @@ jzx_actor_id th_spawn(jzx_loop* loop, jzx_behavior_fn fn, void* state) {
     return th_spawn_cap(loop, fn, state, 0);
 }
 
+jzx_behavior_result th_stopper(jzx_context* ctx, const jzx_message* msg) {
+    (void)msg;
+    jzx_loop_request_stop(ctx->loop);
+    return JZX_BEHAVIOR_OK;
+}
+
+void th_step(jzx_loop* loop, jzx_actor_id stop_actor) {
+    assert_int_equal(jzx_send_after(loop, stop_actor, 0, NULL, 0, 1, NULL), JZX_OK);
+    assert_int_equal(jzx_loop_run(loop), JZX_OK);
+}
+
+uint64_t th_xorshift(uint64_t* s) {
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *s = x;
+    return x;
+}
+
 jzx_behavior_result th_idle(jzx_context* ctx, const jzx_message* msg) {
     (void)ctx;
     (void)msg;

@@ -68,6 +68,15 @@ void th_close_pair(const int sv[2]);
 jzx_actor_id th_spawn(jzx_loop* loop, jzx_behavior_fn fn, void* state);
 jzx_actor_id th_spawn_cap(jzx_loop* loop, jzx_behavior_fn fn, void* state, uint32_t cap);
 
+/* A behaviour that ends the run it is called in. */
+jzx_behavior_result th_stopper(jzx_context* ctx, const jzx_message* msg);
+/* One run that ends once everything due now has been handled: a 0 ms timer
+ * to `stop_actor` (a th_stopper) is armed last, so it fires after the timers
+ * already due and after async mail, and its turn comes after theirs. */
+void th_step(jzx_loop* loop, jzx_actor_id stop_actor);
+/* A small deterministic pseudo-random generator (xorshift64). */
+uint64_t th_xorshift(uint64_t* s);
+
 /* A behaviour that does nothing and keeps running. */
 jzx_behavior_result th_idle(jzx_context* ctx, const jzx_message* msg);
 

@@ -31,21 +31,6 @@ static jzx_behavior_result recorder(jzx_context* ctx, const jzx_message* msg) {
     return r->calls == r->stop_after ? JZX_BEHAVIOR_STOP : JZX_BEHAVIOR_OK;
 }
 
-/* Ends the run it is called in. */
-static jzx_behavior_result stopper(jzx_context* ctx, const jzx_message* msg) {
-    (void)msg;
-    jzx_loop_request_stop(ctx->loop);
-    return JZX_BEHAVIOR_OK;
-}
-
-/* One run that ends once everything due now has been handled: the stopper's
- * 0 ms timer fires after the timers already due and after async mail, so its
- * turn comes after the turns they scheduled. */
-static void step(jzx_loop* loop, jzx_actor_id stop_actor) {
-    assert_int_equal(jzx_send_after(loop, stop_actor, 0, NULL, 0, 1, NULL), JZX_OK);
-    assert_int_equal(jzx_loop_run(loop), JZX_OK);
-}
-
 /* ---- run ------------------------------------------------------------------------------ */
 
 static void run_returns_when_idle_and_runs_again(void** state) {
@@ -369,7 +354,7 @@ static void destroy_drops_everything_pending(void** state) {
     assert_int_equal(jzx_spawn_supervisor(loop, &init, 0, &sup), JZX_OK);
     jzx_actor_id child = 0;
     assert_int_equal(jzx_supervisor_child_id(loop, sup, 0, &child), JZX_OK);
-    jzx_actor_id stop_actor = th_spawn(loop, stopper, NULL);
+    jzx_actor_id stop_actor = th_spawn(loop, th_stopper, NULL);
     jzx_actor_id a = th_spawn(loop, th_idle, NULL);
     jzx_actor_id b = th_spawn_cap(loop, th_idle, NULL, 2);
     jzx_actor_id x = th_spawn(loop, th_idle, NULL);
@@ -380,14 +365,14 @@ static void destroy_drops_everything_pending(void** state) {
 
     /* A restart timer pending (a runtime payload, not the user's). */
     assert_int_equal(jzx_actor_fail(loop, child), JZX_OK);
-    step(loop, stop_actor);
+    th_step(loop, stop_actor);
     /* A readiness event queued for a (a runtime payload too). */
     int sv[2];
     th_socketpair(sv);
     assert_int_equal(jzx_watch_fd(loop, sv[0], a, JZX_IO_READ), JZX_OK);
     assert_int_equal(write(sv[1], "x", 1), 1);
     assert_int_equal(jzx_send(loop, stop_actor, NULL, 0, 1), JZX_OK);
-    assert_int_equal(jzx_loop_run(loop), JZX_OK); /* polls, queues SYS_IO behind the stopper */
+    assert_int_equal(jzx_loop_run(loop), JZX_OK); /* polls, queues SYS_IO behind the th_stopper */
     /* A CHILD_EXIT queued for parent. */
     assert_int_equal(jzx_actor_fail(loop, kid2), JZX_OK);
 
@@ -412,7 +397,7 @@ static void destroy_drops_everything_pending(void** state) {
     assert_int_equal(s.pending_timers, 6); /* five user timers and the restart */
     assert_int_equal(s.pending_async, 5);
     assert_int_equal(s.watched_fds, 1);
-    assert_int_equal(s.live_actors, 5); /* sup, stopper, a, b, parent */
+    assert_int_equal(s.live_actors, 5); /* sup, th_stopper, a, b, parent */
     assert_int_equal(dlog.n, 0);
 
     th_loop_finish(loop); /* and not one byte left */
@@ -911,7 +896,7 @@ static void stats_count_what_happened(void** state) {
     rec ra = {0};
     jzx_actor_id a = th_spawn_cap(loop, recorder, &ra, 3);
     jzx_actor_id b = th_spawn(loop, th_idle, NULL);
-    jzx_actor_id stop_actor = th_spawn(loop, stopper, NULL);
+    jzx_actor_id stop_actor = th_spawn(loop, th_stopper, NULL);
     for (int i = 0; i < 3; ++i) {
         assert_int_equal(jzx_send(loop, a, NULL, 0, 1), JZX_OK);
     }
@@ -941,9 +926,9 @@ static void stats_count_what_happened(void** state) {
 
     assert_int_equal(jzx_actor_fail(loop, child), JZX_OK);
     assert_int_equal(th_stats(loop).live_actors, 4);
-    step(loop, stop_actor);
+    th_step(loop, stop_actor);
     s = th_stats(loop);
-    /* a: 3, supervisor: CHILD_EXIT, b: 3 async, the stopper: 1. */
+    /* a: 3, supervisor: CHILD_EXIT, b: 3 async, the th_stopper: 1. */
     assert_int_equal(s.messages_delivered, 8);
     assert_int_equal(s.restarts, 1);
     assert_int_equal(s.live_actors, 5);
@@ -961,7 +946,7 @@ static void stats_count_what_happened(void** state) {
     assert_int_equal(s.live_actors, 3);
 
     th_clock_ms = 20;
-    step(loop, stop_actor); /* both timers fire at a dead actor */
+    th_step(loop, stop_actor); /* both timers fire at a dead actor */
     s = th_stats(loop);
     assert_int_equal(s.messages_dropped, 4);
     assert_int_equal(s.pending_timers, 0);

@@ -32,29 +32,6 @@ static uint32_t next_pow2(uint32_t n) {
     return p;
 }
 
-static uint64_t xorshift(uint64_t* s) {
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *s = x;
-    return x;
-}
-
-/* Ends the run it is called in. */
-static jzx_behavior_result stopper(jzx_context* ctx, const jzx_message* msg) {
-    (void)msg;
-    jzx_loop_request_stop(ctx->loop);
-    return JZX_BEHAVIOR_OK;
-}
-
-/* One run that ends after the work due now: the stopper's 0 ms timer fires
- * after the timers already due, so its turn comes after theirs. */
-static void step(jzx_loop* loop, jzx_actor_id stop_actor) {
-    assert_int_equal(jzx_send_after(loop, stop_actor, 0, NULL, 0, 1, NULL), JZX_OK);
-    assert_int_equal(jzx_loop_run(loop), JZX_OK);
-}
-
 /* Records what it gets; STOP on call `stop_after`. */
 #define LOG_MAX 64
 typedef struct log_actor {
@@ -93,7 +70,7 @@ typedef struct fifo {
 static jzx_behavior_result fifo_producer(jzx_context* ctx, const jzx_message* msg) {
     (void)msg;
     fifo* f = ctx->state;
-    uint32_t burst = 1 + (uint32_t)(xorshift(&f->rng) % 7);
+    uint32_t burst = 1 + (uint32_t)(th_xorshift(&f->rng) % 7);
     for (uint32_t i = 0; i < burst && f->next_send < f->total; ++i) {
         int rc = jzx_send(ctx->loop, f->consumer, NULL, 0, f->next_send);
         if (rc == JZX_ERR_MAILBOX_FULL) {
@@ -409,13 +386,13 @@ static void supervisor_hears_child_exit_when_full(void** state) {
     jzx_supervisor_init init = {&kid, 1, {0}};
     jzx_actor_id sup = 0;
     assert_int_equal(jzx_spawn_supervisor(loop, &init, 0, &sup), JZX_OK);
-    jzx_actor_id stop_actor = th_spawn(loop, stopper, NULL);
+    jzx_actor_id stop_actor = th_spawn(loop, th_stopper, NULL);
     jzx_actor_id child = 0;
     assert_int_equal(jzx_supervisor_child_id(loop, sup, 0, &child), JZX_OK);
     assert_int_equal(jzx_send(loop, sup, NULL, 0, 1), JZX_OK);
     assert_int_equal(jzx_send(loop, sup, NULL, 0, 2), JZX_ERR_MAILBOX_FULL);
     assert_int_equal(jzx_actor_fail(loop, child), JZX_OK);
-    step(loop, stop_actor);
+    th_step(loop, stop_actor);
     /* The exit was handled (a restart) ahead of the user message, which the
      * supervisor then refused as not handled. */
     assert_int_equal(th_stats(loop).restarts, 1);
@@ -532,7 +509,7 @@ static void ring_grows_on_demand_within_its_bound(void** state) {
     jzx_config cfg;
     th_config(&cfg);
     jzx_loop* loop = th_loop_with(&cfg);
-    jzx_actor_id stop_actor = th_spawn(loop, stopper, NULL);
+    jzx_actor_id stop_actor = th_spawn(loop, th_stopper, NULL);
     jzx_actor_id a = th_spawn_cap(loop, th_idle, NULL, 100);
     jzx__mailbox* box = box_of(loop, a);
     assert_null(box->ring); /* an actor that never got mail has no ring */
@@ -544,7 +521,7 @@ static void ring_grows_on_demand_within_its_bound(void** state) {
     assert_int_equal(jzx_send(loop, a, NULL, 0, 101), JZX_ERR_MAILBOX_FULL);
     assert_int_equal(ring_size(box), 128);
     while (box->count) {
-        step(loop, stop_actor); /* 64 messages per turn */
+        th_step(loop, stop_actor); /* 64 messages per turn */
     }
     assert_int_equal(ring_size(box), 128); /* kept for the next burst */
     long calls = th_alloc_calls();
@@ -552,7 +529,7 @@ static void ring_grows_on_demand_within_its_bound(void** state) {
         assert_int_equal(jzx_send(loop, a, NULL, 0, k), JZX_OK);
     }
     while (box->count) {
-        step(loop, stop_actor);
+        th_step(loop, stop_actor);
     }
     assert_int_equal(th_alloc_calls(), calls); /* not even for the (reused) timer slot */
     assert_int_equal(ring_size(box), 128);
@@ -872,8 +849,8 @@ static void send_token(jzx_loop* loop) {
         return;
     }
     uint8_t* t = &cs->st[cs->next++];
-    jzx_actor_id to = cs->w[xorshift(&cs->rng) % NW];
-    int kind = (int)(xorshift(&cs->rng) % 3);
+    jzx_actor_id to = cs->w[th_xorshift(&cs->rng) % NW];
+    int kind = (int)(th_xorshift(&cs->rng) % 3);
     *t = T_FLIGHT;
     int rc;
     if (kind == 0) {
@@ -881,7 +858,7 @@ static void send_token(jzx_loop* loop) {
     } else if (kind == 1) {
         rc = jzx_send_async(loop, to, t, 1, 1);
     } else {
-        rc = jzx_send_after(loop, to, (uint32_t)(xorshift(&cs->rng) % 20), t, 1, 1, NULL);
+        rc = jzx_send_after(loop, to, (uint32_t)(th_xorshift(&cs->rng) % 20), t, 1, 1, NULL);
     }
     if (rc == JZX_OK) {
         cs->sent++;
@@ -927,13 +904,13 @@ static jzx_behavior_result worker(jzx_context* ctx, const jzx_message* msg) {
         *(uint8_t*)msg->data = T_DELIVERED;
         cs->delivered++;
     }
-    uint32_t fanout = (uint32_t)(xorshift(&cs->rng) % 4);
+    uint32_t fanout = (uint32_t)(th_xorshift(&cs->rng) % 4);
     for (uint32_t i = 0; i < fanout; ++i) {
         send_token(ctx->loop);
     }
-    uint32_t dice = (uint32_t)(xorshift(&cs->rng) % 100);
+    uint32_t dice = (uint32_t)(th_xorshift(&cs->rng) % 100);
     if (dice < 3) { /* stop another worker, with whatever it has queued */
-        int v = (int)(xorshift(&cs->rng) % NW);
+        int v = (int)(th_xorshift(&cs->rng) % NW);
         if (v != slot && jzx_actor_stop(ctx->loop, cs->w[v]) == JZX_OK) {
             respawn(ctx->loop, v);
         }

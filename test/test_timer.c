@@ -351,30 +351,15 @@ static void huge_timeout_saturates(void** state) {
     th_loop_finish(loop);
 }
 
-/* Stops the run it is called in: lets a test take one step at a time. */
-static jzx_behavior_result stopper(jzx_context* ctx, const jzx_message* msg) {
-    (void)msg;
-    jzx_loop_request_stop(ctx->loop);
-    return JZX_BEHAVIOR_OK;
-}
-
-/* One run that ends after everything due now has been handled: the stopper's
- * 0 ms timer is the last armed, so it fires after every timer due now and the
- * stopper's turn comes after the turns those timers scheduled. */
-static void step(jzx_loop* loop, jzx_actor_id stop_actor, jzx_timer_id* out) {
-    assert_int_equal(jzx_send_after(loop, stop_actor, 0, NULL, 0, 1, out), JZX_OK);
-    assert_int_equal(jzx_loop_run(loop), JZX_OK);
-}
-
 static void max_timeout_on_small_clock_is_exact(void** state) {
     (void)state;
     jzx_loop* loop = fake_loop(5);
     trec r = {.stop_after = 1};
     jzx_actor_id a = th_spawn(loop, recorder, &r);
     assert_int_equal(jzx_send_after(loop, a, UINT32_MAX, NULL, 0, 1, NULL), JZX_OK);
-    jzx_actor_id stop_actor = th_spawn(loop, stopper, NULL);
+    jzx_actor_id stop_actor = th_spawn(loop, th_stopper, NULL);
     th_clock_ms = 5 + (uint64_t)UINT32_MAX - 1; /* one ms short */
-    step(loop, stop_actor, NULL);
+    th_step(loop, stop_actor);
     assert_int_equal(r.calls, 0);
     assert_int_equal(th_stats(loop).pending_timers, 1);
     assert_int_equal(jzx_actor_stop(loop, stop_actor), JZX_OK);
@@ -659,14 +644,14 @@ static void restart_timers_are_not_the_users(void** state) {
     jzx_supervisor_init init = {kids, 1, {0}};
     jzx_actor_id sup = 0;
     assert_int_equal(jzx_spawn_supervisor(loop, &init, 0, &sup), JZX_OK);
-    jzx_actor_id stop_actor = th_spawn(loop, stopper, NULL);
+    jzx_actor_id stop_actor = th_spawn(loop, th_stopper, NULL);
     jzx_actor_id sink = th_spawn(loop, th_idle, NULL);
     jzx_actor_id child = 0;
     assert_int_equal(jzx_supervisor_child_id(loop, sup, 0, &child), JZX_OK);
 
     jzx_timer_id after = 0;
     assert_int_equal(jzx_actor_fail(loop, child), JZX_OK);
-    step(loop, stop_actor, NULL); /* the supervisor handles CHILD_EXIT, arms its restart */
+    th_step(loop, stop_actor); /* the supervisor handles CHILD_EXIT, arms its restart */
     assert_int_equal(jzx_send_after(loop, sink, 1000, NULL, 0, 1, &after), JZX_OK);
     assert_int_equal(th_stats(loop).pending_timers, 2); /* the restart timer and `after` */
     assert_only_users_timer_cancels(loop, after);
@@ -675,7 +660,7 @@ static void restart_timers_are_not_the_users(void** state) {
     assert_int_equal(down, 0);
 
     th_clock_ms = 50;
-    step(loop, stop_actor, NULL); /* the restart timer fires; the child comes back */
+    th_step(loop, stop_actor); /* the restart timer fires; the child comes back */
     jzx_actor_id again = 0;
     assert_int_equal(jzx_supervisor_child_id(loop, sup, 0, &again), JZX_OK);
     assert_true(again != 0 && again != child);
@@ -684,7 +669,7 @@ static void restart_timers_are_not_the_users(void** state) {
 
     /* A restart still pending at destroy is freed, not handed to on_drop. */
     assert_int_equal(jzx_actor_fail(loop, again), JZX_OK);
-    step(loop, stop_actor, NULL);
+    th_step(loop, stop_actor);
     assert_int_equal(th_stats(loop).pending_timers, 1);
     assert_only_users_timer_cancels(loop, 0);
     th_loop_finish(loop);
@@ -717,15 +702,6 @@ typedef struct stress {
     int done;
 } stress;
 
-static uint64_t xorshift(uint64_t* s) {
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *s = x;
-    return x;
-}
-
 /* Checks (due, id) order and, now and then, cancels a random timer: if it was
  * still armed that succeeds, if its due time passed it must have fired. */
 static jzx_behavior_result stress_sink(jzx_context* ctx, const jzx_message* msg) {
@@ -747,8 +723,8 @@ static jzx_behavior_result stress_sink(jzx_context* ctx, const jzx_message* msg)
     s->last_due = r->due;
     s->last = r;
     s->delivered++;
-    if (xorshift(&s->rng) % 8 == 0) {
-        srec* victim = &s->recs[xorshift(&s->rng) % STRESS_ALL];
+    if (th_xorshift(&s->rng) % 8 == 0) {
+        srec* victim = &s->recs[th_xorshift(&s->rng) % STRESS_ALL];
         int rc = jzx_cancel_timer(ctx->loop, victim->id);
         if (rc == JZX_OK) {
             /* Everything due fired at the start of this tick. */
@@ -783,7 +759,7 @@ static void stress_100k_timers(void** state) {
 
     uint64_t t0 = now_us();
     for (uint32_t i = 0; i < STRESS_N; ++i) {
-        uint32_t delay = (uint32_t)(xorshift(&s.rng) % 10000u);
+        uint32_t delay = (uint32_t)(th_xorshift(&s.rng) % 10000u);
         s.recs[i].due = delay;
         assert_int_equal(jzx_send_after(loop, sink, delay, &s.recs[i], 0, 1, &s.recs[i].id),
                          JZX_OK);
@@ -797,7 +773,7 @@ static void stress_100k_timers(void** state) {
         order[i] = i;
     }
     for (uint32_t i = STRESS_N - 1; i > 0; --i) {
-        uint32_t j = (uint32_t)(xorshift(&s.rng) % (i + 1u));
+        uint32_t j = (uint32_t)(th_xorshift(&s.rng) % (i + 1u));
         uint32_t tmp = order[i];
         order[i] = order[j];
         order[j] = tmp;
@@ -816,7 +792,7 @@ static void stress_100k_timers(void** state) {
     /* Arm more into the freed slots, then let time run in 7 ms steps. */
     th_clock_ms = 3;
     for (uint32_t i = STRESS_N; i < STRESS_ALL; ++i) {
-        uint32_t delay = (uint32_t)(xorshift(&s.rng) % 10000u);
+        uint32_t delay = (uint32_t)(th_xorshift(&s.rng) % 10000u);
         s.recs[i].due = th_clock_ms + delay;
         assert_int_equal(jzx_send_after(loop, sink, delay, &s.recs[i], 0, 1, &s.recs[i].id),
                          JZX_OK);
