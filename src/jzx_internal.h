@@ -331,9 +331,9 @@ struct jzx_loop {
     bool just_polled;  /* loop thread: the last uv_run blocked and polled fds */
     uint32_t in_hooks; /* loop thread: observer hooks and on_drop calls under way */
     bool destroying;   /* loop thread: jzx_loop_destroy has begun */
-    /* Any thread may set it, the loop thread takes it with an exchange.
-     * relaxed: nothing is published with it, and the uv_async_send that
-     * follows the store is what wakes the loop. */
+    /* Any thread may set it; the loop thread reads it and clears it when a
+     * run returns. relaxed: nothing is published with it, and the
+     * uv_async_send that follows the store is what wakes the loop. */
     atomic_bool stop_requested;
 };
 

@@ -195,10 +195,8 @@ int jzx_loop_run(jzx_loop* loop) {
         return JZX_ERR_LOOP_CLOSED;
     }
     loop->running = true;
-    /* Taking the request with an exchange consumes exactly one: a request
-     * that lands while the run ends for lack of work stays for the next run.
-     * relaxed: nothing is published with the flag. */
-    while (!atomic_exchange_explicit(&loop->stop_requested, false, memory_order_relaxed)) {
+    /* relaxed: nothing is published with the flag */
+    while (!atomic_load_explicit(&loop->stop_requested, memory_order_relaxed)) {
         tick(loop);
         if (loop->runq.head || jzx__async_pending(loop)) {
             continue;
@@ -213,6 +211,8 @@ int jzx_loop_run(jzx_loop* loop) {
         loop->just_polled = true;
     }
     uv_timer_stop(&loop->timers.wake);
+    /* Whatever ended this run answered every request made during it. */
+    atomic_store_explicit(&loop->stop_requested, false, memory_order_relaxed);
     loop->running = false;
     return JZX_OK;
 }

@@ -125,6 +125,30 @@ static void request_stop_from_a_behaviour(void** state) {
     th_loop_finish(loop);
 }
 
+/* Requests a stop and ends itself: the run would have ended anyway. */
+static jzx_behavior_result stop_loop_and_self(jzx_context* ctx, const jzx_message* msg) {
+    (void)msg;
+    jzx_loop_request_stop(ctx->loop);
+    return JZX_BEHAVIOR_STOP;
+}
+
+/* A request made during a run is answered by that run returning, even when
+ * the run also ran out of work; it must not make the next run return at once. */
+static void request_in_the_last_turn_ends_only_that_run(void** state) {
+    (void)state;
+    jzx_loop* loop = th_loop_new();
+    jzx_actor_id a = th_spawn(loop, stop_loop_and_self, NULL);
+    assert_int_equal(jzx_send(loop, a, NULL, 0, 1), JZX_OK);
+    assert_int_equal(jzx_loop_run(loop), JZX_OK);
+    rec r = {.stop_after = 1};
+    jzx_actor_id b = th_spawn(loop, recorder, &r);
+    assert_int_equal(jzx_send(loop, b, NULL, 0, 1), JZX_OK);
+    assert_int_equal(jzx_loop_run(loop), JZX_OK);
+    assert_int_equal(r.calls, 1);
+    th_assert_empty(loop);
+    th_loop_finish(loop);
+}
+
 /* ---- request_stop from another thread ---------------------------------------------------- */
 
 static atomic_int handled_first;
@@ -1324,6 +1348,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(run_returns_when_idle_and_runs_again),
     cmocka_unit_test(request_stop_before_run),
     cmocka_unit_test(request_stop_from_a_behaviour),
+    cmocka_unit_test(request_in_the_last_turn_ends_only_that_run),
     cmocka_unit_test(request_stop_from_another_thread_wakes_idle_loop),
     cmocka_unit_test(request_stop_from_another_thread_while_busy),
     cmocka_unit_test(run_and_destroy_inside_run),
