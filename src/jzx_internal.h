@@ -176,6 +176,16 @@ void jzx__actor_turn(jzx_loop* loop, jzx__actor* actor);
 jzx__actor* jzx__runq_pop(jzx_loop* loop);
 void jzx__actors_destroy(jzx_loop* loop);
 
+/* ---- supervisor specs (sup_spec.c) --------------------------------------- */
+
+/* Checks every field of a spec tree and counts the actors it starts into
+ * `*actors` (saturating). JZX_ERR_INVALID_ARG, or JZX_ERR_NO_MEMORY for the
+ * scratch table a spec with nested inits needs. */
+jzx_err jzx__spec_check(jzx_loop* loop, const jzx_supervisor_init* init, uint64_t* actors);
+/* Deep copy of a checked spec (one allocation per level), NULL on failure. */
+jzx_supervisor_init* jzx__spec_copy(jzx_loop* loop, const jzx_supervisor_init* src);
+void jzx__spec_free(jzx_loop* loop, jzx_supervisor_init* init);
+
 /* ---- supervisors (supervisor.c) ------------------------------------------ */
 
 jzx_behavior_result jzx__supervisor_behavior(jzx_context* ctx, const jzx_message* msg);

@@ -7,10 +7,6 @@
 
 #include <string.h>
 
-/* Nested supervisor specs deeper than this are refused (a cycle would
- * otherwise recurse forever). */
-#define MAX_DEPTH 32
-
 typedef struct child {
     jzx_actor_id id;            /* 0 while down */
     uint32_t restart_count;     /* restarts so far; drives the backoff */
@@ -26,81 +22,6 @@ typedef struct jzx__sup {
     uint32_t win_count;
 } jzx__sup;
 
-/* ---- the spec: validation and deep copy ---------------------------------- */
-
-/* Validates a spec and counts the actors it would start into `*actors`.
- * The count stops the walk as soon as it passes `limit`: children may share
- * a nested init, so a small spec can describe an exponentially large tree. */
-static jzx_err init_check(const jzx_supervisor_init* init, int depth, uint64_t* actors,
-                          uint64_t limit) {
-    if (!init || !init->children || init->child_count == 0 || depth > MAX_DEPTH ||
-        init->child_count > UINT32_MAX / 2) {
-        return JZX_ERR_INVALID_ARG;
-    }
-    const jzx_supervisor_spec* s = &init->supervisor;
-    if ((unsigned)s->strategy > JZX_SUP_REST_FOR_ONE ||
-        (unsigned)s->backoff > JZX_BACKOFF_EXPONENTIAL || s->intensity > JZX_MAX_INTENSITY) {
-        return JZX_ERR_INVALID_ARG;
-    }
-    if (++*actors > limit) {
-        return JZX_ERR_MAX_ACTORS;
-    }
-    for (size_t i = 0; i < init->child_count; ++i) {
-        const jzx_child_spec* c = &init->children[i];
-        if ((unsigned)c->mode > JZX_CHILD_TEMPORARY ||
-            (unsigned)c->backoff > JZX_BACKOFF_EXPONENTIAL) {
-            return JZX_ERR_INVALID_ARG;
-        }
-        if (c->supervisor) {
-            jzx_err err = init_check(c->supervisor, depth + 1, actors, limit);
-            if (err != JZX_OK) {
-                return err;
-            }
-        } else if (!c->behavior) {
-            return JZX_ERR_INVALID_ARG;
-        } else if (++*actors > limit) {
-            return JZX_ERR_MAX_ACTORS;
-        }
-    }
-    return JZX_OK;
-}
-
-static void init_free(jzx_loop* loop, jzx_supervisor_init* init) {
-    if (!init) {
-        return;
-    }
-    for (size_t i = 0; i < init->child_count; ++i) {
-        init_free(loop, (jzx_supervisor_init*)init->children[i].supervisor);
-    }
-    jzx__free(loop, init);
-}
-
-/* One allocation per level: the init followed by its children array. */
-static jzx_supervisor_init* init_copy(jzx_loop* loop, const jzx_supervisor_init* src) {
-    jzx_supervisor_init* dst =
-        jzx__alloc(loop, sizeof(*dst) + sizeof(jzx_child_spec) * src->child_count);
-    if (!dst) {
-        return NULL;
-    }
-    jzx_child_spec* kids = (jzx_child_spec*)(dst + 1);
-    *dst = *src;
-    memcpy(kids, src->children, sizeof(jzx_child_spec) * src->child_count);
-    dst->children = kids;
-    for (size_t i = 0; i < src->child_count; ++i) {
-        kids[i].supervisor = NULL; /* so init_free stops at the first uncopied level */
-    }
-    for (size_t i = 0; i < src->child_count; ++i) {
-        if (src->children[i].supervisor) {
-            kids[i].supervisor = init_copy(loop, src->children[i].supervisor);
-            if (!kids[i].supervisor) {
-                init_free(loop, dst);
-                return NULL;
-            }
-        }
-    }
-    return dst;
-}
-
 static jzx__sup* sup_create(jzx_loop* loop, const jzx_supervisor_init* init) {
     uint32_t n = (uint32_t)init->child_count;
     uint32_t w = init->supervisor.intensity;
@@ -111,7 +32,7 @@ static jzx__sup* sup_create(jzx_loop* loop, const jzx_supervisor_init* init) {
     memset(sup, 0, sizeof(*sup) + sizeof(child) * n);
     sup->kids = (child*)(sup + 1);
     sup->window = (uint64_t*)(sup->kids + n);
-    sup->init = init_copy(loop, init);
+    sup->init = jzx__spec_copy(loop, init);
     if (!sup->init) {
         jzx__free(loop, sup);
         return NULL;
@@ -120,7 +41,7 @@ static jzx__sup* sup_create(jzx_loop* loop, const jzx_supervisor_init* init) {
 }
 
 void jzx__supervisor_free(jzx_loop* loop, jzx__sup* sup) {
-    init_free(loop, sup->init);
+    jzx__spec_free(loop, sup->init);
     jzx__free(loop, sup);
 }
 
@@ -411,13 +332,21 @@ jzx_err jzx_spawn_supervisor(jzx_loop* loop, const jzx_supervisor_init* init, jz
     if (!loop) {
         return JZX_ERR_INVALID_ARG;
     }
+    /* The whole spec first, then the loop and the parent, then the count:
+     * docs/errors.md promises this order. */
     uint64_t actors = 0;
-    jzx_err err = init_check(init, 0, &actors, loop->cfg.max_actors);
+    jzx_err err = jzx__spec_check(loop, init, &actors);
     if (err != JZX_OK) {
         return err;
     }
     if (loop->destroying) {
         return JZX_ERR_LOOP_CLOSED;
+    }
+    if (parent && !jzx__actor_lookup(loop, parent)) {
+        return JZX_ERR_NO_SUCH_ACTOR;
+    }
+    if (actors > loop->cfg.max_actors) {
+        return JZX_ERR_MAX_ACTORS;
     }
     return spawn_sup(loop, init, parent, UINT32_MAX, NULL, out_id);
 }
