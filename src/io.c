@@ -5,6 +5,8 @@
  */
 #include "jzx_internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 static int uv_events(uint32_t interest) {
@@ -53,23 +55,35 @@ static void owner_unlink(jzx__watch* w) {
 
 static void on_poll(uv_poll_t* handle, int status, int events);
 
+/* libuv registers a started handle with epoll only at its next poll, and
+ * aborts the process if the fd was closed meanwhile. Every start is
+ * therefore remembered here and its fd checked just before that poll. */
+static void start_poll(jzx__watch* w, uint32_t interest, int* rc) {
+    *rc = uv_poll_start(&w->poll, uv_events(interest), on_poll);
+    if (*rc == 0 && !w->unchecked) {
+        w->unchecked = true;
+        w->unchecked_next = w->loop->io.unchecked;
+        w->loop->io.unchecked = w;
+    }
+}
+
 /* Polls again after libuv stopped the handle on an error, so a persisting
  * error is reported again, like any level-triggered readiness. */
 static void restart_stopped(jzx__watch* w) {
-    if (w->stopped && uv_poll_start(&w->poll, uv_events(w->interest), on_poll) == 0) {
+    int rc = -1;
+    if (w->stopped) {
+        start_poll(w, w->interest, &rc);
+    }
+    if (rc == 0) {
         w->stopped = false;
     }
 }
 
-static void on_poll(uv_poll_t* handle, int status, int events) {
-    jzx__watch* w = handle->data;
+/* One message per fd: while the owner has not read the last report, new
+ * readiness merges into it. */
+static void report(jzx__watch* w, uint32_t readiness) {
     jzx_loop* loop = w->loop;
-    if (status < 0) {
-        w->stopped = true; /* libuv stopped the handle itself */
-    }
-    uint32_t readiness = readiness_of(status, events);
     if (w->queued) {
-        /* The owner has not read the last report yet: one message per fd. */
         w->queued->u.io.readiness |= readiness;
         return;
     }
@@ -82,6 +96,37 @@ static void on_poll(uv_poll_t* handle, int status, int events) {
     ev->u.io.readiness = readiness;
     w->queued = ev;
     jzx__post_sys(loop, w->owner, ev, JZX_TAG_SYS_IO);
+}
+
+static void on_poll(uv_poll_t* handle, int status, int events) {
+    jzx__watch* w = handle->data;
+    if (status < 0) {
+        w->stopped = true; /* libuv stopped the handle itself */
+    }
+    report(w, readiness_of(status, events));
+}
+
+static bool fd_closed(int fd) {
+    return fcntl(fd, F_GETFD) == -1 && errno == EBADF;
+}
+
+/* A watch whose fd was closed before libuv registered it is stopped, so
+ * libuv never sees it, and reports JZX_IO_ERROR like any failed poll. A
+ * watch removed since it was started is skipped (its memory lasts until
+ * libuv's close callbacks, which run inside the coming poll). */
+void jzx__io_check_started(jzx_loop* loop) {
+    jzx__watch* w = loop->io.unchecked;
+    loop->io.unchecked = NULL;
+    while (w) {
+        jzx__watch* next = w->unchecked_next;
+        w->unchecked = false;
+        if (find(loop, w->fd) == w && fd_closed(w->fd)) {
+            uv_poll_stop(&w->poll);
+            w->stopped = true;
+            report(w, JZX_IO_ERROR);
+        }
+        w = next;
+    }
 }
 
 void jzx__io_delivered(jzx_loop* loop, const jzx__sys* ev) {
@@ -143,9 +188,15 @@ static jzx_err table_reserve(jzx_loop* loop, int fd) {
     return JZX_OK;
 }
 
-/* Re-watching changes interest and owner in place. */
+/* Re-watching changes interest and owner in place. The fd may have been
+ * closed since it was watched: uv_poll_init checked it then, this is the
+ * same check now. */
 static jzx_err watch_update(jzx__watch* w, jzx__actor* owner, uint32_t interest) {
-    if (uv_poll_start(&w->poll, uv_events(interest), on_poll) != 0) {
+    int rc = -1;
+    if (!fd_closed(w->fd)) {
+        start_poll(w, interest, &rc);
+    }
+    if (rc != 0) {
         return JZX_ERR_IO_REG_FAILED;
     }
     w->stopped = false;
@@ -169,6 +220,11 @@ jzx_err jzx_watch_fd(jzx_loop* loop, int fd, jzx_actor_id owner, uint32_t intere
     if (!a) {
         return JZX_ERR_NO_SUCH_ACTOR;
     }
+    /* A supervisor would free every event unread: a readable fd would then
+     * post a new one each tick and the loop would spin with nobody to react. */
+    if (jzx__is_supervisor(a)) {
+        return JZX_ERR_INVALID_ARG;
+    }
     jzx__watch* w = find(loop, fd);
     if (w) {
         return watch_update(w, a, interest);
@@ -190,7 +246,9 @@ jzx_err jzx_watch_fd(jzx_loop* loop, int fd, jzx_actor_id owner, uint32_t intere
         return JZX_ERR_IO_REG_FAILED;
     }
     w->poll.data = w;
-    if (uv_poll_start(&w->poll, uv_events(interest), on_poll) != 0) {
+    int rc;
+    start_poll(w, interest, &rc);
+    if (rc != 0) {
         uv_close((uv_handle_t*)&w->poll, on_closed);
         return JZX_ERR_IO_REG_FAILED;
     }

@@ -306,20 +306,26 @@ typedef struct jzx__watch {
     jzx__actor* owner;
     struct jzx__watch* owner_prev; /* owner's list of watches */
     struct jzx__watch* owner_next;
-    jzx__sys* queued; /* event queued and not yet delivered, merged into */
-    bool stopped;     /* libuv stopped polling after an error */
+    jzx__sys* queued;                  /* event queued and not yet delivered, merged into */
+    struct jzx__watch* unchecked_next; /* list of started watches libuv has not polled */
+    bool unchecked;                    /* on that list */
+    bool stopped;                      /* libuv stopped polling after an error */
 } jzx__watch;
 
 typedef struct jzx__io {
-    jzx__watch** by_fd; /* O(1) fd -> watch */
-    uint32_t size;      /* entries in by_fd */
-    uint32_t count;     /* watches */
+    jzx__watch** by_fd;    /* O(1) fd -> watch */
+    uint32_t size;         /* entries in by_fd */
+    uint32_t count;        /* watches */
+    jzx__watch* unchecked; /* started since the last poll; see jzx__io_check_started */
 } jzx__io;
 
 void jzx__io_init(jzx_loop* loop);
 /* Called as an actor receives a SYS_IO message, before its behaviour runs. */
 void jzx__io_delivered(jzx_loop* loop, const jzx__sys* ev);
 void jzx__io_remove_actor(jzx_loop* loop, jzx__actor* actor);
+/* Before every poll: watches started since the last one whose fd has been
+ * closed meanwhile are stopped and report JZX_IO_ERROR (libuv would abort). */
+void jzx__io_check_started(jzx_loop* loop);
 void jzx__io_close(jzx_loop* loop);
 void jzx__io_destroy(jzx_loop* loop);
 

@@ -160,6 +160,11 @@ static bool has_work_left(jzx_loop* loop) {
     return loop->actors.live || loop->timers.count || loop->io.count || jzx__async_pending(loop);
 }
 
+static void poll_uv(jzx_loop* loop, uv_run_mode mode) {
+    jzx__io_check_started(loop);
+    uv_run(&loop->uv, mode);
+}
+
 /* One scheduler tick: async mail, due timers, I/O readiness, then up to
  * max_actors_per_tick actor turns. */
 static void tick(jzx_loop* loop) {
@@ -171,7 +176,7 @@ static void tick(jzx_loop* loop) {
      * did not just come back from one; wakeups and timers are handled
      * without libuv while actors are busy. */
     if (loop->io.count && !loop->just_polled) {
-        uv_run(&loop->uv, UV_RUN_NOWAIT);
+        poll_uv(loop, UV_RUN_NOWAIT);
     }
     loop->just_polled = false;
     for (uint32_t n = 0; n < loop->cfg.max_actors_per_tick; ++n) {
@@ -207,7 +212,7 @@ int jzx_loop_run(jzx_loop* loop) {
         /* Idle: block until I/O, the earliest timer, a wakeup from another
          * thread, or io_poll_timeout_ms. */
         jzx__timers_arm(loop, jzx__now(loop), loop->cfg.io_poll_timeout_ms);
-        uv_run(&loop->uv, UV_RUN_ONCE);
+        poll_uv(loop, UV_RUN_ONCE);
         loop->just_polled = true;
     }
     uv_timer_stop(&loop->timers.wake);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- fd helpers --------------------------------------------------------------- */
@@ -488,6 +489,18 @@ static void bad_input(void** state) {
     assert_int_equal(jzx_watch_fd(loop, sv[0], dead, JZX_IO_READ), JZX_ERR_NO_SUCH_ACTOR);
     assert_int_equal(jzx_watch_fd(loop, sv[0], 0, JZX_IO_READ), JZX_ERR_NO_SUCH_ACTOR);
     assert_int_equal(th_stats(loop).watched_fds, 0);
+    /* A supervisor never reads fd events: refused (0.1 accepted it, and a
+     * readable fd then kept the loop busy with nobody to react). */
+    jzx_child_spec kid = {.behavior = th_idle};
+    jzx_supervisor_init init = {&kid, 1, {0}};
+    jzx_actor_id sup = 0;
+    assert_int_equal(jzx_spawn_supervisor(loop, &init, 0, &sup), JZX_OK);
+    assert_int_equal(jzx_watch_fd(loop, sv[0], sup, JZX_IO_READ), JZX_ERR_INVALID_ARG);
+    assert_int_equal(jzx_watch_fd(loop, sv[0], a, JZX_IO_READ), JZX_OK);
+    assert_int_equal(jzx_watch_fd(loop, sv[0], sup, JZX_IO_READ), JZX_ERR_INVALID_ARG);
+    assert_int_equal(jzx_unwatch_fd(loop, sv[0]), JZX_OK);
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    assert_int_equal(th_stats(loop).watched_fds, 0);
     /* Unwatch of what was never watched, below and beyond the fd table. */
     assert_int_equal(jzx_unwatch_fd(NULL, sv[0]), JZX_ERR_INVALID_ARG);
     assert_int_equal(jzx_unwatch_fd(loop, -1), JZX_ERR_INVALID_ARG);
@@ -732,6 +745,107 @@ static void pipe_error_sets_error(void** state) {
     close(p[1]);
 }
 
+/* ---- an fd closed under its watch ---------------------------------------------------- */
+
+/* How the fd of a fresh watch is closed before the loop's first poll. */
+enum { CLOSE_PLAIN, CLOSE_KEEP_DUP, CLOSE_AFTER_POLL_THEN_REWATCH };
+
+/* Records SYS_IO events without touching the fd (it is closed). */
+static jzx_behavior_result event_counter(jzx_context* ctx, const jzx_message* msg) {
+    io_rec* r = ctx->state;
+    if (msg->tag == JZX_TAG_SYS_IO) {
+        const jzx_io_event* ev = msg->data;
+        if (r->events < 8) {
+            r->fds[r->events] = ev->fd;
+            r->readiness[r->events] = ev->readiness;
+        }
+        r->events++;
+        jzx_loop_free(ctx->loop, msg->data);
+    }
+    jzx_loop_request_stop(ctx->loop);
+    return JZX_BEHAVIOR_OK;
+}
+
+/* The scenario, run in a child process so that a regression (libuv aborts
+ * on an fd closed before it registered it) cannot take the test runner down.
+ * Returns 0, or the number of the first check that failed. */
+static int closed_under_watch(int how) {
+    jzx_loop* loop = jzx_loop_create(NULL);
+    int sv[2];
+    if (!loop || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+        return 1;
+    }
+    io_rec r = {0};
+    jzx_spawn_opts opts = {.behavior = event_counter, .state = &r};
+    jzx_actor_id a = 0;
+    if (jzx_spawn(loop, &opts, &a) != JZX_OK ||
+        jzx_watch_fd(loop, sv[0], a, JZX_IO_READ) != JZX_OK) {
+        return 2;
+    }
+    int dup_fd = how == CLOSE_KEEP_DUP ? dup(sv[0]) : -1;
+    if (how == CLOSE_AFTER_POLL_THEN_REWATCH) {
+        if (write(sv[1], "x", 1) != 1 || jzx_loop_run(loop) != JZX_OK || r.events != 1) {
+            return 3; /* polled once: the fd is registered */
+        }
+        close(sv[0]);
+        if (jzx_watch_fd(loop, sv[0], a, JZX_IO_READ | JZX_IO_WRITE) != JZX_ERR_IO_REG_FAILED) {
+            return 4; /* the same check as for a new watch */
+        }
+    } else {
+        close(sv[0]);
+        if (jzx_loop_run(loop) != JZX_OK) {
+            return 5;
+        }
+        if (r.events != 1 || r.fds[0] != sv[0] || r.readiness[0] != JZX_IO_ERROR) {
+            return 6; /* one JZX_IO_ERROR for the closed fd */
+        }
+    }
+    if (jzx_unwatch_fd(loop, sv[0]) != JZX_OK || jzx_actor_stop(loop, a) != JZX_OK ||
+        jzx_loop_run(loop) != JZX_OK) {
+        return 7;
+    }
+    jzx_loop_destroy(loop);
+    close(sv[1]);
+    if (dup_fd >= 0) {
+        close(dup_fd);
+    }
+    return 0;
+}
+
+static void expect_child_passes(int how) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        _exit(closed_under_watch(how));
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_false(WIFSIGNALED(status)); /* 0.1: SIGABRT inside libuv */
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Closing a watched fd before the loop polls it: the owner gets JZX_IO_ERROR
+ * and the process lives (libuv 1.44 aborts in epoll_ctl otherwise). */
+static void fd_closed_before_first_poll(void** state) {
+    (void)state;
+    expect_child_passes(CLOSE_PLAIN);
+}
+
+/* The same with a dup of the fd still open (epoll would accept the
+ * registration, but on the wrong fd number). */
+static void fd_closed_with_dup_open(void** state) {
+    (void)state;
+    expect_child_passes(CLOSE_KEEP_DUP);
+}
+
+/* Closed after the loop polled it, then watched again with a new interest:
+ * refused like a closed fd in a new watch. */
+static void fd_closed_then_rewatched(void** state) {
+    (void)state;
+    expect_child_passes(CLOSE_AFTER_POLL_THEN_REWATCH);
+}
+
 /* Ends the run if the awaited event never comes. */
 typedef struct guard {
     jzx_actor_id id;
@@ -865,6 +979,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(echo_over_many_socketpairs),
     cmocka_unit_test(destroy_with_watches_registered),
     cmocka_unit_test(pipe_error_sets_error),
+    cmocka_unit_test(fd_closed_before_first_poll),
+    cmocka_unit_test(fd_closed_with_dup_open),
+    cmocka_unit_test(fd_closed_then_rewatched),
     cmocka_unit_test(readiness_survives_allocation_failure),
     cmocka_unit_test(error_survives_allocation_failure),
 };

@@ -463,8 +463,17 @@ JZX_API jzx_err jzx_cancel_timer(jzx_loop* loop, jzx_timer_id timer);
 /** Deliver readiness of `fd` to `owner` as JZX_TAG_SYS_IO messages (at most
  * one queued per fd; further readiness is merged into it). Watching a watched
  * fd changes its owner and interest. The watch goes away when the owner ends.
- * Unwatch before closing the fd. Errors: INVALID_ARG (fd < 0, interest 0 or
- * not READ|WRITE), NO_SUCH_ACTOR, IO_REG_FAILED, NO_MEMORY, LOOP_CLOSED. */
+ *
+ * Unwatch before closing the fd. An fd closed under its watch before the
+ * loop's next poll is caught there: the owner gets JZX_IO_ERROR (again after
+ * each one it reads) until it unwatches. An fd closed after a poll simply
+ * stops reporting, and if its number is reused by another file meanwhile,
+ * the watch may report on, or libuv may abort on, that file: the caller's
+ * bug, which nothing can detect (docs/io.md).
+ *
+ * Errors: INVALID_ARG (fd < 0, interest 0 or not READ|WRITE, owner is a
+ * supervisor), NO_SUCH_ACTOR, IO_REG_FAILED (libuv refuses the fd: a regular
+ * file, or a closed fd), NO_MEMORY, LOOP_CLOSED. */
 JZX_API jzx_err jzx_watch_fd(jzx_loop* loop, int fd, jzx_actor_id owner, uint32_t interest);
 
 /** Remove a watch. A readiness message already queued is still delivered.
