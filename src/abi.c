@@ -40,6 +40,7 @@ ABI_ENUM(JZX_ACTOR_FAILED, 4);
 ABI_ENUM(JZX_EXIT_NORMAL, 0);
 ABI_ENUM(JZX_EXIT_FAIL, 1);
 ABI_ENUM(JZX_EXIT_SHUTDOWN, 2);
+ABI_ENUM(JZX_EXIT_NOPROC, 3);
 
 ABI_ENUM(JZX_CHILD_PERMANENT, 0);
 ABI_ENUM(JZX_CHILD_TRANSIENT, 1);
@@ -57,6 +58,9 @@ ABI_ENUM(JZX_TAG_SYS_MIN, 0xFFFF0000u);
 ABI_ENUM(JZX_TAG_SYS_IO, 0xFFFF0001u);
 ABI_ENUM(JZX_TAG_SYS_CHILD_EXIT, 0xFFFF0002u);
 ABI_ENUM(JZX_TAG_SYS_CHILD_RESTART, 0xFFFF0003u);
+ABI_ENUM(JZX_TAG_SYS_DOWN, 0xFFFF0004u);
+ABI_ENUM(JZX_TAG_SYS_EXIT, 0xFFFF0005u);
+ABI_ENUM(JZX_TAG_SYS_SHUTDOWN, 0xFFFF0006u);
 ABI_ENUM(JZX_IO_READ, 0x1u);
 ABI_ENUM(JZX_IO_WRITE, 0x2u);
 ABI_ENUM(JZX_IO_ERROR, 0x4u);
@@ -103,14 +107,18 @@ ABI_FIELD(jzx_context, state, 0);
 ABI_FIELD(jzx_context, self, 8);
 ABI_FIELD(jzx_context, loop, 16);
 
-ABI_SIZE(jzx_spawn_opts, 40);
+ABI_SIZE(jzx_spawn_opts, 72);
 ABI_FIELD(jzx_spawn_opts, behavior, 0);
 ABI_FIELD(jzx_spawn_opts, state, 8);
 ABI_FIELD(jzx_spawn_opts, supervisor, 16);
 ABI_FIELD(jzx_spawn_opts, mailbox_cap, 24);
 ABI_FIELD(jzx_spawn_opts, name, 32);
+ABI_FIELD(jzx_spawn_opts, init, 40);
+ABI_FIELD(jzx_spawn_opts, init_arg, 48);
+ABI_FIELD(jzx_spawn_opts, terminate, 56);
+ABI_FIELD(jzx_spawn_opts, shutdown_ms, 64);
 
-ABI_SIZE(jzx_child_spec, 48);
+ABI_SIZE(jzx_child_spec, 80);
 ABI_FIELD(jzx_child_spec, behavior, 0);
 ABI_FIELD(jzx_child_spec, state, 8);
 ABI_FIELD(jzx_child_spec, mode, 16);
@@ -119,13 +127,18 @@ ABI_FIELD(jzx_child_spec, restart_delay_ms, 24);
 ABI_FIELD(jzx_child_spec, backoff, 28);
 ABI_FIELD(jzx_child_spec, name, 32);
 ABI_FIELD(jzx_child_spec, supervisor, 40);
+ABI_FIELD(jzx_child_spec, init, 48);
+ABI_FIELD(jzx_child_spec, init_arg, 56);
+ABI_FIELD(jzx_child_spec, terminate, 64);
+ABI_FIELD(jzx_child_spec, shutdown_ms, 72);
 
-ABI_SIZE(jzx_supervisor_spec, 20);
+ABI_SIZE(jzx_supervisor_spec, 24);
 ABI_FIELD(jzx_supervisor_spec, strategy, 0);
 ABI_FIELD(jzx_supervisor_spec, intensity, 4);
 ABI_FIELD(jzx_supervisor_spec, period_ms, 8);
 ABI_FIELD(jzx_supervisor_spec, backoff, 12);
 ABI_FIELD(jzx_supervisor_spec, backoff_delay_ms, 16);
+ABI_FIELD(jzx_supervisor_spec, backoff_reset_ms, 20);
 
 ABI_SIZE(jzx_supervisor_init, 40);
 ABI_FIELD(jzx_supervisor_init, children, 0);
@@ -142,6 +155,15 @@ ABI_FIELD(jzx_child_exit, status, 8);
 
 ABI_SIZE(jzx_child_restart, 4);
 ABI_FIELD(jzx_child_restart, child_index, 0);
+
+ABI_SIZE(jzx_down, 24);
+ABI_FIELD(jzx_down, ref, 0);
+ABI_FIELD(jzx_down, actor, 8);
+ABI_FIELD(jzx_down, reason, 16);
+
+ABI_SIZE(jzx_exit_signal, 16);
+ABI_FIELD(jzx_exit_signal, from, 0);
+ABI_FIELD(jzx_exit_signal, reason, 8);
 
 ABI_SIZE(jzx_observer, 40);
 ABI_FIELD(jzx_observer, on_actor_start, 0);

@@ -129,6 +129,14 @@ jzx__actor* jzx__runq_pop(jzx_loop* loop) {
 
 /* ---- observer callouts --------------------------------------------------- */
 
+static void notify_start(jzx_loop* loop, jzx_actor_id id, const char* name) {
+    if (loop->observer.on_actor_start) {
+        jzx__hook_enter(loop);
+        loop->observer.on_actor_start(loop->observer_ctx, id, name);
+        jzx__hook_leave(loop);
+    }
+}
+
 static void notify_stop(jzx_loop* loop, jzx_actor_id id, jzx_exit_reason reason) {
     if (loop->observer.on_actor_stop) {
         jzx__hook_enter(loop);
@@ -146,47 +154,254 @@ static void notify_full(jzx_loop* loop, jzx_actor_id id) {
     }
 }
 
+/* ---- the cold part ------------------------------------------------------- */
+
+jzx__actor_ext* jzx__ext(jzx_loop* loop, jzx__actor* a) {
+    if (!a->ext) {
+        a->ext = jzx__alloc(loop, sizeof(jzx__actor_ext));
+        if (a->ext) {
+            memset(a->ext, 0, sizeof(jzx__actor_ext));
+            a->ext->timers = NO_SLOT;
+        }
+    }
+    return a->ext;
+}
+
+/* ---- hooks that run as the actor ----------------------------------------- */
+
+/* init and terminate run as the actor itself: sends carry its id, and
+ * jzx_become finds it. They count as hooks, so they cannot run or destroy
+ * the loop. */
+static jzx_err run_init(jzx_loop* loop, jzx__actor* a, const jzx_spawn_opts* opts) {
+    jzx__actor* caller = loop->current;
+    jzx_context ctx = {a->state, a->id, loop};
+    void* state = opts->state;
+    loop->current = a;
+    a->busy = true;
+    jzx__hook_enter(loop);
+    jzx_err err = opts->init(&ctx, opts->init_arg, &state);
+    jzx__hook_leave(loop);
+    a->busy = false;
+    loop->current = caller;
+    if (state != opts->state) {
+        a->state = state; /* else keep what a jzx_become inside init set */
+    }
+    return err;
+}
+
+static void run_terminate(jzx_loop* loop, jzx__actor* a) {
+    jzx__actor* caller = loop->current;
+    jzx_context ctx = {a->state, a->id, loop};
+    loop->current = a;
+    jzx__hook_enter(loop);
+    a->ext->terminate(&ctx, (jzx_exit_reason)a->reason, a->state);
+    jzx__hook_leave(loop);
+    loop->current = caller;
+}
+
+/* ---- ending an actor ----------------------------------------------------- */
+
+/* Teardown order: timers and fd watches (nothing may reach the actor any
+ * more), terminate, observer, the others' notes (DOWN, links, CHILD_EXIT),
+ * queued mail to on_drop, then the slot. An actor whose init failed never
+ * started: no terminate, no observer. */
+static void teardown(jzx_loop* loop, jzx__actor* a) {
+    runq_unlink(loop, a);
+    if (a->ext) {
+        jzx__timers_cancel_for(loop, a);
+        jzx__io_remove_actor(loop, a);
+        if (a->started && a->ext->terminate) {
+            run_terminate(loop, a);
+        }
+    }
+    if (a->started) {
+        notify_stop(loop, a->id, (jzx_exit_reason)a->reason);
+    }
+    jzx__exit_notify(loop, a);
+    jzx__mailbox_release(loop, a->id, &a->mailbox, JZX_DROP_ACTOR_ENDED);
+    slot_release(loop, a);
+    jzx__free(loop, a->ext);
+    jzx__free(loop, a);
+}
+
+/* Tears an actor down, then every actor its links failed meanwhile, one by
+ * one: a chain of 100,000 links never recurses. An end asked for from inside
+ * a teardown (a terminate hook, a supervisor stopping its children) runs at
+ * once, nested, as the caller expects. */
+static void teardown_all(jzx_loop* loop, jzx__actor* a) {
+    if (loop->draining) {
+        teardown(loop, a);
+        return;
+    }
+    loop->draining = true;
+    teardown(loop, a);
+    while (loop->ending) {
+        jzx__actor* next = loop->ending;
+        loop->ending = next->rq_next;
+        teardown(loop, next);
+    }
+    loop->ending_tail = NULL;
+    loop->draining = false;
+}
+
+void jzx__actor_end(jzx_loop* loop, jzx__actor* a, jzx_actor_status status,
+                    jzx_exit_reason reason) {
+    JZX_ASSERT(a->status == JZX_ACTOR_RUNNING);
+    a->status = (uint8_t)status;
+    a->reason = (uint8_t)reason;
+    if (a->busy) {
+        return; /* the turn (or spawn) finishes the job when the behaviour returns */
+    }
+    teardown_all(loop, a);
+}
+
+void jzx__actor_fail_later(jzx_loop* loop, jzx__actor* a) {
+    JZX_ASSERT(a->status == JZX_ACTOR_RUNNING && loop->draining);
+    a->status = JZX_ACTOR_FAILED;
+    a->reason = JZX_EXIT_FAIL;
+    if (a->busy) {
+        return;
+    }
+    runq_unlink(loop, a); /* frees rq_next for the ending list */
+    a->rq_next = NULL;
+    if (loop->ending_tail) {
+        loop->ending_tail->rq_next = a;
+    } else {
+        loop->ending = a;
+    }
+    loop->ending_tail = a;
+}
+
+static jzx_err end_by_id(jzx_loop* loop, jzx_actor_id id, jzx_actor_status status) {
+    if (!loop) {
+        return JZX_ERR_INVALID_ARG;
+    }
+    if (loop->destroying) {
+        return JZX_ERR_LOOP_CLOSED;
+    }
+    jzx__actor* a = jzx__actor_lookup(loop, id);
+    if (!a) {
+        return JZX_ERR_NO_SUCH_ACTOR;
+    }
+    jzx_exit_reason reason = status == JZX_ACTOR_FAILED ? JZX_EXIT_FAIL : JZX_EXIT_NORMAL;
+    if (a->ext && a->ext->on_stop && a->ext->on_stop(loop, a, status, reason)) {
+        return JZX_OK; /* it ends by itself once its shutdown is done */
+    }
+    jzx__actor_end(loop, a, status, reason);
+    return JZX_OK;
+}
+
+jzx_err jzx_actor_stop(jzx_loop* loop, jzx_actor_id id) {
+    return end_by_id(loop, id, JZX_ACTOR_STOPPING);
+}
+
+jzx_err jzx_actor_fail(jzx_loop* loop, jzx_actor_id id) {
+    return end_by_id(loop, id, JZX_ACTOR_FAILED);
+}
+
 /* ---- spawn --------------------------------------------------------------- */
 
-jzx_err jzx__spawn(jzx_loop* loop, const jzx_spawn_opts* opts, void* sup_state,
-                   uint32_t child_index, jzx_actor_id* out_id) {
-    if (opts->supervisor && !jzx__actor_lookup(loop, opts->supervisor)) {
-        return JZX_ERR_NO_SUCH_ACTOR;
+static bool needs_ext(const jzx__spawn_args* args) {
+    const jzx_spawn_opts* o = args->opts;
+    return o->terminate || o->shutdown_ms || args->on_stop || args->parent;
+}
+
+/* Everything a spawn can run out of is reserved before init runs, so once
+ * init succeeds the actor starts for sure. */
+static jzx_err reserve(jzx_loop* loop, const jzx__spawn_args* args, jzx__actor** out,
+                       jzx__mon** watch) {
+    jzx__actor* parent = NULL;
+    if (args->parent) {
+        parent = jzx__actor_lookup(loop, args->parent);
+        if (!parent) {
+            return JZX_ERR_NO_SUCH_ACTOR;
+        }
     }
     jzx__actor* a = jzx__alloc(loop, sizeof(*a));
     if (!a) {
         return JZX_ERR_NO_MEMORY;
     }
     memset(a, 0, sizeof(*a));
-    /* The CHILD_EXIT note is reserved now so that reporting the exit later
-     * can never fail for lack of memory. */
-    if (opts->supervisor) {
-        a->exit_note = jzx__alloc(loop, sizeof(jzx__sys));
-        if (!a->exit_note) {
-            jzx__free(loop, a);
-            return JZX_ERR_NO_MEMORY;
-        }
-        a->exit_note->u.exit.child_index = child_index;
+    *watch = NULL;
+    jzx_err err = JZX_ERR_NO_MEMORY;
+    if (needs_ext(args) && !jzx__ext(loop, a)) {
+        goto fail;
     }
-    jzx_err err = slot_take(loop, a);
+    if (parent &&
+        (!jzx__ext(loop, parent) || !(*watch = jzx__mon_reserve(loop, JZX_TAG_SYS_CHILD_EXIT)))) {
+        goto fail;
+    }
+    err = slot_take(loop, a);
+    if (err == JZX_OK) {
+        *out = a;
+        return JZX_OK;
+    }
+fail:
+    if (*watch) {
+        jzx__mon_cancel(loop, *watch);
+    }
+    jzx__free(loop, a->ext);
+    jzx__free(loop, a);
+    return err;
+}
+
+jzx_err jzx__spawn(jzx_loop* loop, const jzx__spawn_args* args, jzx_actor_id* out_id) {
+    const jzx_spawn_opts* opts = args->opts;
+    jzx__actor* a = NULL;
+    jzx__mon* watch = NULL;
+    jzx_err err = reserve(loop, args, &a, &watch);
     if (err != JZX_OK) {
-        jzx__free(loop, a->exit_note);
-        jzx__free(loop, a);
         return err;
     }
-    a->behavior = sup_state ? jzx__supervisor_behavior : opts->behavior;
-    a->state = sup_state ? sup_state : opts->state;
-    a->supervisor = opts->supervisor;
+    a->behavior = opts->behavior;
+    a->state = opts->state;
     a->status = JZX_ACTOR_RUNNING;
+    a->builtin = args->builtin;
     jzx__mailbox_init(&a->mailbox,
                       opts->mailbox_cap ? opts->mailbox_cap : loop->cfg.default_mailbox_cap);
-    if (out_id) {
-        *out_id = a->id;
+    if (a->ext) {
+        a->ext->terminate = opts->terminate;
+        a->ext->on_stop = args->on_stop;
+        a->ext->shutdown_ms = opts->shutdown_ms;
     }
-    if (loop->observer.on_actor_start) {
-        jzx__hook_enter(loop);
-        loop->observer.on_actor_start(loop->observer_ctx, a->id, opts->name);
-        jzx__hook_leave(loop);
+    if (opts->init) {
+        err = run_init(loop, a, opts);
+    }
+    if (err != JZX_OK) {
+        if (args->init_failed) {
+            *args->init_failed = true;
+        }
+        if (watch) {
+            jzx__mon_cancel(loop, watch);
+        }
+        if (a->status == JZX_ACTOR_RUNNING) {
+            a->status = JZX_ACTOR_FAILED;
+        }
+        a->reason = JZX_EXIT_FAIL; /* links and monitors made by init see a failure */
+        teardown_all(loop, a);
+        return err;
+    }
+    a->started = true;
+    /* init may have ended the parent: look it up again. */
+    jzx__actor* parent = watch ? jzx__actor_lookup(loop, args->parent) : NULL;
+    if (parent) {
+        jzx__mon_arm(watch, parent, a, args->child_index);
+        if (args->watch) {
+            *args->watch = watch->ref;
+        }
+    } else if (watch) {
+        jzx__mon_cancel(loop, watch);
+    }
+    jzx_actor_id id = a->id;
+    if (out_id) {
+        *out_id = id;
+    }
+    /* Ended from inside init: nobody else can tear it down (its status says
+     * it is ending), so it is safe to touch after the start hook. */
+    bool ended = a->status != JZX_ACTOR_RUNNING;
+    notify_start(loop, id, opts->name);
+    if (ended) {
+        teardown_all(loop, a);
     }
     return JZX_OK;
 }
@@ -198,7 +413,31 @@ jzx_err jzx_spawn(jzx_loop* loop, const jzx_spawn_opts* opts, jzx_actor_id* out_
     if (loop->destroying) {
         return JZX_ERR_LOOP_CLOSED;
     }
-    return jzx__spawn(loop, opts, NULL, UINT32_MAX, out_id);
+    if (opts->supervisor) {
+        jzx__actor* parent = jzx__actor_lookup(loop, opts->supervisor);
+        if (!parent) {
+            return JZX_ERR_NO_SUCH_ACTOR;
+        }
+        if (parent->builtin) {
+            return JZX_ERR_INVALID_ARG; /* supervised children come from a child spec */
+        }
+    }
+    jzx__spawn_args args = {.opts = opts, .parent = opts->supervisor, .child_index = UINT32_MAX};
+    return jzx__spawn(loop, &args, out_id);
+}
+
+jzx_err jzx_become(jzx_context* ctx, jzx_behavior_fn fn, void* state) {
+    if (!ctx || !fn || !ctx->loop) {
+        return JZX_ERR_INVALID_ARG;
+    }
+    jzx__actor* a = ctx->loop->current;
+    if (!a || a->id != ctx->self) {
+        return JZX_ERR_INVALID_ARG;
+    }
+    a->behavior = fn;
+    a->state = state;
+    ctx->state = state;
+    return JZX_OK;
 }
 
 /* ---- send ---------------------------------------------------------------- */
@@ -234,7 +473,7 @@ jzx_err jzx_send(jzx_loop* loop, jzx_actor_id target, void* data, size_t len, ui
 
 void jzx__drop(jzx_loop* loop, jzx_actor_id target, const jzx_message* msg, jzx_drop_reason why) {
     if (jzx__is_sys_tag(msg->tag)) {
-        jzx__free(loop, msg->data); /* the runtime's own payload */
+        jzx__sys_release(loop, msg->data); /* the runtime's own payload */
         return;
     }
     loop->stats.messages_dropped++;
@@ -258,91 +497,55 @@ jzx_err jzx__deliver(jzx_loop* loop, jzx_actor_id target, const jzx_message* msg
     return err;
 }
 
-/* ---- ending an actor ----------------------------------------------------- */
-
-/* Reports the exit to the supervisor through the note reserved at spawn. */
-static void report_exit(jzx_loop* loop, jzx__actor* a) {
-    jzx__sys* note = a->exit_note;
-    a->exit_note = NULL;
-    jzx__actor* sup = a->supervisor ? jzx__actor_lookup(loop, a->supervisor) : NULL;
-    if (!sup) {
-        jzx__free(loop, note);
-        return;
+void jzx__deliver_to(jzx_loop* loop, jzx__actor* a, const jzx_message* msg) {
+    if (push_user(loop, a, msg) != JZX_OK) {
+        jzx__drop(loop, a->id, msg, JZX_DROP_MAILBOX_FULL);
     }
-    note->u.exit.pub.child = a->id;
-    note->u.exit.pub.status = (jzx_actor_status)a->status;
-    jzx__post_sys(loop, sup, note, JZX_TAG_SYS_CHILD_EXIT);
-}
-
-/* Teardown order: children (for a supervisor), fd watches, observer,
- * CHILD_EXIT to the supervisor, queued mail to on_drop, then the slot. */
-static void teardown(jzx_loop* loop, jzx__actor* a) {
-    runq_unlink(loop, a);
-    if (jzx__is_supervisor(a)) {
-        jzx__supervisor_shutdown(loop, a->state);
-    }
-    jzx__io_remove_actor(loop, a);
-    notify_stop(loop, a->id, (jzx_exit_reason)a->reason);
-    report_exit(loop, a);
-    jzx__mailbox_release(loop, a->id, &a->mailbox, JZX_DROP_ACTOR_ENDED);
-    if (jzx__is_supervisor(a)) {
-        jzx__supervisor_free(loop, a->state);
-    }
-    slot_release(loop, a);
-    jzx__free(loop, a);
-}
-
-void jzx__actor_end(jzx_loop* loop, jzx__actor* a, jzx_actor_status status,
-                    jzx_exit_reason reason) {
-    JZX_ASSERT(a->status == JZX_ACTOR_RUNNING);
-    a->status = (uint8_t)status;
-    a->reason = (uint8_t)reason;
-    if (reason == JZX_EXIT_SHUTDOWN) {
-        a->supervisor = 0; /* its supervisor asked; it needs no report */
-    }
-    if (a == loop->current) {
-        return; /* jzx__actor_turn finishes the job when the behaviour returns */
-    }
-    teardown(loop, a);
-}
-
-static jzx_err end_by_id(jzx_loop* loop, jzx_actor_id id, jzx_actor_status status) {
-    if (!loop) {
-        return JZX_ERR_INVALID_ARG;
-    }
-    if (loop->destroying) {
-        return JZX_ERR_LOOP_CLOSED;
-    }
-    jzx__actor* a = jzx__actor_lookup(loop, id);
-    if (!a) {
-        return JZX_ERR_NO_SUCH_ACTOR;
-    }
-    jzx__actor_end(loop, a, status, status == JZX_ACTOR_FAILED ? JZX_EXIT_FAIL : JZX_EXIT_NORMAL);
-    return JZX_OK;
-}
-
-jzx_err jzx_actor_stop(jzx_loop* loop, jzx_actor_id id) {
-    return end_by_id(loop, id, JZX_ACTOR_STOPPING);
-}
-
-jzx_err jzx_actor_fail(jzx_loop* loop, jzx_actor_id id) {
-    return end_by_id(loop, id, JZX_ACTOR_FAILED);
 }
 
 /* ---- one turn ------------------------------------------------------------ */
+
+/* What the runtime does around a system message's behaviour call. */
+static void sys_before(jzx_loop* loop, jzx__actor* a, const jzx_message* msg) {
+    switch (msg->tag) {
+    case JZX_TAG_SYS_IO:
+        jzx__io_delivered(loop, msg->data);
+        break;
+    case JZX_TAG_SYS_DOWN:
+        jzx__exit_delivering(loop, msg->data);
+        break;
+    case JZX_TAG_SYS_SHUTDOWN:
+        a->ext->shutdown_queued = false;
+        break;
+    default:
+        break;
+    }
+}
+
+/* The 0.2 system messages lend their payload: it goes after the call. */
+static void sys_after(jzx_loop* loop, const jzx_message* msg) {
+    if (msg->tag == JZX_TAG_SYS_DOWN || msg->tag == JZX_TAG_SYS_EXIT) {
+        jzx__exit_release(loop, msg->data);
+    }
+}
 
 void jzx__actor_turn(jzx_loop* loop, jzx__actor* a) {
     uint32_t budget = loop->cfg.max_msgs_per_actor;
     uint32_t handled = 0;
     jzx_message msg;
     loop->current = a;
+    a->busy = true;
     while (handled < budget && jzx__mailbox_pop(&a->mailbox, &msg)) {
         /* Fresh for every message: a behaviour may scribble on its copy. */
         jzx_context ctx = {a->state, a->id, loop};
-        if (msg.tag == JZX_TAG_SYS_IO) {
-            jzx__io_delivered(loop, msg.data);
+        bool sys = jzx__is_sys_tag(msg.tag);
+        if (sys) {
+            sys_before(loop, a, &msg);
         }
         jzx_behavior_result r = a->behavior(&ctx, &msg);
+        if (sys) {
+            sys_after(loop, &msg);
+        }
         handled++;
         if (a->status != JZX_ACTOR_RUNNING) {
             break; /* ended from inside the behaviour: that call decided how */
@@ -354,10 +557,11 @@ void jzx__actor_turn(jzx_loop* loop, jzx__actor* a) {
             break;
         }
     }
+    a->busy = false;
     loop->current = NULL;
     loop->stats.messages_delivered += handled;
     if (a->status != JZX_ACTOR_RUNNING) {
-        teardown(loop, a);
+        teardown_all(loop, a);
     } else if (!jzx__mailbox_empty(&a->mailbox)) {
         jzx__schedule(loop, a);
     }
@@ -365,21 +569,33 @@ void jzx__actor_turn(jzx_loop* loop, jzx__actor* a) {
 
 /* ---- loop destruction ---------------------------------------------------- */
 
-/* Frees every actor without observer calls; queued user mail goes to on_drop.
- * Supervisors first release their own state (children are freed by the same
- * sweep, so no shutdown cascade runs). */
+/* Frees every actor without observer calls or notes to each other: each
+ * terminate hook runs (reason SHUTDOWN, with every call into the loop
+ * refused), then queued user mail goes to on_drop. A supervisor's terminate
+ * frees only its own record; its children go in the same sweep. */
 void jzx__actors_destroy(jzx_loop* loop) {
     jzx__actor_table* t = &loop->actors;
+    for (uint32_t i = 0; i < t->used; ++i) {
+        jzx__actor* a = t->slots[i].actor;
+        if (a && a->started && a->ext && a->ext->terminate) {
+            a->status = JZX_ACTOR_STOPPING;
+            a->reason = JZX_EXIT_SHUTDOWN;
+            run_terminate(loop, a);
+        }
+    }
+    for (uint32_t i = 0; i < t->used; ++i) {
+        jzx__actor* a = t->slots[i].actor;
+        if (a) {
+            jzx__exit_forget(loop, a);
+        }
+    }
     for (uint32_t i = 0; i < t->used; ++i) {
         jzx__actor* a = t->slots[i].actor;
         if (!a) {
             continue;
         }
         jzx__mailbox_release(loop, a->id, &a->mailbox, JZX_DROP_LOOP_DESTROYED);
-        if (jzx__is_supervisor(a)) {
-            jzx__supervisor_free(loop, a->state);
-        }
-        jzx__free(loop, a->exit_note);
+        jzx__free(loop, a->ext);
         jzx__free(loop, a);
         t->slots[i].actor = NULL;
     }

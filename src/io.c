@@ -32,18 +32,18 @@ static jzx__watch* find(jzx_loop* loop, int fd) {
 static void owner_link(jzx__watch* w, jzx__actor* owner) {
     w->owner = owner;
     w->owner_prev = NULL;
-    w->owner_next = owner->watches;
-    if (owner->watches) {
-        owner->watches->owner_prev = w;
+    w->owner_next = owner->ext->watches;
+    if (owner->ext->watches) {
+        owner->ext->watches->owner_prev = w;
     }
-    owner->watches = w;
+    owner->ext->watches = w;
 }
 
 static void owner_unlink(jzx__watch* w) {
     if (w->owner_prev) {
         w->owner_prev->owner_next = w->owner_next;
     } else {
-        w->owner->watches = w->owner_next;
+        w->owner->ext->watches = w->owner_next;
     }
     if (w->owner_next) {
         w->owner_next->owner_prev = w->owner_prev;
@@ -160,8 +160,8 @@ static void watch_remove(jzx_loop* loop, jzx__watch* w) {
 }
 
 void jzx__io_remove_actor(jzx_loop* loop, jzx__actor* actor) {
-    while (actor->watches) {
-        watch_remove(loop, actor->watches);
+    while (actor->ext->watches) {
+        watch_remove(loop, actor->ext->watches);
     }
 }
 
@@ -222,8 +222,11 @@ jzx_err jzx_watch_fd(jzx_loop* loop, int fd, jzx_actor_id owner, uint32_t intere
     }
     /* A supervisor would free every event unread: a readable fd would then
      * post a new one each tick and the loop would spin with nobody to react. */
-    if (jzx__is_supervisor(a)) {
+    if (a->builtin) {
         return JZX_ERR_INVALID_ARG;
+    }
+    if (!jzx__ext(loop, a)) {
+        return JZX_ERR_NO_MEMORY;
     }
     jzx__watch* w = find(loop, fd);
     if (w) {

@@ -34,22 +34,31 @@ static inline bool jzx__is_sys_tag(uint32_t tag) {
 /* ---- system messages ----------------------------------------------------- */
 
 /* A runtime-owned system payload. `u` comes first so the pointer handed to a
- * behaviour is the allocation itself and jzx_loop_free can release it. */
+ * behaviour is the allocation itself and jzx_loop_free can release it. The
+ * records of monitors and links (exit.c) start with one: the note they post. */
 typedef struct jzx__sys {
     union {
         jzx_io_event io;
         struct {
             jzx_child_exit pub;
-            uint32_t child_index; /* position in the supervisor's spec, UINT32_MAX if none */
+            uint32_t child_index; /* the supervisor's index of the child, UINT32_MAX if none */
         } exit;
         struct {
             jzx_child_restart pub;
-            jzx_timer_id timer; /* identifies the restart so a superseded one is ignored */
+            jzx_timer_id timer; /* identifies the timer so a superseded one is ignored */
+            bool stop;          /* a child's shutdown_ms ran out, rather than a restart */
         } restart;
+        jzx_down down;
+        jzx_exit_signal signal;
     } u;
-    struct jzx__sys* next; /* intrusive link in a mailbox's system queue */
+    struct jzx__sys* next; /* intrusive links in a mailbox's system queue */
+    struct jzx__sys* prev;
     uint32_t tag;
 } jzx__sys;
+
+/* Releases a system payload nobody will receive (its actor ended, or the loop
+ * is being destroyed): the memory, and whatever refers to it. */
+void jzx__sys_release(jzx_loop* loop, jzx__sys* sys);
 
 /* ---- mailbox (mailbox.c) ------------------------------------------------- */
 
@@ -74,6 +83,8 @@ void jzx__mailbox_init(jzx__mailbox* box, uint32_t cap);
 jzx_err jzx__mailbox_push_slow(jzx_loop* loop, jzx__mailbox* box, const jzx_message* msg);
 /* Pops the oldest system message; the system queue must not be empty. */
 void jzx__mailbox_pop_sys(jzx__mailbox* box, jzx_message* out);
+/* Takes a queued system message out of the queue, wherever it is. */
+void jzx__mailbox_unlink_sys(jzx__mailbox* box, jzx__sys* sys);
 
 /* Hot path, inlined into send and the actor turn: a store and a count
  * unless the ring must grow. 0, JZX_ERR_MAILBOX_FULL or JZX_ERR_NO_MEMORY. */
@@ -109,24 +120,77 @@ static inline bool jzx__mailbox_empty(const jzx__mailbox* box) {
 void jzx__mailbox_release(jzx_loop* loop, jzx_actor_id owner, jzx__mailbox* box,
                           jzx_drop_reason reason);
 
+/* ---- handles (handles.c) ------------------------------------------------- */
+
+/* Ids for runtime records (monitor refs, request ids): gen << 32 | slot, so
+ * an id is never 0, an old id never finds a newer record, and a slot whose
+ * generation would wrap is retired instead of reused. Loop thread. */
+typedef struct jzx__handle_slot {
+    void* ptr; /* NULL while free */
+    uint32_t gen;
+    uint32_t next_free;
+} jzx__handle_slot;
+
+typedef struct jzx__handles {
+    jzx__handle_slot* slots;
+    uint32_t size;      /* slots allocated */
+    uint32_t used;      /* slots handed out at least once */
+    uint32_t free_head; /* UINT32_MAX if none */
+    uint32_t live;      /* ids in use */
+} jzx__handles;
+
+void jzx__handles_init(jzx__handles* h);
+/* A new id for `ptr` (not NULL); JZX_ERR_NO_MEMORY if the table cannot grow. */
+jzx_err jzx__handle_new(jzx_loop* loop, jzx__handles* h, void* ptr, uint64_t* out);
+/* The record of a live id, or NULL. */
+void* jzx__handle_get(const jzx__handles* h, uint64_t id);
+void jzx__handle_free(jzx__handles* h, uint64_t id);
+void jzx__handles_destroy(jzx_loop* loop, jzx__handles* h);
+
 /* ---- actors (actor.c) ---------------------------------------------------- */
 
 struct jzx__watch;
-struct jzx__sup;
+struct jzx__mon;
+struct jzx__link;
+struct jzx__actor;
+
+/* Asked before a public stop or fail ends an actor that has one; true when
+ * the actor will end by itself later (a supervisor shutting its children
+ * down gracefully), false to let it end now. */
+typedef bool (*jzx__stop_fn)(jzx_loop* loop, struct jzx__actor* a, jzx_actor_status status,
+                             jzx_exit_reason reason);
+
+/* What only some actors use, allocated on first use so an idle plain actor
+ * stays small (everything here is loop thread). */
+typedef struct jzx__actor_ext {
+    struct jzx__watch* watches;  /* fds this actor owns */
+    struct jzx__mon* watched_by; /* monitors (and a parent's watch) held on this actor */
+    struct jzx__mon* holding;    /* monitors this actor holds, not yet fired */
+    struct jzx__link* links;     /* its links, each also on the other end's list */
+    uint32_t nlinks;             /* entries of `links` */
+    uint32_t timers;             /* first timer slot aimed at it, UINT32_MAX if none */
+    jzx_terminate_fn terminate;  /* NULL: none */
+    jzx__stop_fn on_stop;        /* NULL: stops end it at once */
+    uint32_t shutdown_ms;        /* for the supervisor that stops it */
+    bool traps_exits;            /* links' ends come as JZX_TAG_SYS_EXIT */
+    bool shutdown_queued;        /* shutdown_note is in the mailbox */
+    jzx__sys shutdown_note;      /* JZX_TAG_SYS_SHUTDOWN, posted without allocating */
+} jzx__actor_ext;
 
 typedef struct jzx__actor {
     jzx_behavior_fn behavior; /* loop thread */
-    void* state;              /* user state, or the jzx__sup of a supervisor */
+    void* state;              /* user state, or the record of a supervisor */
     jzx_actor_id id;
-    jzx_actor_id supervisor;    /* gets CHILD_EXIT; 0 once its supervisor shut it down */
     struct jzx__actor* rq_prev; /* run queue links, valid while in_run_queue */
-    struct jzx__actor* rq_next;
+    struct jzx__actor* rq_next; /* (the ending list reuses it once status leaves RUNNING) */
     jzx__mailbox mailbox;
-    jzx__sys* exit_note;        /* CHILD_EXIT payload reserved at spawn when supervised */
-    struct jzx__watch* watches; /* fds this actor owns */
-    uint8_t status;             /* jzx_actor_status */
-    uint8_t reason;             /* jzx_exit_reason, set when status leaves RUNNING */
+    jzx__actor_ext* ext; /* NULL until a cold feature is used */
+    uint8_t status;      /* jzx_actor_status */
+    uint8_t reason;      /* jzx_exit_reason, set when status leaves RUNNING */
     bool in_run_queue;
+    bool busy;    /* its behaviour or init is on the stack: an end waits for it */
+    bool builtin; /* runs a built-in behaviour: no fd watches, no CHILD_EXIT watchers */
+    bool started; /* init succeeded (or there was none): terminate will run */
 } jzx__actor;
 
 /* Slot table: index -> actor, with a generation per slot. It grows by
@@ -153,24 +217,41 @@ typedef struct jzx__runq {
 } jzx__runq;
 
 jzx__actor* jzx__actor_lookup(jzx_loop* loop, jzx_actor_id id); /* live actors only */
+/* The actor's cold part, allocated on first use; NULL if that fails. */
+jzx__actor_ext* jzx__ext(jzx_loop* loop, jzx__actor* a);
 void jzx__schedule(jzx_loop* loop, jzx__actor* actor);
 /* Queues a system message (it cannot fail) and makes the actor runnable. */
 static inline void jzx__post_sys(jzx_loop* loop, jzx__actor* a, jzx__sys* sys, uint32_t tag) {
     jzx__mailbox_push_sys(&a->mailbox, sys, tag);
     jzx__schedule(loop, a);
 }
-/* The common delivery path: async, timers and I/O funnel through it. */
+/* The common delivery path of async mail: a failure goes to on_drop. */
 jzx_err jzx__deliver(jzx_loop* loop, jzx_actor_id target, const jzx_message* msg);
+/* The same for a live actor already at hand (timers). */
+void jzx__deliver_to(jzx_loop* loop, jzx__actor* a, const jzx_message* msg);
 /* Hands a message that could not be delivered to on_drop (or frees a system one). */
 void jzx__drop(jzx_loop* loop, jzx_actor_id target, const jzx_message* msg, jzx_drop_reason why);
 /* Ends an actor: at once, or after its turn when it is the one running. */
 void jzx__actor_end(jzx_loop* loop, jzx__actor* actor, jzx_actor_status status,
                     jzx_exit_reason reason);
-/* `child_index` (UINT32_MAX if none) goes into the CHILD_EXIT note before
- * on_actor_start runs, so an actor that hook ends is reported as the right
- * child of its supervisor. */
-jzx_err jzx__spawn(jzx_loop* loop, const jzx_spawn_opts* opts, void* sup_state,
-                   uint32_t child_index, jzx_actor_id* out_id);
+/* Ends an actor as failed once the teardown under way is over: how link
+ * cascades run without recursion. */
+void jzx__actor_fail_later(jzx_loop* loop, jzx__actor* actor);
+
+/* What a spawn needs beyond the public options. */
+typedef struct jzx__spawn_args {
+    const jzx_spawn_opts* opts;
+    jzx_actor_id parent;    /* gets CHILD_EXIT when the actor ends; 0: none */
+    uint32_t child_index;   /* the parent's index for it, in the CHILD_EXIT note */
+    jzx_monitor_ref* watch; /* out: the parent's watch, so the parent can drop it */
+    bool builtin;           /* see jzx__actor.builtin */
+    jzx__stop_fn on_stop;   /* see jzx__actor_ext.on_stop */
+    bool* init_failed;      /* out, may be NULL: the error came from init */
+} jzx__spawn_args;
+
+/* Spawns and runs init. The parent's watch is set only once init succeeded,
+ * so a parent never hears of a child that never started. */
+jzx_err jzx__spawn(jzx_loop* loop, const jzx__spawn_args* args, jzx_actor_id* out_id);
 /* Runs one actor's turn: up to max_msgs_per_actor messages. */
 void jzx__actor_turn(jzx_loop* loop, jzx__actor* actor);
 jzx__actor* jzx__runq_pop(jzx_loop* loop);
@@ -186,29 +267,74 @@ jzx_err jzx__spec_check(jzx_loop* loop, const jzx_supervisor_init* init, uint64_
 jzx_supervisor_init* jzx__spec_copy(jzx_loop* loop, const jzx_supervisor_init* src);
 void jzx__spec_free(jzx_loop* loop, jzx_supervisor_init* init);
 
+/* ---- exit notification (exit.c) ----------------------------------------- */
+
+/* One watch of an actor's end: a monitor (JZX_TAG_SYS_DOWN) or a parent's
+ * watch (JZX_TAG_SYS_CHILD_EXIT), reserved in full when it is set. */
+typedef struct jzx__mon {
+    jzx__sys note;           /* first: the message the watcher gets */
+    jzx__actor* watcher;     /* where the note goes */
+    jzx__actor* target;      /* NULL once the note is queued */
+    struct jzx__mon* t_prev; /* target's watched_by list */
+    struct jzx__mon* t_next;
+    struct jzx__mon* w_prev; /* watcher's holding list */
+    struct jzx__mon* w_next;
+    jzx_monitor_ref ref;
+    uint32_t child_index; /* CHILD_EXIT only */
+} jzx__mon;
+
+/* A link between two actors, on both their lists; it becomes the EXIT note
+ * of the end that survives and traps exits. */
+typedef struct jzx__link {
+    jzx__sys note; /* first */
+    jzx__actor* end[2];
+    struct jzx__link* prev[2]; /* in end[i]'s list */
+    struct jzx__link* next[2];
+} jzx__link;
+
+/* A watch's record and ref, reserved before anything that could fail
+ * after it; JZX_TAG_SYS_DOWN or JZX_TAG_SYS_CHILD_EXIT. NULL: no memory. */
+jzx__mon* jzx__mon_reserve(jzx_loop* loop, uint32_t tag);
+/* Gives back a reservation that was never armed. */
+void jzx__mon_cancel(jzx_loop* loop, jzx__mon* m);
+/* Arms a reservation; both actors' cold parts must exist. Cannot fail. */
+void jzx__mon_arm(jzx__mon* m, jzx__actor* watcher, jzx__actor* target, uint32_t child_index);
+/* Removes a watch or monitor of this kind, and its note if queued; false if
+ * the ref is unknown, of another kind, or already delivered. */
+bool jzx__unwatch_exit(jzx_loop* loop, jzx_monitor_ref ref, uint32_t tag);
+/* At an actor's end: DOWN, CHILD_EXIT and link signals to the others, then
+ * the monitors it held are dropped. */
+void jzx__exit_notify(jzx_loop* loop, jzx__actor* a);
+/* Drops every watch and link of an actor without telling anyone (a loop
+ * being destroyed). */
+void jzx__exit_forget(jzx_loop* loop, jzx__actor* a);
+/* A DOWN or EXIT note is about to be delivered; and its release, after the
+ * behaviour call or when nobody will receive it. */
+void jzx__exit_delivering(jzx_loop* loop, jzx__sys* note);
+void jzx__exit_release(jzx_loop* loop, jzx__sys* note);
+void jzx__exit_init(jzx_loop* loop);
+void jzx__exit_destroy(jzx_loop* loop);
+
 /* ---- supervisors (supervisor.c) ------------------------------------------ */
 
-jzx_behavior_result jzx__supervisor_behavior(jzx_context* ctx, const jzx_message* msg);
-/* Stops children in reverse start order, cancels restart timers, frees state. */
-void jzx__supervisor_shutdown(jzx_loop* loop, struct jzx__sup* sup);
-void jzx__supervisor_free(jzx_loop* loop, struct jzx__sup* sup);
-
-static inline bool jzx__is_supervisor(const jzx__actor* a) {
-    return a->behavior == jzx__supervisor_behavior;
-}
+bool jzx__is_supervisor(const jzx__actor* a);
 
 /* ---- timers (timer.c) ---------------------------------------------------- */
 
 /* A timer's slot. Its id is gen << 32 | slot index, so cancel finds it in
  * O(1) without a lookup table; gen changes when the slot is freed, so an old
- * id never reaches a newer timer. */
+ * id never reaches a newer timer. A timer dies with its target, so `target`
+ * is always a live actor, and the target's timers form a list through the
+ * slots (prev/next slot indices) that its end walks. */
 typedef struct jzx__timer {
-    jzx_actor_id target;
+    jzx__actor* target;
     void* data;
     size_t len;
     uint32_t tag;
-    uint32_t gen; /* >= 1; a slot whose gen would wrap is never reused */
-    uint32_t pos; /* heap position while armed, next free slot while free */
+    uint32_t gen;    /* >= 1; a slot whose gen would wrap is never reused */
+    uint32_t pos;    /* heap position while armed, next free slot while free */
+    uint32_t a_prev; /* the target's timers, UINT32_MAX at the ends */
+    uint32_t a_next;
     bool armed;
 } jzx__timer;
 
@@ -233,9 +359,13 @@ typedef struct jzx__timers {
 } jzx__timers;
 
 int jzx__timers_init(jzx_loop* loop);
-/* Arms a timer; sys payloads (restart notes) come through here too. */
-jzx_err jzx__timer_add(jzx_loop* loop, jzx_actor_id target, uint32_t ms, void* data, size_t len,
+/* Arms a timer for a live actor; sys payloads (restart notes) come through
+ * here too. */
+jzx_err jzx__timer_add(jzx_loop* loop, jzx__actor* target, uint32_t ms, void* data, size_t len,
                        uint32_t tag, jzx_timer_id* out);
+/* An actor ends: its timers are disarmed, user payloads to on_drop
+ * (JZX_DROP_ACTOR_ENDED), system ones released. */
+void jzx__timers_cancel_for(jzx_loop* loop, jzx__actor* a);
 /* The armed timer with this id, or NULL. */
 jzx__timer* jzx__timer_find(jzx_loop* loop, jzx_timer_id id);
 /* Disarms a timer; its payload is the caller's to dispose of. */
@@ -322,6 +452,7 @@ typedef struct jzx__io {
 void jzx__io_init(jzx_loop* loop);
 /* Called as an actor receives a SYS_IO message, before its behaviour runs. */
 void jzx__io_delivered(jzx_loop* loop, const jzx__sys* ev);
+/* An ending actor's watches go (its cold part must exist). */
 void jzx__io_remove_actor(jzx_loop* loop, jzx__actor* actor);
 /* Before every poll: watches started since the last one whose fd has been
  * closed meanwhile are stopped and report JZX_IO_ERROR (libuv would abort). */
@@ -340,6 +471,10 @@ struct jzx_loop {
     jzx__timers timers;      /* loop thread */
     jzx__async async;        /* see its fields */
     jzx__io io;              /* loop thread */
+    jzx__handles monitors;   /* loop thread: monitor refs (exit.c) */
+    jzx__actor* ending;      /* loop thread: actors failed by a link, awaiting teardown */
+    jzx__actor* ending_tail; /* (a FIFO through rq_next) */
+    bool draining;           /* loop thread: a teardown is under way */
     jzx_observer observer;   /* loop thread */
     void* observer_ctx;
     jzx_stats stats;   /* loop thread; gauges filled in by jzx_loop_stats */

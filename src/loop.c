@@ -122,6 +122,7 @@ jzx_loop* jzx_loop_create(const jzx_config* cfg) {
         return NULL;
     }
     jzx__io_init(loop);
+    jzx__exit_init(loop);
     if (jzx__async_init(loop) != JZX_OK) {
         close_uv(loop);
         jzx__free(loop, loop);
@@ -146,6 +147,7 @@ void jzx_loop_destroy(jzx_loop* loop) {
     jzx__timers_destroy(loop);
     jzx__io_close(loop); /* before the actors: watches point at their owners */
     jzx__actors_destroy(loop);
+    jzx__exit_destroy(loop);
     jzx__async_close(loop);
     jzx__timers_close(loop);
     close_uv(loop);
@@ -192,7 +194,7 @@ static void tick(jzx_loop* loop) {
     }
 }
 
-int jzx_loop_run(jzx_loop* loop) {
+jzx_err jzx_loop_run(jzx_loop* loop) {
     if (!loop) {
         return JZX_ERR_INVALID_ARG;
     }

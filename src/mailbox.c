@@ -61,6 +61,7 @@ jzx_err jzx__mailbox_push_slow(jzx_loop* loop, jzx__mailbox* box, const jzx_mess
 void jzx__mailbox_push_sys(jzx__mailbox* box, jzx__sys* sys, uint32_t tag) {
     sys->tag = tag;
     sys->next = NULL;
+    sys->prev = box->sys_tail;
     if (box->sys_tail) {
         box->sys_tail->next = sys;
     } else {
@@ -69,22 +70,67 @@ void jzx__mailbox_push_sys(jzx__mailbox* box, jzx__sys* sys, uint32_t tag) {
     box->sys_tail = sys;
 }
 
+void jzx__mailbox_unlink_sys(jzx__mailbox* box, jzx__sys* sys) {
+    if (sys->prev) {
+        sys->prev->next = sys->next;
+    } else {
+        box->sys_head = sys->next;
+    }
+    if (sys->next) {
+        sys->next->prev = sys->prev;
+    } else {
+        box->sys_tail = sys->prev;
+    }
+}
+
+static size_t sys_len(uint32_t tag) {
+    switch (tag) {
+    case JZX_TAG_SYS_IO:
+        return sizeof(jzx_io_event);
+    case JZX_TAG_SYS_CHILD_EXIT:
+        return sizeof(jzx_child_exit);
+    case JZX_TAG_SYS_CHILD_RESTART:
+        return sizeof(jzx_child_restart);
+    case JZX_TAG_SYS_DOWN:
+        return sizeof(jzx_down);
+    case JZX_TAG_SYS_EXIT:
+        return sizeof(jzx_exit_signal);
+    default:
+        return 0;
+    }
+}
+
 void jzx__mailbox_pop_sys(jzx__mailbox* box, jzx_message* out) {
     jzx__sys* sys = box->sys_head;
-    box->sys_head = sys->next;
-    if (!box->sys_head) {
-        box->sys_tail = NULL;
-    }
-    out->data = sys;
-    out->len = sys->tag == JZX_TAG_SYS_IO           ? sizeof(jzx_io_event)
-               : sys->tag == JZX_TAG_SYS_CHILD_EXIT ? sizeof(jzx_child_exit)
-                                                    : sizeof(jzx_child_restart);
+    jzx__mailbox_unlink_sys(box, sys);
+    /* SHUTDOWN has no payload: its note lives in the actor. */
+    out->data = sys->tag == JZX_TAG_SYS_SHUTDOWN ? NULL : sys;
+    out->len = sys_len(sys->tag);
     out->tag = sys->tag;
     out->sender = 0;
 }
 
+void jzx__sys_release(jzx_loop* loop, jzx__sys* sys) {
+    switch (sys->tag) {
+    case JZX_TAG_SYS_DOWN:
+    case JZX_TAG_SYS_EXIT:
+        jzx__exit_release(loop, sys);
+        break;
+    case JZX_TAG_SYS_SHUTDOWN:
+        break; /* part of its actor, which is ending */
+    default:
+        jzx__free(loop, sys);
+        break;
+    }
+}
+
 void jzx__mailbox_release(jzx_loop* loop, jzx_actor_id owner, jzx__mailbox* box,
                           jzx_drop_reason reason) {
+    while (box->sys_head) {
+        jzx__sys* sys = box->sys_head;
+        jzx__mailbox_unlink_sys(box, sys);
+        jzx__sys_release(loop, sys);
+    }
     jzx_message msg;
     while (jzx__mailbox_pop(box, &msg)) {
         jzx__drop(loop, owner, &msg, reason);

@@ -126,9 +126,35 @@ int jzx__timers_init(jzx_loop* loop) {
     return uv_timer_init(&loop->uv, &t->wake);
 }
 
-jzx_err jzx__timer_add(jzx_loop* loop, jzx_actor_id target, uint32_t ms, void* data, size_t len,
+/* The target's list of timers, so that its end finds them. */
+static void target_link(jzx__timers* t, jzx__timer* tm) {
+    jzx__actor_ext* x = tm->target->ext;
+    uint32_t s = (uint32_t)(tm - t->slots);
+    tm->a_prev = NONE;
+    tm->a_next = x->timers;
+    if (x->timers != NONE) {
+        t->slots[x->timers].a_prev = s;
+    }
+    x->timers = s;
+}
+
+static void target_unlink(jzx__timers* t, jzx__timer* tm) {
+    if (tm->a_prev != NONE) {
+        t->slots[tm->a_prev].a_next = tm->a_next;
+    } else {
+        tm->target->ext->timers = tm->a_next;
+    }
+    if (tm->a_next != NONE) {
+        t->slots[tm->a_next].a_prev = tm->a_prev;
+    }
+}
+
+jzx_err jzx__timer_add(jzx_loop* loop, jzx__actor* target, uint32_t ms, void* data, size_t len,
                        uint32_t tag, jzx_timer_id* out) {
     jzx__timers* t = &loop->timers;
+    if (!jzx__ext(loop, target)) {
+        return JZX_ERR_NO_MEMORY;
+    }
     jzx_err err = slots_reserve(loop);
     if (err != JZX_OK) {
         return err;
@@ -138,6 +164,7 @@ jzx_err jzx__timer_add(jzx_loop* loop, jzx_actor_id target, uint32_t ms, void* d
     jzx__timer* tm = &t->slots[s];
     t->free_head = tm->pos;
     tm->target = target;
+    target_link(t, tm);
     tm->data = data;
     tm->len = len;
     tm->tag = tag;
@@ -163,6 +190,7 @@ jzx__timer* jzx__timer_find(jzx_loop* loop, jzx_timer_id id) {
 
 void jzx__timer_remove(jzx_loop* loop, jzx__timer* tm) {
     jzx__timers* t = &loop->timers;
+    target_unlink(t, tm);
     uint32_t pos = tm->pos;
     t->count--;
     if (pos != t->count) {
@@ -180,18 +208,13 @@ void jzx__timers_fire(jzx_loop* loop, uint64_t now) {
     uint64_t limit = t->next_seq;
     while (t->count && t->heap[0].due <= now && t->heap[0].seq < limit) {
         jzx__timer* tm = &t->slots[t->heap[0].slot];
-        jzx_actor_id target = tm->target;
+        jzx__actor* a = tm->target; /* live: a timer dies with its target */
         jzx_message msg = {tm->data, tm->len, tm->tag, 0};
         jzx__timer_remove(loop, tm);
         if (jzx__is_sys_tag(msg.tag)) {
-            jzx__actor* a = jzx__actor_lookup(loop, target);
-            if (a) {
-                jzx__post_sys(loop, a, msg.data, msg.tag);
-            } else {
-                jzx__drop(loop, target, &msg, JZX_DROP_NO_ACTOR);
-            }
+            jzx__post_sys(loop, a, msg.data, msg.tag);
         } else {
-            (void)jzx__deliver(loop, target, &msg);
+            jzx__deliver_to(loop, a, &msg);
         }
     }
 }
@@ -212,14 +235,25 @@ void jzx__timers_close(jzx_loop* loop) {
     uv_close((uv_handle_t*)&loop->timers.wake, NULL);
 }
 
+/* Disarms one timer and hands its payload on; `tm` is gone afterwards (the
+ * drop hook may arm timers and move the slots). */
+static void timer_drop(jzx_loop* loop, jzx__timer* tm, jzx_drop_reason why) {
+    jzx_message msg = {tm->data, tm->len, tm->tag, 0};
+    jzx_actor_id target = tm->target->id;
+    jzx__timer_remove(loop, tm);
+    jzx__drop(loop, target, &msg, why);
+}
+
+void jzx__timers_cancel_for(jzx_loop* loop, jzx__actor* a) {
+    while (a->ext->timers != NONE) {
+        timer_drop(loop, &loop->timers.slots[a->ext->timers], JZX_DROP_ACTOR_ENDED);
+    }
+}
+
 void jzx__timers_destroy(jzx_loop* loop) {
     jzx__timers* t = &loop->timers;
     while (t->count) {
-        jzx__timer* tm = &t->slots[t->heap[t->count - 1].slot];
-        jzx_message msg = {tm->data, tm->len, tm->tag, 0};
-        jzx_actor_id target = tm->target;
-        jzx__timer_remove(loop, tm);
-        jzx__drop(loop, target, &msg, JZX_DROP_LOOP_DESTROYED);
+        timer_drop(loop, &t->slots[t->heap[t->count - 1].slot], JZX_DROP_LOOP_DESTROYED);
     }
     jzx__free(loop, t->slots);
     jzx__free(loop, t->heap);
@@ -238,10 +272,11 @@ jzx_err jzx_send_after(jzx_loop* loop, jzx_actor_id target, uint32_t ms, void* d
     if (loop->destroying) {
         return JZX_ERR_LOOP_CLOSED;
     }
-    if (!jzx__actor_lookup(loop, target)) {
+    jzx__actor* a = jzx__actor_lookup(loop, target);
+    if (!a) {
         return JZX_ERR_NO_SUCH_ACTOR;
     }
-    return jzx__timer_add(loop, target, ms, data, len, tag, out_timer);
+    return jzx__timer_add(loop, a, ms, data, len, tag, out_timer);
 }
 
 jzx_err jzx_cancel_timer(jzx_loop* loop, jzx_timer_id timer) {

@@ -164,7 +164,8 @@ void th_close_pair(const int sv[2]) {
 }
 
 jzx_actor_id th_spawn_cap(jzx_loop* loop, jzx_behavior_fn fn, void* state, uint32_t cap) {
-    jzx_spawn_opts o = {fn, state, 0, cap, NULL};
+    jzx_spawn_opts o = {
+        .behavior = fn, .state = state, .supervisor = 0, .mailbox_cap = cap, .name = NULL};
     jzx_actor_id id = 0;
     assert_int_equal(jzx_spawn(loop, &o, &id), JZX_OK);
     assert_true(id != 0);

@@ -53,7 +53,8 @@ static void spawn_and_ids(void** state) {
 static void bad_input(void** state) {
     (void)state;
     jzx_loop* loop = th_loop_new();
-    jzx_spawn_opts o = {NULL, NULL, 0, 0, NULL};
+    jzx_spawn_opts o = {
+        .behavior = NULL, .state = NULL, .supervisor = 0, .mailbox_cap = 0, .name = NULL};
     jzx_actor_id id = 0;
     assert_int_equal(jzx_spawn(NULL, &o, &id), JZX_ERR_INVALID_ARG);
     assert_int_equal(jzx_spawn(loop, NULL, &id), JZX_ERR_INVALID_ARG);
@@ -258,7 +259,11 @@ static void child_exit_to_plain_parent(void** state) {
     memset(order, 0, sizeof order);
     jzx_actor_id child = 0;
     jzx_actor_id parent = th_spawn(loop, parent_beh, &child);
-    jzx_spawn_opts o = {th_idle, NULL, parent, 0, "child"};
+    jzx_spawn_opts o = {.behavior = th_idle,
+                        .state = NULL,
+                        .supervisor = parent,
+                        .mailbox_cap = 0,
+                        .name = "child"};
     assert_int_equal(jzx_spawn(loop, &o, &child), JZX_OK);
     assert_int_equal(jzx_actor_fail(loop, child), JZX_OK);
     /* The child is gone before jzx_actor_fail returns. */

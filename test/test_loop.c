@@ -383,7 +383,8 @@ static void destroy_drops_everything_pending(void** state) {
     jzx_actor_id b = th_spawn_cap(loop, th_idle, NULL, 2);
     jzx_actor_id x = th_spawn(loop, th_idle, NULL);
     jzx_actor_id parent = th_spawn(loop, th_idle, NULL);
-    jzx_spawn_opts o = {th_idle, NULL, parent, 0, NULL};
+    jzx_spawn_opts o = {
+        .behavior = th_idle, .state = NULL, .supervisor = parent, .mailbox_cap = 0, .name = NULL};
     jzx_actor_id kid2 = 0;
     assert_int_equal(jzx_spawn(loop, &o, &kid2), JZX_OK);
 
@@ -400,7 +401,8 @@ static void destroy_drops_everything_pending(void** state) {
     /* A CHILD_EXIT queued for parent. */
     assert_int_equal(jzx_actor_fail(loop, kid2), JZX_OK);
 
-    /* User payloads: queued mail, timers (one aimed at an actor that died), async. */
+    /* User payloads: queued mail, timers, async. A timer dies with its
+     * target (x): its payload goes at once, as ACTOR_ENDED. */
     for (int i = 0; i < 3; ++i) {
         assert_int_equal(jzx_send(loop, a, &p[i], 0, 1), JZX_OK);
     }
@@ -413,37 +415,40 @@ static void destroy_drops_everything_pending(void** state) {
     assert_int_equal(jzx_send_after(loop, b, 50, &p[8], 0, 1, NULL), JZX_OK);
     assert_int_equal(jzx_send_after(loop, x, 60, &p[9], 0, 1, NULL), JZX_OK);
     assert_int_equal(jzx_actor_stop(loop, x), JZX_OK);
+    assert_int_equal(dlog.n, 1);
+    assert_int_equal(dlog.reason[0], JZX_DROP_ACTOR_ENDED);
+    assert_ptr_equal(dlog.data[0], &p[9]);
     for (int i = 10; i < 15; ++i) {
         jzx_actor_id to = i == 13 ? x : (i == 14 ? b : a);
         assert_int_equal(jzx_send_async(loop, to, &p[i], 0, 1), JZX_OK);
     }
     jzx_stats s = th_stats(loop);
-    assert_int_equal(s.pending_timers, 6); /* five user timers and the restart */
+    assert_int_equal(s.pending_timers, 5); /* four user timers and the restart */
     assert_int_equal(s.pending_async, 5);
     assert_int_equal(s.watched_fds, 1);
     assert_int_equal(s.live_actors, 5); /* sup, th_stopper, a, b, parent */
-    assert_int_equal(dlog.n, 0);
+    assert_int_equal(dlog.n, 1);
 
     th_loop_finish(loop); /* and not one byte left */
     th_close_pair(sv);
 
-    /* Every user payload exactly once, in the documented order: async
+    /* Every other user payload exactly once, in the documented order: async
      * messages (FIFO), then timers, then each mailbox in slot order (FIFO). */
     assert_int_equal(dlog.n, 15);
-    for (int k = 0; k < 15; ++k) {
+    for (int k = 1; k < 15; ++k) {
         assert_int_equal(dlog.reason[k], JZX_DROP_LOOP_DESTROYED);
     }
-    for (int k = 0; k < 5; ++k) {
-        assert_ptr_equal(dlog.data[k], &p[10 + k]);
+    for (int k = 1; k < 6; ++k) {
+        assert_ptr_equal(dlog.data[k], &p[9 + k]);
     }
-    assert_int_equal(dlog.target[3], x);
-    int timer_seen[5] = {0};
-    for (int k = 5; k < 10; ++k) {
+    assert_int_equal(dlog.target[4], x);
+    int timer_seen[4] = {0};
+    for (int k = 6; k < 10; ++k) {
         long i = (int*)dlog.data[k] - p;
-        assert_true(i >= 5 && i < 10);
+        assert_true(i >= 5 && i < 9);
         timer_seen[i - 5]++;
     }
-    for (int i = 0; i < 5; ++i) {
+    for (int i = 0; i < 4; ++i) {
         assert_int_equal(timer_seen[i], 1);
     }
     for (int k = 10; k < 15; ++k) {
@@ -495,7 +500,8 @@ static void battery_drop(void* ctx, jzx_actor_id target, const jzx_message* msg,
     }
     bat.drops++;
     jzx_loop* loop = bat.loop;
-    jzx_spawn_opts opts = {never_runs, NULL, 0, 0, NULL};
+    jzx_spawn_opts opts = {
+        .behavior = never_runs, .state = NULL, .supervisor = 0, .mailbox_cap = 0, .name = NULL};
     jzx_child_spec kid = {.behavior = never_runs};
     jzx_supervisor_init init = {&kid, 1, {0}};
     jzx_actor_id id = 0;
@@ -658,7 +664,8 @@ static void zero_fields_take_the_defaults(void** state) {
     for (int i = 0; i < 1024; ++i) {
         ids[i] = th_spawn(loop, th_idle, NULL);
     }
-    jzx_spawn_opts o = {th_idle, NULL, 0, 0, NULL};
+    jzx_spawn_opts o = {
+        .behavior = th_idle, .state = NULL, .supervisor = 0, .mailbox_cap = 0, .name = NULL};
     assert_int_equal(jzx_spawn(loop, &o, NULL), JZX_ERR_MAX_ACTORS);
     for (int i = 1; i < 1024; ++i) {
         assert_int_equal(jzx_actor_stop(loop, ids[i]), JZX_OK);
@@ -833,7 +840,8 @@ static void observer_hooks_fire(void** state) {
     jzx_loop_set_observer(loop, &obs, &ctx_marker);
 
     static const char alpha[] = "alpha";
-    jzx_spawn_opts o = {fail_at_once, NULL, 0, 1, alpha};
+    jzx_spawn_opts o = {
+        .behavior = fail_at_once, .state = NULL, .supervisor = 0, .mailbox_cap = 1, .name = alpha};
     jzx_actor_id a = 0;
     assert_int_equal(jzx_spawn(loop, &o, &a), JZX_OK);
     assert_int_equal(olog.n, 1);
@@ -965,12 +973,13 @@ static void stats_count_what_happened(void** state) {
     assert_int_equal(jzx_send(loop, b, NULL, 0, 1), JZX_OK);
     assert_int_equal(jzx_actor_stop(loop, b), JZX_OK); /* two queued: dropped */
     s = th_stats(loop);
-    assert_int_equal(s.messages_dropped, 2);
+    /* a's two timers died with it, b's two messages with b. */
+    assert_int_equal(s.messages_dropped, 4);
     assert_int_equal(s.watched_fds, 0); /* the watch went with its owner */
     assert_int_equal(s.live_actors, 3);
 
     th_clock_ms = 20;
-    th_step(loop, stop_actor); /* both timers fire at a dead actor */
+    th_step(loop, stop_actor);
     s = th_stats(loop);
     assert_int_equal(s.messages_dropped, 4);
     assert_int_equal(s.pending_timers, 0);
@@ -1137,9 +1146,10 @@ static jzx_behavior_result counting_flooder(jzx_context* ctx, const jzx_message*
         if (yp.fd_to_write >= 0) {
             assert_int_equal(write(yp.fd_to_write, "x", 1), 1);
         } else {
-            /* Due now: the drop shows when the next tick began. */
+            /* Due now, both: the second finds the victim's mailbox (cap 1)
+             * full, and its drop shows when the next tick began. */
+            assert_int_equal(jzx_send_after(ctx->loop, yp.victim, 0, NULL, 0, 1, NULL), JZX_OK);
             assert_int_equal(jzx_send_after(ctx->loop, yp.victim, 0, &yp, 0, 1, NULL), JZX_OK);
-            assert_int_equal(jzx_actor_stop(ctx->loop, yp.victim), JZX_OK);
             assert_int_equal(jzx_send_after(ctx->loop, yp.probe, 0, NULL, 0, 1, NULL), JZX_OK);
         }
     }
@@ -1157,6 +1167,9 @@ static jzx_behavior_result yield_probe_beh(jzx_context* ctx, const jzx_message* 
     }
     assert_int_equal(jzx_actor_stop(ctx->loop, yp.flooders[0]), JZX_OK);
     assert_int_equal(jzx_actor_stop(ctx->loop, yp.flooders[1]), JZX_OK);
+    if (yp.victim) {
+        assert_int_equal(jzx_actor_stop(ctx->loop, yp.victim), JZX_OK);
+    }
     return JZX_BEHAVIOR_STOP;
 }
 
@@ -1164,7 +1177,7 @@ static void note_drop_turn(void* ctx, jzx_actor_id target, const jzx_message* ms
                            jzx_drop_reason reason) {
     (void)ctx;
     (void)target;
-    if (msg->data == &yp && reason == JZX_DROP_NO_ACTOR) {
+    if (msg->data == &yp && reason == JZX_DROP_MAILBOX_FULL) {
         yp.seen_drop = turns;
     }
 }
@@ -1181,7 +1194,7 @@ static jzx_loop* yield_setup(uint32_t per_tick, int fd_to_write) {
     yp.fd_to_write = fd_to_write;
     turns = 0;
     if (fd_to_write < 0) {
-        yp.victim = th_spawn(loop, th_idle, NULL);
+        yp.victim = th_spawn_cap(loop, th_idle, NULL, 1);
     }
     yp.probe = th_spawn(loop, yield_probe_beh, NULL);
     for (int i = 0; i < 2; ++i) {

@@ -329,7 +329,11 @@ static void child_exits_get_into_a_full_mailbox(void** state) {
     jzx_actor_id parent = th_spawn_cap(loop, logger, &l, 2);
     jzx_actor_id kids[3];
     for (int i = 0; i < 3; ++i) {
-        jzx_spawn_opts o = {th_idle, NULL, parent, 0, NULL};
+        jzx_spawn_opts o = {.behavior = th_idle,
+                            .state = NULL,
+                            .supervisor = parent,
+                            .mailbox_cap = 0,
+                            .name = NULL};
         assert_int_equal(jzx_spawn(loop, &o, &kids[i]), JZX_OK);
     }
     int u[2];
@@ -559,7 +563,8 @@ static void system_mail_needs_no_ring(void** state) {
     jzx_loop* loop = th_loop_new();
     log_actor l = {.stop_after = 2};
     jzx_actor_id parent = th_spawn(loop, logger, &l);
-    jzx_spawn_opts o = {th_idle, NULL, parent, 0, NULL};
+    jzx_spawn_opts o = {
+        .behavior = th_idle, .state = NULL, .supervisor = parent, .mailbox_cap = 0, .name = NULL};
     jzx_actor_id kid = 0;
     assert_int_equal(jzx_spawn(loop, &o, &kid), JZX_OK);
     long calls = th_alloc_calls();
@@ -780,7 +785,8 @@ static void ending_drops_queued_mail_in_order(void** state) {
         memset(&dord, 0, sizeof dord);
         ender e = {how == 1 ? JZX_BEHAVIOR_FAIL : JZX_BEHAVIOR_STOP, 0};
         jzx_actor_id a = th_spawn(loop, end_with_mail_queued, &e);
-        jzx_spawn_opts o = {th_idle, NULL, a, 0, NULL};
+        jzx_spawn_opts o = {
+            .behavior = th_idle, .state = NULL, .supervisor = a, .mailbox_cap = 0, .name = NULL};
         assert_int_equal(jzx_spawn(loop, &o, &e.child), JZX_OK);
         if (how < 2) {
             assert_int_equal(jzx_send(loop, a, NULL, 0, 1), JZX_OK); /* the one it handles */

@@ -372,23 +372,32 @@ static void max_timeout_on_small_clock_is_exact(void** state) {
 
 /* ---- undeliverable timers ------------------------------------------------------------- */
 
-static void dead_target_goes_to_on_drop(void** state) {
+/* A timer dies with its target (0.2; Erlang's send_after to a pid does so):
+ * cancelled at the target's end, its payload to on_drop as ACTOR_ENDED,
+ * and it no longer keeps the loop running. The other timers stay. */
+static void timer_dies_with_its_target(void** state) {
     (void)state;
     jzx_loop* loop = fake_loop(0);
     jzx_actor_id a = th_spawn(loop, th_idle, NULL);
-    int payload = 3;
-    assert_int_equal(jzx_send_after(loop, a, 10, &payload, sizeof payload, 77, NULL), JZX_OK);
+    trec r = {.stop_after = 1};
+    jzx_actor_id b = th_spawn(loop, recorder, &r);
+    int payload[3] = {3, 4, 5};
+    jzx_timer_id t0 = 0;
+    assert_int_equal(jzx_send_after(loop, a, 10, &payload[0], sizeof payload[0], 77, &t0), JZX_OK);
+    assert_int_equal(jzx_send_after(loop, a, 0, &payload[1], sizeof payload[1], 78, NULL), JZX_OK);
+    assert_int_equal(jzx_send_after(loop, b, 20, &payload[2], sizeof payload[2], 79, NULL), JZX_OK);
     assert_int_equal(jzx_actor_stop(loop, a), JZX_OK);
-    /* No actor is left, but the armed timer still counts as work. */
     assert_int_equal(th_stats(loop).pending_timers, 1);
-    th_clock_ms = 10;
-    assert_int_equal(jzx_loop_run(loop), JZX_OK);
-    assert_int_equal(th_dropped.total, 1);
-    assert_int_equal(th_dropped.by_reason[JZX_DROP_NO_ACTOR], 1);
+    assert_int_equal(th_dropped.total, 2);
+    assert_int_equal(th_dropped.by_reason[JZX_DROP_ACTOR_ENDED], 2);
     assert_int_equal(th_dropped.last_target, a);
-    assert_ptr_equal(th_dropped.last_data, &payload);
-    assert_int_equal(th_dropped.last_tag, 77);
-    assert_int_equal(th_stats(loop).messages_dropped, 1);
+    assert_int_equal(th_stats(loop).messages_dropped, 2);
+    assert_int_equal(jzx_cancel_timer(loop, t0), JZX_ERR_TIMER_INVALID);
+    th_clock_ms = 20;
+    assert_int_equal(jzx_loop_run(loop), JZX_OK);
+    assert_int_equal(r.calls, 1);
+    assert_ptr_equal(r.data[0], &payload[2]);
+    assert_int_equal(th_dropped.total, 2);
     th_assert_empty(loop);
     th_loop_finish(loop);
 }
@@ -437,18 +446,41 @@ static jzx_behavior_result arm_self_and_stop(jzx_context* ctx, const jzx_message
     return JZX_BEHAVIOR_STOP;
 }
 
+/* The armer stops in the same turn: its timer dies with it, and the run
+ * ends without waiting for it. */
+static void timer_of_ended_actor_does_not_keep_run_going(void** state) {
+    (void)state;
+    jzx_loop* loop = fake_loop(0); /* the clock never moves: waiting would hang */
+    int payload = 0;
+    jzx_actor_id a = th_spawn(loop, arm_self_and_stop, &payload);
+    assert_int_equal(jzx_send(loop, a, NULL, 0, 1), JZX_OK);
+    assert_int_equal(jzx_loop_run(loop), JZX_OK);
+    assert_int_equal(th_dropped.by_reason[JZX_DROP_ACTOR_ENDED], 1);
+    assert_ptr_equal(th_dropped.last_data, &payload);
+    th_assert_empty(loop);
+    th_loop_finish(loop);
+}
+
+static jzx_behavior_result arm_self_then_stop_later(jzx_context* ctx, const jzx_message* msg) {
+    if (msg->tag == 1) {
+        assert_int_equal(jzx_send_after(ctx->loop, ctx->self, 30, ctx->state, 1, 9, NULL), JZX_OK);
+        return JZX_BEHAVIOR_OK;
+    }
+    assert_ptr_equal(msg->data, ctx->state);
+    return JZX_BEHAVIOR_STOP;
+}
+
 static void pending_timer_keeps_run_going(void** state) {
     (void)state;
     jzx_loop* loop = th_loop_new(); /* the real clock: the loop must really wait */
     int payload = 0;
-    jzx_actor_id a = th_spawn(loop, arm_self_and_stop, &payload);
+    jzx_actor_id a = th_spawn(loop, arm_self_then_stop_later, &payload);
     assert_int_equal(jzx_send(loop, a, NULL, 0, 1), JZX_OK);
     uint64_t start = now_us();
     assert_int_equal(jzx_loop_run(loop), JZX_OK);
     uint64_t elapsed_ms = (now_us() - start) / 1000u;
-    /* run returned only after the timer fired (into on_drop: its target had ended). */
-    assert_int_equal(th_dropped.by_reason[JZX_DROP_NO_ACTOR], 1);
-    assert_ptr_equal(th_dropped.last_data, &payload);
+    /* run returned only after the timer fired and its target stopped. */
+    assert_int_equal(th_dropped.total, 0);
     assert_true(elapsed_ms >= 29);
     assert_true(elapsed_ms < 10000);
     th_assert_empty(loop);
@@ -509,9 +541,8 @@ static void bad_input(void** state) {
     assert_int_equal(th_stats(loop).pending_timers, 1);
     assert_int_equal(jzx_actor_stop(loop, a), JZX_OK);
     assert_int_equal(jzx_actor_stop(loop, reuse), JZX_OK);
-    th_clock_ms = 1;
+    assert_int_equal(th_dropped.by_reason[JZX_DROP_ACTOR_ENDED], 1);
     assert_int_equal(jzx_loop_run(loop), JZX_OK);
-    assert_int_equal(th_dropped.by_reason[JZX_DROP_NO_ACTOR], 1);
     th_assert_empty(loop);
     th_loop_finish(loop);
 }
@@ -611,8 +642,6 @@ static void destroy_drops_armed_timers(void** state) {
                          JZX_OK);
     }
     assert_int_equal(jzx_send_after(loop, b, 5, &payloads[4], 0, 1, NULL), JZX_OK);
-    /* A timer whose target died is still pending: destroy drops it too. */
-    assert_int_equal(jzx_actor_stop(loop, b), JZX_OK);
     assert_int_equal(th_stats(loop).pending_timers, 5);
     th_loop_finish(loop);
     assert_int_equal(th_dropped.total, 5);
@@ -843,7 +872,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(ids_are_never_reused),
     cmocka_unit_test(huge_timeout_saturates),
     cmocka_unit_test(max_timeout_on_small_clock_is_exact),
-    cmocka_unit_test(dead_target_goes_to_on_drop),
+    cmocka_unit_test(timer_dies_with_its_target),
+    cmocka_unit_test(timer_of_ended_actor_does_not_keep_run_going),
     cmocka_unit_test(full_target_goes_to_on_drop),
     cmocka_unit_test(pending_timer_keeps_run_going),
     cmocka_unit_test(timer_due_when_loop_goes_idle),

@@ -105,9 +105,10 @@ typedef struct jzx_message {
 
 /** Why an accepted payload was not delivered to a behaviour. */
 typedef enum jzx_drop_reason {
-    JZX_DROP_NO_ACTOR = 1,       /**< async or timer message whose target was gone on arrival */
-    JZX_DROP_MAILBOX_FULL = 2,   /**< async or timer message whose target mailbox was full */
-    JZX_DROP_ACTOR_ENDED = 3,    /**< mail still queued when its actor stopped or failed */
+    JZX_DROP_NO_ACTOR = 1,     /**< async message whose target was gone on arrival */
+    JZX_DROP_MAILBOX_FULL = 2, /**< async or timer message whose target mailbox was full */
+    JZX_DROP_ACTOR_ENDED =
+        3, /**< mail still queued, or a timer still armed, when its actor ended */
     JZX_DROP_LOOP_DESTROYED = 4, /**< mail, timer or async message pending at jzx_loop_destroy */
     JZX_DROP_NOT_HANDLED = 5     /**< a user message sent to a supervisor */
 } jzx_drop_reason;
@@ -166,21 +167,52 @@ typedef enum jzx_actor_status {
     JZX_ACTOR_FAILED = 4    /**< ended abnormally (FAIL, jzx_actor_fail, escalation) */
 } jzx_actor_status;
 
-/** Why an actor ended, as reported to jzx_observer.on_actor_stop. */
+/** Why an actor ended, as reported to jzx_observer.on_actor_stop, to
+ * terminate hooks, in JZX_TAG_SYS_DOWN and in JZX_TAG_SYS_EXIT. */
 typedef enum jzx_exit_reason {
-    JZX_EXIT_NORMAL = 0,  /**< it stopped (STOP, jzx_actor_stop) */
-    JZX_EXIT_FAIL = 1,    /**< it failed (FAIL, jzx_actor_fail, escalation) */
-    JZX_EXIT_SHUTDOWN = 2 /**< stopped by its supervisor (group restart, supervisor exit, or
-                             the undo of a jzx_spawn_supervisor that failed) */
+    JZX_EXIT_NORMAL = 0,   /**< it stopped (STOP, jzx_actor_stop) */
+    JZX_EXIT_FAIL = 1,     /**< it failed (FAIL, jzx_actor_fail, escalation, a linked actor's
+                              abnormal end, a failed init) */
+    JZX_EXIT_SHUTDOWN = 2, /**< stopped by its supervisor (group restart, supervisor exit, or
+                              the undo of a jzx_spawn_supervisor that failed), or ended by
+                              jzx_loop_destroy (terminate hooks only) */
+    JZX_EXIT_NOPROC = 3    /**< (0.2) in a DOWN only: the monitored actor did not exist */
 } jzx_exit_reason;
+
+/** Sets up an actor's state before its first message (0.2). Runs on the loop
+ * thread inside jzx_spawn (and inside every supervisor start and restart),
+ * with ctx->self already valid. `*state` starts as the spawn's `state` and
+ * may be replaced. Any return other than JZX_OK aborts the start: the actor
+ * is gone as if it failed (links and monitors made meanwhile fire with
+ * JZX_EXIT_FAIL; terminate, on_actor_start and on_actor_stop do not run) and
+ * the spawn returns that value. */
+typedef jzx_err (*jzx_init_fn)(jzx_context* ctx, void* arg, void** state);
+/** Releases what an actor's incarnation holds (0.2). Runs exactly once for
+ * every incarnation whose init succeeded (or that had none), on the loop
+ * thread, whatever the end, with the state the behaviour last had (as set by
+ * init or jzx_become). It may send messages; the actor's own id is already
+ * stale. During jzx_loop_destroy the reason is JZX_EXIT_SHUTDOWN and every
+ * API call returns JZX_ERR_LOOP_CLOSED. */
+typedef void (*jzx_terminate_fn)(jzx_context* ctx, jzx_exit_reason reason, void* state);
 
 /** What jzx_spawn needs to start an actor. Fields are only ever appended. */
 typedef struct jzx_spawn_opts {
     jzx_behavior_fn behavior; /**< required */
     void* state;              /**< passed back in jzx_context; owned by the caller */
-    jzx_actor_id supervisor;  /**< 0, or a live actor that gets JZX_TAG_SYS_CHILD_EXIT */
-    uint32_t mailbox_cap;     /**< 0: the loop's default_mailbox_cap; clamped to 2^31 */
-    const char* name;         /**< passed to on_actor_start only; not stored */
+    /** 0, or a live actor (not a supervisor) that gets JZX_TAG_SYS_CHILD_EXIT
+     * when this one ends. Supervised children come only from a child spec. */
+    jzx_actor_id supervisor;
+    uint32_t mailbox_cap; /**< 0: the loop's default_mailbox_cap; clamped to 2^31 */
+    const char* name;     /**< passed to on_actor_start only; not stored */
+    /* Added in 0.2.0. */
+    jzx_init_fn init;           /**< NULL: none; see jzx_init_fn */
+    void* init_arg;             /**< passed to init */
+    jzx_terminate_fn terminate; /**< NULL: none; see jzx_terminate_fn */
+    /** How long a supervisor that stops this actor waits after sending it
+     * JZX_TAG_SYS_SHUTDOWN before stopping it; 0 stops it at once. Only
+     * supervisors stop actors gracefully, so this matters for children
+     * started from a jzx_child_spec (which has the same field). */
+    uint32_t shutdown_ms;
 } jzx_spawn_opts;
 
 /* ------------------------------------------------------------------------ */
@@ -224,9 +256,16 @@ typedef struct jzx_child_spec {
      * supervisor lives if an observer reads names. */
     const char* name;
     /** Added in 0.1.0: when set, the child is a nested supervisor built from
-     * this init (deep-copied at spawn) and `behavior`, `state` and
-     * `mailbox_cap` are ignored. */
+     * this init (deep-copied at spawn) and `behavior`, `state`,
+     * `mailbox_cap`, `init`, `init_arg` and `terminate` are ignored. */
     const struct jzx_supervisor_init* supervisor;
+    /* Added in 0.2.0, as in jzx_spawn_opts. */
+    jzx_init_fn init;           /**< runs at every start; a failure counts as a crash */
+    void* init_arg;             /**< passed to init */
+    jzx_terminate_fn terminate; /**< runs at the end of every incarnation */
+    /** 0: stopped at once when the supervisor stops it; else it first gets
+     * JZX_TAG_SYS_SHUTDOWN and is stopped after shutdown_ms if still alive. */
+    uint32_t shutdown_ms;
 } jzx_child_spec;
 
 /** How a supervisor restarts its children. */
@@ -236,6 +275,9 @@ typedef struct jzx_supervisor_spec {
     uint32_t period_ms;               /**< sliding window length; 0 = unlimited */
     jzx_backoff_type backoff;         /**< default backoff for children that say NONE */
     uint32_t backoff_delay_ms;        /**< the backoff step */
+    /** Added in 0.2.0: a child that stays up this long has its restart count
+     * (which drives the backoff) reset to 0; 0 never resets it. */
+    uint32_t backoff_reset_ms;
 } jzx_supervisor_spec;
 
 /** Everything jzx_spawn_supervisor needs: the children, in start order, and
@@ -255,11 +297,19 @@ typedef struct jzx_supervisor_init {
 
 /** Tags from JZX_TAG_SYS_MIN up are reserved for the runtime: sending one
  * returns JZX_ERR_INVALID_ARG. System messages are delivered ahead of queued
- * user messages and never count against mailbox_cap. */
+ * user messages and never count against mailbox_cap. The 0.1 ones hand their
+ * payload to the receiver (release it with jzx_loop_free); from 0.2 on they
+ * lend it: valid during the behaviour call, freed by the runtime after it. */
 #define JZX_TAG_SYS_MIN 0xFFFF0000u
 #define JZX_TAG_SYS_IO 0xFFFF0001u            /**< data: jzx_io_event*, freed by the receiver */
 #define JZX_TAG_SYS_CHILD_EXIT 0xFFFF0002u    /**< data: jzx_child_exit*, freed by the receiver */
 #define JZX_TAG_SYS_CHILD_RESTART 0xFFFF0003u /**< internal to supervisors */
+#define JZX_TAG_SYS_DOWN 0xFFFF0004u          /**< (0.2) data: const jzx_down*, borrowed */
+#define JZX_TAG_SYS_EXIT 0xFFFF0005u          /**< (0.2) data: const jzx_exit_signal*, borrowed */
+/** (0.2) No payload (data NULL, len 0): the supervisor is stopping this child
+ * and will stop it after its spec's shutdown_ms; finish up and return
+ * JZX_BEHAVIOR_STOP. */
+#define JZX_TAG_SYS_SHUTDOWN 0xFFFF0006u
 
 #define JZX_IO_READ 0x1u  /**< interest and readiness: the fd is readable */
 #define JZX_IO_WRITE 0x2u /**< interest and readiness: the fd is writable */
@@ -281,6 +331,23 @@ typedef struct jzx_child_exit {
 typedef struct jzx_child_restart {
     uint32_t child_index; /**< index of the child to restart in its jzx_supervisor_init */
 } jzx_child_restart;
+
+/** A monitor's reference: never 0, never reused within a loop (0.2). */
+typedef uint64_t jzx_monitor_ref;
+
+/** Payload of JZX_TAG_SYS_DOWN (0.2), borrowed. */
+typedef struct jzx_down {
+    jzx_monitor_ref ref;    /**< what jzx_monitor returned */
+    jzx_actor_id actor;     /**< the monitored actor (now stale) */
+    jzx_exit_reason reason; /**< how it ended; JZX_EXIT_NOPROC if it never existed */
+} jzx_down;
+
+/** Payload of JZX_TAG_SYS_EXIT (0.2), borrowed: a linked actor ended and the
+ * receiver traps exits. */
+typedef struct jzx_exit_signal {
+    jzx_actor_id from;      /**< the linked actor that ended (now stale) */
+    jzx_exit_reason reason; /**< how it ended */
+} jzx_exit_signal;
 
 /* ------------------------------------------------------------------------ */
 /* Observer                                                                 */
@@ -331,7 +398,13 @@ typedef struct jzx_stats {
  * A failed send leaves `data` with the caller. A cancelled timer gives its
  * payload back to the caller. The runtime allocates and frees the payloads of
  * system messages itself, except that a receiver of JZX_TAG_SYS_IO or
- * JZX_TAG_SYS_CHILD_EXIT releases `data` with jzx_loop_free.
+ * JZX_TAG_SYS_CHILD_EXIT releases `data` with jzx_loop_free. The payloads of
+ * the system messages added in 0.2 (JZX_TAG_SYS_DOWN, JZX_TAG_SYS_EXIT) are
+ * borrowed: valid during the behaviour call, freed by the runtime after it.
+ *
+ * State: an actor's state pointer belongs to the program. Give it an init
+ * hook to build it and a terminate hook to release it: terminate runs exactly
+ * once per incarnation, whatever the end, including jzx_loop_destroy.
  */
 
 /* ------------------------------------------------------------------------ */
@@ -362,8 +435,9 @@ JZX_API void jzx_loop_destroy(jzx_loop* loop);
 /** Run until no actor, timer, watch or async message is left, or until
  * jzx_loop_request_stop. May be called again afterwards. Returns JZX_OK,
  * JZX_ERR_INVALID_ARG (NULL) or JZX_ERR_LOOP_CLOSED (already running, being
- * destroyed, or called from an observer hook or on_drop). */
-JZX_API int jzx_loop_run(jzx_loop* loop);
+ * destroyed, or called from an observer hook, init, terminate or on_drop).
+ * (Declared as returning int before 0.2; same values, same ABI.) */
+JZX_API jzx_err jzx_loop_run(jzx_loop* loop);
 
 /** Make jzx_loop_run return after the actor turn in progress. If the loop is
  * not running, the next jzx_loop_run returns at once. Any thread. */
@@ -384,9 +458,11 @@ JZX_API jzx_err jzx_loop_stats(jzx_loop* loop, jzx_stats* out);
 /* ------------------------------------------------------------------------ */
 
 /** Create an actor; `out_id` (may be NULL) receives its id. The mailbox
- * memory grows on first use. Errors: INVALID_ARG (NULL loop/opts/behavior),
- * NO_SUCH_ACTOR (opts->supervisor is not a live actor), MAX_ACTORS,
- * NO_MEMORY, LOOP_CLOSED. */
+ * memory grows on first use. opts->init, if any, runs before this returns;
+ * its error is returned as is and nothing is left of the actor. Errors:
+ * INVALID_ARG (NULL loop/opts/behavior, opts->supervisor names a
+ * supervisor), NO_SUCH_ACTOR (opts->supervisor is not a live actor),
+ * MAX_ACTORS, NO_MEMORY, LOOP_CLOSED, or init's error. */
 JZX_API jzx_err jzx_spawn(jzx_loop* loop, const jzx_spawn_opts* opts, jzx_actor_id* out_id);
 
 /** Queue a message for `target`; it runs in a later actor turn. FIFO per
@@ -404,15 +480,75 @@ JZX_API jzx_err jzx_send(jzx_loop* loop, jzx_actor_id target, void* data, size_t
 JZX_API jzx_err jzx_send_async(jzx_loop* loop, jzx_actor_id target, void* data, size_t len,
                                uint32_t tag);
 
-/** End an actor normally. Its queued mail goes to on_drop, its watches are
- * removed, on_actor_stop fires and its supervisor gets CHILD_EXIT, all before
- * this returns; an actor stopping itself ends when its behaviour returns.
- * Errors: INVALID_ARG, NO_SUCH_ACTOR, LOOP_CLOSED. Owner thread. */
+/** End an actor normally. Its timers are cancelled and its watches removed,
+ * its terminate hook runs, on_actor_stop fires, its monitors get DOWN, its
+ * links fire and its supervisor gets CHILD_EXIT, then its queued mail goes
+ * to on_drop, all before this returns; an actor stopping itself ends when
+ * its behaviour returns (and one stopped from a terminate hook or from the
+ * teardown of another actor ends right after that teardown).
+ *
+ * A supervisor with children whose shutdown_ms is non-zero is shut down
+ * gracefully instead: this starts that shutdown and returns JZX_OK, and the
+ * supervisor ends (on_actor_stop, DOWN, CHILD_EXIT to its parent) once its
+ * last child is gone. A stop of a supervisor already shutting down returns
+ * JZX_OK and changes nothing. Errors: INVALID_ARG, NO_SUCH_ACTOR,
+ * LOOP_CLOSED. Owner thread. */
 JZX_API jzx_err jzx_actor_stop(jzx_loop* loop, jzx_actor_id id);
 
 /** Like jzx_actor_stop, but the actor ends as failed (JZX_ACTOR_FAILED).
  * Same errors. */
 JZX_API jzx_err jzx_actor_fail(jzx_loop* loop, jzx_actor_id id);
+
+/** From inside a behaviour: handle the next messages with `fn` and `state`
+ * (0.2). The message being handled finishes with the old behaviour; ctx->state
+ * is set to `state` too. (Writing ctx->state alone changes nothing: the
+ * context is rebuilt for every message.) Errors: INVALID_ARG (NULL ctx or fn,
+ * or ctx is not the context of the behaviour, init or terminate running now).
+ * Loop thread. */
+JZX_API jzx_err jzx_become(jzx_context* ctx, jzx_behavior_fn fn, void* state);
+
+/* ------------------------------------------------------------------------ */
+/* Monitors and links (0.2)                                                 */
+/* ------------------------------------------------------------------------ */
+
+/** Have `watcher` told when `target` ends: exactly one JZX_TAG_SYS_DOWN
+ * {ref, target, reason}, queued after the target's end, whatever else
+ * happens (the message's memory is reserved now, and system messages never
+ * count against mailbox_cap). If `target` is already gone (stale, unknown,
+ * ending, 0), the DOWN says JZX_EXIT_NOPROC and is queued now, delivered like
+ * any other message (not inside this call). Any number of monitors per
+ * target and per watcher. The watcher's end removes its monitors. `out_ref`
+ * (may be NULL) receives the reference. Errors: INVALID_ARG (NULL loop,
+ * watcher == target), NO_SUCH_ACTOR (watcher not live), NO_MEMORY,
+ * LOOP_CLOSED. O(1). Owner thread. */
+JZX_API jzx_err jzx_monitor(jzx_loop* loop, jzx_actor_id watcher, jzx_actor_id target,
+                            jzx_monitor_ref* out_ref);
+
+/** Remove a monitor, and its DOWN if one is already queued: afterwards the
+ * watcher never sees `ref`. Errors: INVALID_ARG (NULL loop; `ref` unknown,
+ * already removed, or its DOWN already delivered or being delivered),
+ * LOOP_CLOSED. O(1). Owner thread. */
+JZX_API jzx_err jzx_demonitor(jzx_loop* loop, jzx_monitor_ref ref);
+
+/** Link two live actors, both ways (idempotent). When one ends with
+ * JZX_EXIT_FAIL or JZX_EXIT_SHUTDOWN, the other fails too (JZX_EXIT_FAIL)
+ * unless it traps exits; a trapping end instead gets JZX_TAG_SYS_EXIT {from,
+ * reason}, for a normal end too. A normal end never kills the other end.
+ * Cascades over chains of links run without recursion. Errors: INVALID_ARG
+ * (NULL loop, a == b), NO_SUCH_ACTOR (either not live; no link is made),
+ * NO_MEMORY, LOOP_CLOSED. Owner thread. */
+JZX_API jzx_err jzx_link(jzx_loop* loop, jzx_actor_id a, jzx_actor_id b);
+
+/** Remove the link between `a` and `b`, if any (JZX_OK either way). An EXIT
+ * already queued stays queued. Errors: INVALID_ARG (NULL loop, a == b),
+ * NO_SUCH_ACTOR (either not live), LOOP_CLOSED. Owner thread. */
+JZX_API jzx_err jzx_unlink(jzx_loop* loop, jzx_actor_id a, jzx_actor_id b);
+
+/** With `on` non-zero, linked actors' ends reach `id` as JZX_TAG_SYS_EXIT
+ * messages instead of ending it; with 0, back to the default. Errors:
+ * INVALID_ARG (NULL loop), NO_SUCH_ACTOR, NO_MEMORY, LOOP_CLOSED. Owner
+ * thread. */
+JZX_API jzx_err jzx_trap_exits(jzx_loop* loop, jzx_actor_id id, int on);
 
 /* ------------------------------------------------------------------------ */
 /* Supervisors                                                              */
@@ -433,12 +569,47 @@ JZX_API jzx_err jzx_actor_fail(jzx_loop* loop, jzx_actor_id id);
 JZX_API jzx_err jzx_spawn_supervisor(jzx_loop* loop, const jzx_supervisor_init* init,
                                      jzx_actor_id parent, jzx_actor_id* out_id);
 
-/** Current id of child `index` (0 while it is down awaiting a restart).
- * Between a child's exit and the supervisor's turn that handles it, the old,
- * already stale id is returned (docs/errors.md). Errors: INVALID_ARG (NULL,
- * index out of range), NO_SUCH_ACTOR (not a live supervisor). */
+/** Current id of child `index` (0 while it is down awaiting a restart, or
+ * terminated). Between a child's exit and the supervisor's turn that handles
+ * it, the old, already stale id is returned (docs/errors.md). Errors:
+ * INVALID_ARG (NULL, no child at that index), NO_SUCH_ACTOR (not a live
+ * supervisor). */
 JZX_API jzx_err jzx_supervisor_child_id(jzx_loop* loop, jzx_actor_id supervisor, size_t index,
                                         jzx_actor_id* out_id);
+
+/** Add a child to a running supervisor (0.2): the spec is checked and copied
+ * (a nested init deep-copied), the child is started now and placed last in
+ * start order (rest_for_one and one_for_all include it). `out_index` and
+ * `out_id` (either may be NULL) receive its index, which names it for
+ * jzx_supervisor_child_id, _terminate_child and _delete_child, and its id.
+ * Indices of deleted children are reused, like fd numbers. If the child
+ * cannot start, nothing is added and its error is returned. A temporary
+ * child's spec is deleted when it ends, so a supervisor that starts and ends
+ * many temporary children keeps memory proportional to the live ones.
+ * Errors: INVALID_ARG (NULL loop or spec, a bad spec as for
+ * jzx_spawn_supervisor), NO_SUCH_ACTOR (not a live supervisor, or one
+ * shutting down), MAX_ACTORS, NO_MEMORY, LOOP_CLOSED, or the child's init
+ * error. Owner thread. */
+JZX_API jzx_err jzx_supervisor_start_child(jzx_loop* loop, jzx_actor_id supervisor,
+                                           const jzx_child_spec* spec, uint32_t* out_index,
+                                           jzx_actor_id* out_id);
+
+/** Stop child `index` without restarting it; its spec is kept (0.2). A child
+ * with shutdown_ms gets JZX_TAG_SYS_SHUTDOWN first and is stopped after
+ * shutdown_ms; a restart that was pending is cancelled. A terminated child
+ * is not restarted by later group restarts either. Terminating a child that
+ * is down returns JZX_OK. A temporary child's spec goes when it ends.
+ * Errors: INVALID_ARG (no child at that index), NO_SUCH_ACTOR (not a live
+ * supervisor), LOOP_CLOSED. Owner thread. */
+JZX_API jzx_err jzx_supervisor_terminate_child(jzx_loop* loop, jzx_actor_id supervisor,
+                                               uint32_t index);
+
+/** Remove the spec of a child that is down and awaits no restart (0.2); its
+ * index may then be reused. Errors: INVALID_ARG (no child at that index, or
+ * the child is running, being shut down, or awaiting a restart),
+ * NO_SUCH_ACTOR (not a live supervisor), LOOP_CLOSED. Owner thread. */
+JZX_API jzx_err jzx_supervisor_delete_child(jzx_loop* loop, jzx_actor_id supervisor,
+                                            uint32_t index);
 
 /* ------------------------------------------------------------------------ */
 /* Timers                                                                   */
@@ -446,7 +617,9 @@ JZX_API jzx_err jzx_supervisor_child_id(jzx_loop* loop, jzx_actor_id supervisor,
 
 /** Send `data` to `target` after `ms` milliseconds (saturating). Timers with
  * the same due time fire in creation order. An armed timer keeps
- * jzx_loop_run going. If the target is gone or full when it fires, the
+ * jzx_loop_run going. A timer dies with its target (0.2): when the target
+ * ends, its timers are cancelled and their payloads go to on_drop with
+ * JZX_DROP_ACTOR_ENDED. If the target's mailbox is full when it fires, the
  * payload goes to on_drop. Errors: INVALID_ARG, NO_SUCH_ACTOR, NO_MEMORY,
  * LOOP_CLOSED. O(log n). Owner thread. */
 JZX_API jzx_err jzx_send_after(jzx_loop* loop, jzx_actor_id target, uint32_t ms, void* data,

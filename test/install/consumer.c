@@ -23,7 +23,11 @@ int main(void) {
         return 1;
     }
     int seen = 0;
-    jzx_spawn_opts opts = {count_to_three, &seen, 0, 0, "consumer"};
+    jzx_spawn_opts opts = {.behavior = count_to_three,
+                           .state = &seen,
+                           .supervisor = 0,
+                           .mailbox_cap = 0,
+                           .name = "consumer"};
     jzx_actor_id id = 0;
     jzx_err err = jzx_spawn(loop, &opts, &id);
     for (uint32_t tag = 1; err == JZX_OK && tag <= 3; ++tag) {
