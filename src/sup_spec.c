@@ -103,7 +103,8 @@ static jzx_err check_nested(walk* w, const jzx_supervisor_init* init, uint32_t d
  * deepest nesting below it, `actors` the actors it starts. */
 static jzx_err check_init(walk* w, const jzx_supervisor_init* init, uint32_t depth,
                           uint32_t* height, uint64_t* actors) {
-    if (!init || !init->children || init->child_count == 0 || depth > MAX_DEPTH ||
+    /* No children is fine: a supervisor may get them all later. */
+    if (!init || (!init->children && init->child_count) || depth > MAX_DEPTH ||
         init->child_count > UINT32_MAX / 2) {
         return JZX_ERR_INVALID_ARG;
     }

@@ -1463,10 +1463,10 @@ static void spawn_supervisor_bad_input(void** state) {
     assert_int_equal(jzx_spawn_supervisor(NULL, &good, 0, &out), JZX_ERR_INVALID_ARG);
     expect_refused(loop, NULL, 0, JZX_ERR_INVALID_ARG, base);
     jzx_supervisor_init bad = good;
-    bad.children = NULL;
+    bad.children = NULL; /* with a child_count */
     expect_refused(loop, &bad, 0, JZX_ERR_INVALID_ARG, base);
     bad = good;
-    bad.child_count = 0;
+    bad.child_count = UINT32_MAX / 2 + 1u;
     expect_refused(loop, &bad, 0, JZX_ERR_INVALID_ARG, base);
     bad = good;
     bad.supervisor.strategy = (jzx_supervisor_strategy)3;
@@ -1490,9 +1490,9 @@ static void spawn_supervisor_bad_input(void** state) {
     bk[1].backoff = (jzx_backoff_type)3;
     expect_refused(loop, &bad, 0, JZX_ERR_INVALID_ARG, base);
     /* A nested init is checked as deeply. */
-    jzx_supervisor_init empty = {kids, 0, {0}};
+    jzx_supervisor_init nested_bad = {NULL, 1, {0}};
     bk[1] = kids[1];
-    bk[1].supervisor = &empty;
+    bk[1].supervisor = &nested_bad;
     expect_refused(loop, &bad, 0, JZX_ERR_INVALID_ARG, base);
     /* A cycle of inits. */
     jzx_supervisor_init cyc = {bk, 2, {0}};

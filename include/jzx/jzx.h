@@ -284,7 +284,7 @@ typedef struct jzx_supervisor_spec {
  * the restart policy. */
 typedef struct jzx_supervisor_init {
     const jzx_child_spec* children; /**< copied at spawn; may live on the stack */
-    size_t child_count;             /**< at least 1 */
+    size_t child_count;             /**< 0 (0.2) for one that gets its children later */
     jzx_supervisor_spec supervisor; /**< the restart policy */
 } jzx_supervisor_init;
 
@@ -555,17 +555,21 @@ JZX_API jzx_err jzx_trap_exits(jzx_loop* loop, jzx_actor_id id, int on);
 /* ------------------------------------------------------------------------ */
 
 /** Spawn a supervisor and its children in order. `init` is deep-copied.
- * `parent` (0 for none) gets CHILD_EXIT when the supervisor ends. If a child
- * cannot start, the children already started are stopped, nothing is left
- * and the child's error is returned. If an observer hook ends the supervisor
- * meanwhile, its children are stopped and the call returns JZX_OK with the
- * (already stale) id, as jzx_spawn does. Errors: INVALID_ARG (NULL init, no
- * children or child_count > UINT32_MAX / 2, a child without behavior,
- * intensity > JZX_MAX_INTENSITY, a strategy, backoff or mode that is not one
- * of its enum's values, nested inits more than 32 levels deep), NO_SUCH_ACTOR
- * (parent), MAX_ACTORS (also before anything starts, when the whole tree,
- * nested inits counted every time they appear, has more actors than
- * max_actors), NO_MEMORY, LOOP_CLOSED. The checks cover every nested init. */
+ * `parent` (0 for none; a plain actor or, for nesting, use a child spec)
+ * gets CHILD_EXIT when the supervisor ends. If a child cannot start, the
+ * children already started are stopped, nothing is left and the child's
+ * error (a child's init error included) is returned. If an observer hook
+ * ends the supervisor meanwhile, its children are stopped and the call
+ * returns JZX_OK with the (already stale) id, as jzx_spawn does. A
+ * supervisor may start with no children (0.2) and get them from
+ * jzx_supervisor_start_child. Errors, in this order: INVALID_ARG (NULL init,
+ * NULL children with a child_count, child_count > UINT32_MAX / 2, a child
+ * without behavior, intensity > JZX_MAX_INTENSITY, a strategy, backoff or
+ * mode that is not one of its enum's values, nested inits more than 32
+ * levels deep; every nested init is checked), LOOP_CLOSED, NO_SUCH_ACTOR
+ * (parent), MAX_ACTORS (before anything starts, when the whole tree, nested
+ * inits counted every time they appear, has more actors than max_actors),
+ * NO_MEMORY, then a child's error. */
 JZX_API jzx_err jzx_spawn_supervisor(jzx_loop* loop, const jzx_supervisor_init* init,
                                      jzx_actor_id parent, jzx_actor_id* out_id);
 
