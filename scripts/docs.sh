@@ -4,8 +4,9 @@
 # not: that every enum value, like every type, field, macro and function, has
 # a description. Also checks that every code block in docs/*.md labelled with
 # a source file ("/* src/<file> */", "/* include/<file> */") still appears in
-# that file verbatim, compiles the complete programs quoted in the guides and
-# checks the man pages with man --warnings.
+# that file verbatim, compiles the complete programs quoted in the guides,
+# checks every relative link and anchor in the Markdown and in the HTML
+# (scripts/linkcheck.py) and checks the man pages with man --warnings.
 # Usage: scripts/docs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -106,6 +107,16 @@ for program in "${programs[@]}"; do
   cc -std=c11 -Wall -Wextra -Wpedantic -Werror -Iinclude -fsyntax-only "$program"
 done
 echo "docs: ${#programs[@]} programs in the guides compile: $(cd "$out/programs" && echo *.c)"
+
+# Every relative link resolves, anchors included: in the Markdown as GitHub
+# shows it, and in the HTML Doxygen made of it. The header's comments send the
+# reader to "Threading" and "Ownership", which are the page jzx_rules.
+mapfile -t pages < <(git ls-files --cached --others --exclude-standard '*.md')
+python3 scripts/linkcheck.py "$out/html" "${pages[@]}"
+if ! grep -q 'href="jzx_rules.html"' "$out/html/jzx_8h.html"; then
+  echo "docs: the header's page does not link jzx_rules.html (docs/header.dox)" >&2
+  exit 1
+fi
 
 shopt -s nullglob
 for page in docs/man/*.[0-9]; do
