@@ -9,7 +9,8 @@
 #   6. compares the ABI with the committed baseline (abidiff),
 #   7. builds the API reference (Doxygen, undocumented symbols fail), checks
 #      that the code quoted in docs/ is verbatim in its source file, compiles
-#      the guides' programs and checks the man page,
+#      the guides' programs, checks every link and anchor in the Markdown and
+#      the HTML, and checks the man pages (one per function),
 #   8. runs the Python bindings' tests and example against the fresh library,
 #   9. builds the Debian packages, lints them and builds consumers from them,
 #  10. checks formatting against .clang-format,
@@ -155,7 +156,7 @@ for stage in "${stages[@]}"; do
     scripts/abi.sh check
     ;;
   docs)
-    say "docs: API reference (Doxygen, every public symbol documented), quoted code, guides, man page"
+    say "docs: API reference (Doxygen, every public symbol documented), quoted code, guides, links, man pages"
     scripts/docs.sh
     ;;
   python)
