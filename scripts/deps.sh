@@ -4,8 +4,8 @@
 set -euo pipefail
 
 # git: the format stage lists the sources with git ls-files, and the deb stage
-# copies the tree the same way.
-want=(gcc make cmake pkg-config libuv1-dev libcmocka-dev valgrind clang-format git "$@")
+# copies the tree the same way. python3: every build writes the man pages.
+want=(gcc make cmake pkg-config libuv1-dev libcmocka-dev valgrind clang-format git python3 "$@")
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -4,8 +4,10 @@
 # not: that every enum value, like every type, field, macro and function, has
 # a description. Also checks that every code block in docs/*.md labelled with
 # a source file ("/* src/<file> */", "/* include/<file> */") still appears in
-# that file verbatim, compiles the complete programs quoted in the guides and
-# checks the man pages with man --warnings.
+# that file verbatim, compiles the complete programs quoted in the guides,
+# checks every relative link and anchor in the Markdown and in the HTML
+# (scripts/linkcheck.py), writes a man page per function as the build does
+# (scripts/manpages.py) and checks those and jzx(3) with man --warnings.
 # Usage: scripts/docs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -107,12 +109,33 @@ for program in "${programs[@]}"; do
 done
 echo "docs: ${#programs[@]} programs in the guides compile: $(cd "$out/programs" && echo *.c)"
 
+# Every relative link resolves, anchors included: in the Markdown as GitHub
+# shows it, and in the HTML Doxygen made of it. The header's comments send the
+# reader to "Threading" and "Ownership", which are the page jzx_rules.
+mapfile -t pages < <(git ls-files --cached --others --exclude-standard '*.md')
+python3 scripts/linkcheck.py "$out/html" "${pages[@]}"
+if ! grep -q 'href="jzx_rules.html"' "$out/html/jzx_8h.html"; then
+  echo "docs: the header's page does not link jzx_rules.html (docs/header.dox)" >&2
+  exit 1
+fi
+
+# A page for every function, no warnings from man, and a NAME line that
+# lexgrog reads (whatis and apropos index it).
+python3 scripts/manpages.py "$out/man3" include/jzx/jzx.h
+want=$(grep -oE 'JZX_API [^(]*\bjzx_[a-z_]+\(' include/jzx/jzx.h | grep -oE 'jzx_[a-z_]+\($' | tr -d '(' | sort)
+have=$(cd "$out/man3" && ls -- *.3 | sed 's/\.3$//' | sort)
+if [ "$want" != "$have" ]; then
+  echo "docs: the man pages do not match the header's JZX_API functions (a comment missing?)" >&2
+  diff <(echo "$want") <(echo "$have") >&2 || true
+  exit 1
+fi
 shopt -s nullglob
-for page in docs/man/*.[0-9]; do
+for page in docs/man/*.[0-9] "$out"/man3/*.3; do
   warnings=$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z "$page" 2>&1 >/dev/null)
-  if [ -n "$warnings" ]; then
-    echo "docs: $page: $warnings" >&2
+  if [ -n "$warnings" ] || ! lexgrog "$page" >/dev/null; then
+    echo "docs: $page: ${warnings:-lexgrog finds no NAME line}" >&2
     exit 1
   fi
 done
+echo "docs: jzx(3) and $(echo "$have" | wc -l) function pages pass man --warnings"
 echo "docs: API reference in $out/html/index.html"

@@ -2,7 +2,8 @@
 # Installs a build tree into a temporary prefix and builds consumers against
 # it the three ways users do: pkg-config (shared), pkg-config --static, and
 # CMake's find_package(jzx). Also checks that libjzx.so exports exactly the
-# public API. Usage: scripts/install-check.sh <build-dir>
+# public API and that each function has its man page.
+# Usage: scripts/install-check.sh <build-dir>
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:?build dir}
@@ -14,7 +15,6 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 libdir=$(find "$prefix" -name 'libjzx.so.0' -printf '%h\n' | head -n1)
 test -L "$libdir/libjzx.so" && test -L "$libdir/libjzx.so.0" && test -f "$libdir/libjzx.a"
 test -f "$prefix/include/jzx/jzx.h"
-test -f "$prefix/share/man/man3/jzx.3"
 
 # Exported symbols == functions declared JZX_API in the header.
 want=$(grep -oE 'JZX_API [^(]*\b(jzx_[a-z_]+)\(' include/jzx/jzx.h | grep -oE 'jzx_[a-z_]+\($' | tr -d '(' | sort)
@@ -25,6 +25,13 @@ if [ "$want" != "$have" ]; then
   exit 1
 fi
 echo "install-check: libjzx.so exports exactly the $(echo "$have" | wc -l) public functions"
+# The overview page and one page per public function.
+for page in jzx $want; do
+  if [ ! -f "$prefix/share/man/man3/$page.3" ]; then
+    echo "install-check: $page(3) is not installed" >&2
+    exit 1
+  fi
+done
 
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 cc -std=c11 -Wall -Wextra -Werror -o "$work/pc_shared" test/install/consumer.c $(pkg-config --cflags --libs jzx)

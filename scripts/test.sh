@@ -9,22 +9,27 @@
 #   6. compares the ABI with the committed baseline (abidiff),
 #   7. builds the API reference (Doxygen, undocumented symbols fail), checks
 #      that the code quoted in docs/ is verbatim in its source file, compiles
-#      the guides' programs and checks the man page,
+#      the guides' programs, checks every link and anchor in the Markdown and
+#      the HTML, and checks the man pages (one per function),
 #   8. runs the Python bindings' tests and example against the fresh library,
 #   9. builds the Debian packages, lints them and builds consumers from them,
-#  10. checks formatting against .clang-format,
-#  11. builds the benchmarks and the CAF and Erlang peers and runs each
+#  10. walks a new user's path: installs freshly built .debs system-wide (and
+#      removes them after), builds the README's example from an empty
+#      directory, reads the man pages, pip-installs the Python binding into a
+#      venv and runs its hello world and tests against the installed library,
+#  11. checks formatting against .clang-format,
+#  12. builds the benchmarks and the CAF and Erlang peers and runs each
 #      program and workload once at a tiny scale (a smoke run: output and
 #      exit status, no timing).
 # Usage: scripts/test.sh [stage ...]
-#   stages: unit asan tsan valgrind install abi docs python deb format bench
+#   stages: unit asan tsan valgrind install abi docs python deb newcomer format bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 
 jobs=$(nproc)
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(unit asan tsan valgrind install abi docs python deb format bench)
+[ ${#stages[@]} -gt 0 ] || stages=(unit asan tsan valgrind install abi docs python deb newcomer format bench)
 
 say() { printf '\n== %s ==\n' "$*"; }
 
@@ -155,7 +160,7 @@ for stage in "${stages[@]}"; do
     scripts/abi.sh check
     ;;
   docs)
-    say "docs: API reference (Doxygen, every public symbol documented), quoted code, guides, man page"
+    say "docs: API reference (Doxygen, every public symbol documented), quoted code, guides, links, man pages"
     scripts/docs.sh
     ;;
   python)
@@ -168,6 +173,10 @@ for stage in "${stages[@]}"; do
   deb)
     say "deb: libjzx0 + libjzx-dev with dpkg-buildpackage, lintian, consumers from the .debs"
     scripts/deb-check.sh
+    ;;
+  newcomer)
+    say "newcomer: the .debs installed, README example, man pages, pip-installed binding, no JZX_LIBRARY"
+    scripts/newcomer-check.sh
     ;;
   format)
     say "format: clang-format --dry-run --Werror"

@@ -10,8 +10,8 @@ restarted by the supervisor; the mail it had queued goes to on_drop. Those
 jobs' deadlines fire and the dispatcher retries them. When every result is
 in, the dispatcher stops the pool and run() returns.
 
-From a libjzx build tree:
-    JZX_LIBRARY=build/libjzx.so.0 PYTHONPATH=bindings/python \\
+From a libjzx build tree (scripts/demo.sh makes build-release/):
+    JZX_LIBRARY=build-release/libjzx.so.0 PYTHONPATH=bindings/python \\
         python3 bindings/python/examples/worker_pool.py --jobs 200 --workers 4
 With libjzx installed (libjzx0 package or `cmake --install`), only PYTHONPATH
 is needed: the library is found by its SONAME, libjzx.so.0.

@@ -7,6 +7,7 @@ int-sized in the C ABI (src/abi.c asserts it), so enum fields are c_int.
 
 import ctypes
 import os
+import warnings
 from ctypes import (
     CFUNCTYPE,
     POINTER,
@@ -199,16 +200,9 @@ PROTOTYPES = {
 }
 
 
-def load(path=None):
-    """Open libjzx: `path`, else $JZX_LIBRARY, else the SONAME through the
-    dynamic loader's search path. Refuses a library of another ABI."""
-    path = path or os.environ.get("JZX_LIBRARY") or SONAME
-    try:
-        lib = ctypes.CDLL(path)
-    except OSError as err:
-        raise ImportError(
-            f"cannot load libjzx ({err}); install it (Debian: libjzx0) or set JZX_LIBRARY"
-        ) from err
+def _bind(path):
+    """dlopen `path` (OSError if it cannot be) and type its functions."""
+    lib = ctypes.CDLL(path)
     for name, (restype, argtypes) in PROTOTYPES.items():
         fn = getattr(lib, name)
         fn.restype = restype
@@ -219,6 +213,42 @@ def load(path=None):
         raise ImportError(
             f"{path} is libjzx {lib.jzx_version_string().decode()}; "
             f"these bindings need {ABI_MAJOR}.x from {ABI_MAJOR}.{ABI_MINOR}"
+        )
+    return lib
+
+
+def load(path=None):
+    """Open libjzx: `path` if given, else the file $JZX_LIBRARY names, else
+    the installed library, by its SONAME through the dynamic loader's search
+    path. A $JZX_LIBRARY that cannot be loaded falls back to the installed
+    library with a warning saying so. Refuses a library of another ABI."""
+    if path:
+        try:
+            return _bind(path)
+        except OSError as err:
+            raise ImportError(f"cannot load libjzx from {path}: {err}") from err
+    env, wrong = os.environ.get("JZX_LIBRARY"), None
+    if env:
+        try:
+            return _bind(env)
+        except OSError as err:
+            wrong = f"JZX_LIBRARY={env} cannot be loaded ({err})"
+    install = "install libjzx (Debian: libjzx0; or cmake --install)"
+    try:
+        lib = _bind(SONAME)
+    except OSError as err:
+        if wrong:
+            raise ImportError(
+                f"{wrong}, and there is no installed {SONAME} to fall back to ({err}): "
+                f"point JZX_LIBRARY at a libjzx.so.0, or {install}"
+            ) from err
+        raise ImportError(
+            f"cannot load {SONAME} ({err}): {install}, "
+            "or set JZX_LIBRARY to the path of a libjzx.so.0"
+        ) from err
+    if wrong:
+        warnings.warn(
+            f"{wrong}; using the installed {SONAME} instead", RuntimeWarning, stacklevel=2
         )
     return lib
 

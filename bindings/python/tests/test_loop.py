@@ -6,6 +6,7 @@ import re
 import threading
 import unittest
 from pathlib import Path
+from unittest import mock
 
 import jzx
 from jzx import _ffi
@@ -24,11 +25,25 @@ class LibraryTest(unittest.TestCase):
         self.assertEqual(jzx.version(), (major << 16) | (minor << 8) | patch)
         self.assertEqual(jzx.version_string(), f"{major}.{minor}.{patch}")
 
-    def test_loads_from_jzx_library_or_explicit_path(self):
-        lib = _ffi.load(os.environ["JZX_LIBRARY"])
+    def test_loads_an_explicit_path(self):
+        lib = _ffi.load(jzx.lib._name)  # the file this process loaded
         self.assertEqual(lib.jzx_version(), jzx.version())
-        with self.assertRaisesRegex(ImportError, "set JZX_LIBRARY"):
+        with self.assertRaisesRegex(ImportError, "cannot load libjzx from /nonexistent/libjzx"):
             _ffi.load("/nonexistent/libjzx.so.0")
+
+    def test_a_wrong_jzx_library_falls_back_to_the_soname(self):
+        # The loader finds the SONAME among the libraries already loaded, the
+        # one under test included, whether or not libjzx is installed.
+        absent = mock.patch.object(_ffi, "SONAME", "libjzx-absent.so.0")
+        with mock.patch.dict(os.environ, JZX_LIBRARY="/nonexistent/libjzx.so.0"):
+            with self.assertWarnsRegex(RuntimeWarning, "JZX_LIBRARY=/nonexistent/libjzx.so.0"):
+                lib = _ffi.load()
+            self.assertEqual(lib.jzx_version(), jzx.version())
+            with absent, self.assertRaisesRegex(ImportError, "no installed libjzx-absent.so.0"):
+                _ffi.load()
+        with mock.patch.dict(os.environ, JZX_LIBRARY=""), absent:
+            with self.assertRaisesRegex(ImportError, "install libjzx .*or set JZX_LIBRARY"):
+                _ffi.load()
 
     def test_strerror_is_the_librarys_text(self):
         self.assertEqual(jzx.strerror(jzx.Err.MAILBOX_FULL), "mailbox full")
