@@ -511,6 +511,121 @@ static void bench_restart(double scale) {
     bench_report("restart", IMPL, "ns_per_restart_p99", (double)p99);
 }
 
+/* ---- monitor: monitor, target exit, DOWN delivered ----------------------- */
+
+#define MONITOR_BATCH 1000u
+
+typedef struct monitors {
+    uint64_t total;
+    uint64_t done;  /* DOWNs received */
+    uint64_t batch; /* targets of the batch under way */
+    uint64_t got;   /* DOWNs of that batch */
+    uint64_t t0;    /* start of the batch's timed part */
+    uint64_t ns;    /* timed parts so far */
+    jzx_actor_id targets[MONITOR_BATCH];
+    jzx_monitor_ref refs[MONITOR_BATCH];
+} monitors;
+
+static jzx_behavior_result stop_on_go(jzx_context* ctx, const jzx_message* msg) {
+    return JZX_BEHAVIOR_STOP;
+}
+
+/* Spawns a batch (not timed), then monitors and stops each target (timed
+ * until the batch's last DOWN). */
+static void monitor_batch(jzx_context* ctx, monitors* m) {
+    m->batch = m->total - m->done < MONITOR_BATCH ? m->total - m->done : MONITOR_BATCH;
+    m->got = 0;
+    for (uint64_t i = 0; i < m->batch; ++i) {
+        m->targets[i] = spawn(ctx->loop, stop_on_go, NULL, 0);
+    }
+    m->t0 = bench_now_ns();
+    for (uint64_t i = 0; i < m->batch; ++i) {
+        CHECK_OK(jzx_monitor(ctx->loop, ctx->self, m->targets[i], &m->refs[i]));
+        CHECK_OK(jzx_send(ctx->loop, m->targets[i], NULL, 0, TAG_GO));
+    }
+}
+
+/* The targets end in the order they were told to, so their DOWNs come in
+ * that order too. */
+static jzx_behavior_result watcher_fn(jzx_context* ctx, const jzx_message* msg) {
+    monitors* m = ctx->state;
+    if (msg->tag == JZX_TAG_SYS_DOWN) {
+        const jzx_down* d = msg->data;
+        BENCH_CHECK(d->ref == m->refs[m->got] && d->actor == m->targets[m->got] &&
+                    d->reason == JZX_EXIT_NORMAL);
+        m->done++;
+        if (++m->got < m->batch) {
+            return JZX_BEHAVIOR_OK;
+        }
+        m->ns += bench_now_ns() - m->t0;
+        if (m->done == m->total) {
+            return JZX_BEHAVIOR_STOP;
+        }
+    }
+    monitor_batch(ctx, m);
+    return JZX_BEHAVIOR_OK;
+}
+
+static void bench_monitor(double scale) {
+    monitors* m = calloc(1, sizeof *m);
+    BENCH_CHECK(m != NULL);
+    m->total = bench_scaled(scale, 1000000);
+    jzx_config cfg;
+    jzx_config_init(&cfg);
+    cfg.max_actors = MONITOR_BATCH + 1;
+    jzx_loop* loop = loop_new(&cfg);
+    CHECK_OK(jzx_send(loop, spawn(loop, watcher_fn, m, 0), NULL, 0, TAG_GO));
+    CHECK_OK(jzx_loop_run(loop));
+    BENCH_CHECK(m->done == m->total);
+    jzx_loop_destroy(loop);
+    bench_report("monitor", IMPL, "ns_per_down", (double)m->ns / (double)m->total);
+    free(m);
+}
+
+/* ---- link_cascade: one failure ends a chain of linked actors ------------- */
+
+typedef struct cascade {
+    jzx_actor_id last;
+    uint64_t t1; /* when the DOWN of the chain's last actor arrived */
+} cascade;
+
+static jzx_behavior_result fail_on_go(jzx_context* ctx, const jzx_message* msg) {
+    return JZX_BEHAVIOR_FAIL;
+}
+
+static jzx_behavior_result cascade_watcher(jzx_context* ctx, const jzx_message* msg) {
+    cascade* c = ctx->state;
+    const jzx_down* d = msg->data;
+    c->t1 = bench_now_ns();
+    BENCH_CHECK(msg->tag == JZX_TAG_SYS_DOWN && d->actor == c->last && d->reason == JZX_EXIT_FAIL);
+    return JZX_BEHAVIOR_STOP;
+}
+
+static void bench_link_cascade(double scale) {
+    uint64_t n = bench_scaled(scale, 100000);
+    jzx_config cfg;
+    jzx_config_init(&cfg);
+    cfg.max_actors = (uint32_t)n + 1;
+    jzx_loop* loop = loop_new(&cfg);
+    jzx_actor_id first = spawn(loop, fail_on_go, NULL, 0);
+    jzx_actor_id prev = first;
+    for (uint64_t i = 1; i < n; ++i) {
+        jzx_actor_id next = spawn(loop, idle_fn, NULL, 0);
+        CHECK_OK(jzx_link(loop, prev, next));
+        prev = next;
+    }
+    cascade c = {.last = prev};
+    CHECK_OK(jzx_monitor(loop, spawn(loop, cascade_watcher, &c, 0), prev, NULL));
+    CHECK_OK(jzx_send(loop, first, NULL, 0, TAG_GO));
+    uint64_t t0 = bench_now_ns();
+    CHECK_OK(jzx_loop_run(loop));
+    jzx_stats st;
+    CHECK_OK(jzx_loop_stats(loop, &st));
+    BENCH_CHECK(c.t1 != 0 && st.live_actors == 0);
+    jzx_loop_destroy(loop);
+    bench_report("link_cascade", IMPL, "ns_per_actor", (double)(c.t1 - t0) / (double)n);
+}
+
 /* ---- limit: the runtime's own push, pop and call, with and without a
  * run-queue step per message (compare bench/peers/floor.c's limit) -------- */
 
@@ -670,6 +785,8 @@ int main(int argc, char** argv) {
                                           {"io", bench_io},
                                           {"restart", bench_restart},
                                           {"limit", bench_limit},
-                                          {"scale", bench_scale}};
+                                          {"scale", bench_scale},
+                                          {"monitor", bench_monitor},
+                                          {"link_cascade", bench_link_cascade}};
     return bench_main(argc, argv, entries, sizeof(entries) / sizeof(entries[0]));
 }

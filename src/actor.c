@@ -238,9 +238,11 @@ static void teardown_all(jzx_loop* loop, jzx__actor* a) {
     while (loop->ending) {
         jzx__actor* next = loop->ending;
         loop->ending = next->rq_next;
+        if (!loop->ending) {
+            loop->ending_tail = NULL;
+        }
         teardown(loop, next);
     }
-    loop->ending_tail = NULL;
     loop->draining = false;
 }
 
