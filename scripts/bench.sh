@@ -13,6 +13,7 @@
 #
 # Usage: scripts/bench.sh [workload ...]
 #   workloads: pingpong flood threadring spawn async timers io restart limit scale
+#              monitor link_cascade request whereis big xpingpong xflood
 #   BENCH_RUNS=3       runs per workload and implementation (the record needs >= 3)
 #   BENCH_SCALE=1.0    size multiplier; 1.0 is the sizes of the issue
 #   BENCH_OUT=docs     where benchmarks.md and benchmarks.png are written
@@ -37,7 +38,8 @@ runs=${BENCH_RUNS:-3}
 scale=${BENCH_SCALE:-1.0}
 out=${BENCH_OUT:-docs}
 use_callgrind=${BENCH_CALLGRIND:-1}
-all_workloads=(pingpong flood threadring spawn async timers io restart limit scale)
+all_workloads=(pingpong flood threadring spawn async timers io restart limit scale
+  monitor link_cascade request whereis big xpingpong xflood)
 workloads=("$@")
 [ ${#workloads[@]} -gt 0 ] || workloads=("${all_workloads[@]}")
 for w in "${workloads[@]}"; do

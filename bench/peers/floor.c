@@ -1,12 +1,15 @@
 /* impl "floor": the tight-C floor. The same workloads as bench/jzx_bench.c
  * on the smallest scheduler that still has mailboxes and a run queue
- * (minirt.h), a binary heap for timers, and for `limit` the bare loop of ring
- * push, pop and indirect call. No library, no error paths, no fairness
- * beyond 64 messages per turn: what libjzx costs above this is overhead.
+ * (minirt.h), a binary heap for timers, for `limit` the bare loop of ring
+ * push, pop and indirect call, and for `xpingpong` two threads spinning on one
+ * cache line. No library, no error paths, no fairness beyond 64 messages per
+ * turn: what libjzx costs above this is overhead.
  */
 #include "mr_work.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 #define IMPL "floor"
 
@@ -231,9 +234,57 @@ static void bench_limit(double scale) {
     bench_report("limit", IMPL, "ns_per_msg_runq", (double)(t2 - t1) / (double)n);
 }
 
+/* ---- xpingpong: one counter bounced between two threads ------------------ */
+
+/* The raw cost of a cross-thread round trip: each thread spins until the
+ * counter holds the value it waits for and stores the next one, no sleeping.
+ * Release/acquire, as a hand-off that publishes a message would need. */
+typedef struct xpp {
+    _Alignas(64) _Atomic uint64_t counter; /* the one shared cache line */
+    uint64_t n;
+} xpp;
+
+static void xpp_await(_Atomic uint64_t* c, uint64_t want) {
+    while (atomic_load_explicit(c, memory_order_acquire) != want) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#else
+        atomic_signal_fence(memory_order_seq_cst); /* a compiler barrier */
+#endif
+    }
+}
+
+/* Stores 1 once running, then answers 2i + 2 with 2i + 3. */
+static void* xpp_ponger(void* arg) {
+    xpp* x = arg;
+    atomic_store_explicit(&x->counter, 1, memory_order_release);
+    for (uint64_t i = 0; i < x->n; ++i) {
+        xpp_await(&x->counter, 2 * i + 2);
+        atomic_store_explicit(&x->counter, 2 * i + 3, memory_order_release);
+    }
+    return NULL;
+}
+
+static void bench_xpingpong(double scale) {
+    xpp x = {.n = bench_scaled(scale, 10000000)};
+    pthread_t ponger;
+    BENCH_CHECK(pthread_create(&ponger, NULL, xpp_ponger, &x) == 0);
+    xpp_await(&x.counter, 1); /* thread start-up is not timed */
+    uint64_t t0 = bench_now_ns();
+    for (uint64_t i = 0; i < x.n; ++i) {
+        atomic_store_explicit(&x.counter, 2 * i + 2, memory_order_release);
+        xpp_await(&x.counter, 2 * i + 3);
+    }
+    uint64_t ns = bench_now_ns() - t0;
+    BENCH_CHECK(pthread_join(ponger, NULL) == 0);
+    BENCH_CHECK(atomic_load(&x.counter) == 2 * x.n + 1);
+    bench_report("xpingpong", IMPL, "ns_per_rt", (double)ns / (double)x.n);
+}
+
 int main(int argc, char** argv) {
     static const bench_entry entries[] = {{"pingpong", bench_pingpong},     {"flood", bench_flood},
                                           {"threadring", bench_threadring}, {"spawn", bench_spawn},
-                                          {"timers", bench_timers},         {"limit", bench_limit}};
+                                          {"timers", bench_timers},         {"limit", bench_limit},
+                                          {"xpingpong", bench_xpingpong}};
     return bench_main(argc, argv, entries, sizeof(entries) / sizeof(entries[0]));
 }

@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 #include <unistd.h>
+#include <unordered_set>
 #include <vector>
 
 using namespace caf;
@@ -32,6 +33,13 @@ using b_go = atom_constant<atom("b_go")>;
 using b_tick = atom_constant<atom("b_tick")>;
 using b_flush = atom_constant<atom("b_flush")>;
 using b_next = atom_constant<atom("b_next")>;
+using b_stop = atom_constant<atom("b_stop")>;
+using b_ready = atom_constant<atom("b_ready")>;
+using b_link = atom_constant<atom("b_link")>;
+using b_crash = atom_constant<atom("b_crash")>;
+using b_ping = atom_constant<atom("b_ping")>;
+using b_pong = atom_constant<atom("b_pong")>;
+using b_count = atom_constant<atom("b_count")>;
 
 using clk = std::chrono::steady_clock;
 
@@ -72,6 +80,15 @@ void start_watchdog(int seconds) {
         std::this_thread::sleep_for(std::chrono::seconds(seconds));
         fail("watchdog: no result after " + std::to_string(seconds) + " s");
     }).detach();
+}
+
+// xorshift32 (13, 17, 5): the fixed-seed sequence every impl uses for
+// whereis and big (see bench/peers/README.md).
+uint32_t xorshift32(uint32_t& x) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return x;
 }
 
 // Resident set size from /proc/self/statm (pages) in bytes.
@@ -489,6 +506,263 @@ void run_restart(actor_system& sys, double scale) {
     emit("ns_per_restart_p99", double(p99));
 }
 
+// -- monitor: N DOWN messages, batches of 1000 idle targets ------------------
+
+// Spawning a batch is not timed: each target says it is ready, and the clock
+// runs from monitoring the batch until its last DOWN message.
+constexpr uint64_t monitor_batch = 1000;
+
+behavior stop_target(event_based_actor* self, actor watcher) {
+    self->send(watcher, b_ready::value);
+    return {[=](b_stop) { self->quit(); }};
+}
+
+struct watcher_state {
+    uint64_t left = 0; // targets still to spawn
+    uint64_t ready = 0;
+    std::vector<actor> targets;
+    std::unordered_set<actor_id> pending; // targets whose DOWN has not come
+    int64_t t0 = 0;
+    int64_t ns = 0;
+};
+
+behavior watcher(stateful_actor<watcher_state>* self, uint64_t n, actor main) {
+    auto spawn_batch = [=] {
+        auto& st = self->state;
+        auto k = std::min(monitor_batch, st.left);
+        st.left -= k;
+        st.ready = 0;
+        for (uint64_t i = 0; i < k; ++i)
+            st.targets.push_back(self->spawn(stop_target, actor_cast<actor>(self)));
+    };
+    self->state.left = n;
+    // Each target's DOWN must come once, with the normal exit reason.
+    self->set_down_handler([=](down_msg& dm) {
+        auto& st = self->state;
+        check(!dm.reason, "monitor: a target did not exit normally");
+        check(st.pending.erase(dm.source.id()) == 1,
+              "monitor: a DOWN came twice or for a stranger");
+        if (!st.pending.empty())
+            return;
+        st.ns += now_ns() - st.t0;
+        st.targets.clear();
+        if (st.left > 0) {
+            spawn_batch();
+            return;
+        }
+        self->send(main, b_done::value, uint64_t(st.ns));
+        self->quit();
+    });
+    spawn_batch();
+    return {[=](b_ready) {
+        auto& st = self->state;
+        if (++st.ready < st.targets.size())
+            return;
+        for (auto& t : st.targets)
+            st.pending.insert(t.id());
+        st.t0 = now_ns();
+        for (auto& t : st.targets)
+            self->monitor(t);
+        for (auto& t : st.targets)
+            self->send(t, b_stop::value);
+    }};
+}
+
+void run_monitor(actor_system& sys, double scale) {
+    const uint64_t n = scaled(1e6, scale);
+    scoped_actor main{sys};
+    // Strong: an unreferenced CAF actor exits as unreachable, and a monitor
+    // does not count as a reference.
+    auto w = sys.spawn(watcher, n, actor_cast<actor>(main));
+    uint64_t ns = 0;
+    main->receive([&](b_done, uint64_t x) { ns = x; });
+    emit("ns_per_down", double(ns) / double(n));
+}
+
+// -- link_cascade: a1 fails, the exit runs down a chain of N linked actors ---
+
+// None sets an exit handler: CAF's default one makes an actor quit with the
+// reason of a linked actor's abnormal exit, which is the cascade. So aN dies
+// of a1's reason only when every link passed it on, each actor dying after its
+// predecessor, and then no actor may be left running.
+behavior chain_member(event_based_actor* self, actor main) {
+    return {
+        [=](b_link, actor prev) {
+            self->link_to(prev);
+            self->send(main, b_ready::value);
+        },
+        [=](b_crash) { self->quit(make_error(sec::runtime_error)); },
+    };
+}
+
+void run_link_cascade(actor_system& sys, double scale) {
+    const uint64_t n = scaled(1e5, scale);
+    int64_t ns = 0;
+    { // main counts as a running actor: it is gone before the await below
+        scoped_actor main{sys};
+        std::vector<actor> chain;
+        for (uint64_t i = 0; i < n; ++i)
+            chain.push_back(sys.spawn(chain_member, actor_cast<actor>(main)));
+        for (uint64_t i = 1; i < n; ++i)
+            anon_send(chain[i], b_link::value, chain[i - 1]);
+        for (uint64_t i = 1; i < n; ++i)
+            main->receive([](b_ready) {});
+        main->monitor(chain.back());
+        auto t0 = now_ns();
+        anon_send(chain.front(), b_crash::value);
+        main->receive([&](down_msg& dm) {
+            check(dm.source == chain.back().address(), "link_cascade: DOWN from a stranger");
+            check(dm.reason == sec::runtime_error,
+                  "link_cascade: the last actor died of something else");
+        });
+        ns = now_ns() - t0;
+    }
+    sys.await_all_actors_done();
+    emit("ns_per_actor", double(ns) / double(n));
+}
+
+// -- request: N sequential request/response round trips ----------------------
+
+behavior add_server(event_based_actor*) {
+    return {[](uint64_t i) { return i + 1; }};
+}
+
+// The next request goes out only when the reply to this one has come.
+void request_next(event_based_actor* self, actor server, uint64_t i, uint64_t n, actor main) {
+    self->request(server, infinite, i).then([=](uint64_t r) {
+        check(r == i + 1, "request: wrong reply");
+        if (i < n) {
+            request_next(self, server, i + 1, n, main);
+            return;
+        }
+        self->send(main, b_done::value, i);
+        self->send_exit(server, exit_reason::user_shutdown);
+        self->quit();
+    });
+}
+
+behavior request_client(event_based_actor* self, actor server, uint64_t n, actor main) {
+    request_next(self, server, 1, n, main);
+    return {}; // no handlers: an actor awaiting a response stays alive
+}
+
+void run_request(actor_system& sys, double scale) {
+    const uint64_t n = scaled(1e6, scale);
+    scoped_actor main{sys};
+    auto server = sys.spawn(add_server);
+    auto t0 = now_ns();
+    sys.spawn(request_client, server, n, actor_cast<actor>(main));
+    uint64_t got = 0;
+    main->receive([&](b_done, uint64_t k) { got = k; });
+    auto t1 = now_ns();
+    check(got == n, "request: wrong round trip count");
+    emit("ns_per_rt", double(t1 - t0) / double(n));
+}
+
+// -- whereis: N registry lookups of names picked by xorshift32 ---------------
+
+// CAF 0.17's registry names actors by atom_value (at most 10 characters), so
+// the names are "w0", "w1", ... made by atom_from_string before the clock
+// starts, as is the lookup sequence.
+constexpr uint32_t whereis_seed = 2463534242u;
+
+void run_whereis(actor_system& sys, double scale) {
+    const uint64_t names = scaled(1e5, scale);
+    const uint64_t n = scaled(1e6, scale);
+    auto& reg = sys.registry();
+    std::vector<atom_value> keys;
+    std::vector<actor> actors;
+    for (uint64_t i = 0; i < names; ++i) {
+        keys.push_back(atom_from_string("w" + std::to_string(i)));
+        actors.push_back(sys.spawn(idle_actor));
+        reg.put(keys.back(), actors.back());
+    }
+    std::vector<atom_value> seq;
+    seq.reserve(n);
+    uint32_t x = whereis_seed;
+    for (uint64_t i = 0; i < n; ++i)
+        seq.push_back(keys[xorshift32(x) % names]);
+    auto t0 = now_ns();
+    for (auto key : seq)
+        check(reg.get(key) != nullptr, "whereis: a registered name was not found");
+    auto t1 = now_ns();
+    for (uint64_t i = 0; i < names; ++i) {
+        reg.erase(keys[i]);
+        anon_send_exit(actors[i], exit_reason::user_shutdown);
+    }
+    emit("ns_per_lookup", double(t1 - t0) / double(n));
+}
+
+// -- big: W workers each ping random others M times, one ping in flight ------
+
+// Savina's "big". Worker i seeds xorshift32 with (i + 1) * 0x9E3779B9 and
+// picks peer x % (W - 1), skipping itself. Every ping gets a pong; a worker
+// that has its M pongs tells the sink (main) and keeps answering pings.
+constexpr uint32_t big_workers = 2000;
+
+// Filled before the start signal; the workers only read it.
+std::vector<actor> g_big;
+
+struct big_state {
+    uint32_t x = 0;
+    uint64_t sent = 0;
+    uint64_t pongs = 0;
+    uint64_t pings = 0; // answered
+};
+
+behavior big_worker(stateful_actor<big_state>* self, uint32_t idx, uint64_t m, actor sink) {
+    self->state.x = (idx + 1) * 0x9E3779B9u;
+    auto ping = [=] {
+        auto t = xorshift32(self->state.x) % (big_workers - 1);
+        self->send(g_big[t >= idx ? t + 1 : t], b_ping::value, idx);
+        ++self->state.sent;
+    };
+    return {
+        [=](b_ping, uint32_t from) {
+            self->send(g_big[from], b_pong::value);
+            ++self->state.pings;
+        },
+        [=](b_go) { ping(); },
+        [=](b_pong) {
+            auto& st = self->state;
+            if (++st.pongs == m)
+                self->send(sink, b_done::value, st.sent, st.pongs);
+            else
+                ping();
+        },
+        [=](b_count) { self->send(sink, b_count::value, self->state.pings); },
+    };
+}
+
+void run_big(actor_system& sys, double scale) {
+    const uint64_t m = scaled(5000, scale);
+    const uint64_t want = big_workers * m;
+    scoped_actor main{sys};
+    for (uint32_t i = 0; i < big_workers; ++i)
+        g_big.push_back(sys.spawn(big_worker, i, m, actor_cast<actor>(main)));
+    auto t0 = now_ns();
+    for (auto& w : g_big)
+        anon_send(w, b_go::value);
+    uint64_t sent = 0, pongs = 0;
+    for (uint32_t i = 0; i < big_workers; ++i)
+        main->receive([&](b_done, uint64_t s, uint64_t p) {
+            sent += s;
+            pongs += p;
+        });
+    auto t1 = now_ns();
+    uint64_t pings = 0;
+    for (auto& w : g_big)
+        anon_send(w, b_count::value);
+    for (uint32_t i = 0; i < big_workers; ++i)
+        main->receive([&](b_count, uint64_t k) { pings += k; });
+    check(sent == want && pongs == want && pings == want,
+          "big: pings sent, pings answered and pongs differ from W * M");
+    for (auto& w : g_big)
+        anon_send_exit(w, exit_reason::user_shutdown);
+    g_big.clear();
+    emit("msgs_per_s", double(2 * want) * 1e9 / double(t1 - t0));
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -528,6 +802,16 @@ int main(int argc, char** argv) {
         run_io(sys, scale);
     else if (w == "restart")
         run_restart(sys, scale);
+    else if (w == "monitor")
+        run_monitor(sys, scale);
+    else if (w == "link_cascade")
+        run_link_cascade(sys, scale);
+    else if (w == "request")
+        run_request(sys, scale);
+    else if (w == "whereis")
+        run_whereis(sys, scale);
+    else if (w == "big")
+        run_big(sys, scale);
     // Other workloads (limit, scale) are not peer workloads: print nothing.
     return 0;
 }

@@ -10,6 +10,9 @@
 -define(FLOOD_WINDOW, 2).
 -define(IO_CONNS, 1000).
 -define(IO_MSG, 64).
+-define(MONITOR_BATCH, 1000).
+-define(BIG_WORKERS, 2000).
+-define(WHEREIS_SEED, 2463534242).
 
 main([Workload, Impl, ScaleStr]) ->
     persistent_term:put({?MODULE, bench}, {Workload, Impl}),
@@ -31,6 +34,11 @@ run("async", S) -> async(scaled(1.0e7, S));
 run("timers", S) -> timers(scaled(1.0e6, S));
 run("io", S) -> echo(scaled(100, S));
 run("restart", S) -> restart(scaled(1.0e5, S));
+run("monitor", S) -> monitor_downs(scaled(1.0e6, S));
+run("link_cascade", S) -> link_cascade(scaled(1.0e5, S));
+run("request", S) -> request(scaled(1.0e6, S));
+run("whereis", S) -> whereis_lookups(scaled(1.0e5, S), scaled(1.0e6, S));
+run("big", S) -> big(?BIG_WORKERS, scaled(5000, S));
 %% limit and scale are not peer workloads: print nothing.
 run(_, _) -> ok.
 
@@ -59,6 +67,13 @@ fail_now(W, I, Why) ->
 
 check(true, _) -> ok;
 check(false, Why) -> fail(Why).
+
+%% xorshift32 (13, 17, 5): the fixed-seed sequence every impl uses for whereis
+%% and big; 32 bits stay a small integer, so no bignums in a timed loop.
+xorshift32(X0) ->
+    X1 = X0 bxor ((X0 bsl 13) band 16#FFFFFFFF),
+    X2 = X1 bxor (X1 bsr 17),
+    X2 bxor ((X2 bsl 5) band 16#FFFFFFFF).
 
 %% Resident set size (VmRSS of /proc/self/status), in bytes.
 rss_bytes() ->
@@ -377,3 +392,158 @@ start_child(Idx, Ts, N, Main) ->
                              end
                      end),
     {ok, Pid}.
+
+%% -- monitor: N DOWN messages, batches of 1000 idle targets ------------------
+%% Spawning a batch is not timed; monitoring it, stopping it and taking its
+%% DOWN messages is.
+
+monitor_downs(N) -> emit("ns_per_down", monitor_batches(N, 0) / N).
+
+monitor_batches(0, Ns) -> Ns;
+monitor_batches(Left, Ns) ->
+    K = min(?MONITOR_BATCH, Left),
+    Targets = [spawn(fun stop_target/0) || _ <- lists:seq(1, K)],
+    T0 = now_ns(),
+    Refs = maps:from_list([{erlang:monitor(process, P), P} || P <- Targets]),
+    [P ! stop || P <- Targets],
+    downs(Refs),
+    T1 = now_ns(),
+    monitor_batches(Left - K, Ns + T1 - T0).
+
+stop_target() -> receive stop -> ok end.
+
+%% Each monitor's DOWN must come once, for its process, with reason normal.
+downs(Refs) when map_size(Refs) =:= 0 -> ok;
+downs(Refs) ->
+    receive
+        {'DOWN', Ref, process, Pid, Reason} ->
+            check(Reason =:= normal, "monitor: a target did not exit normally"),
+            case maps:take(Ref, Refs) of
+                {Pid, Rest} -> downs(Rest);
+                _ -> fail("monitor: a DOWN came twice or for the wrong process")
+            end
+    end.
+
+%% -- link_cascade: a1 crashes, the exit runs down a chain of N linked ---------
+%% Each process links to its predecessor and says so before the next is
+%% spawned; none traps exits, so each dies of its predecessor's exit signal.
+
+link_cascade(N) ->
+    Main = self(),
+    First = spawn(fun chain_member/0),
+    Chain = chain(N - 1, First, Main, [First]),
+    [Last | _] = Chain,
+    Ref = erlang:monitor(process, Last),
+    T0 = now_ns(),
+    First ! crash,
+    receive
+        {'DOWN', Ref, process, Last, Reason} ->
+            check(Reason =:= crash, "link_cascade: the last process died of something else")
+    end,
+    T1 = now_ns(),
+    check(not lists:any(fun erlang:is_process_alive/1, Chain),
+          "link_cascade: a process outlived the cascade"),
+    emit("ns_per_actor", (T1 - T0) / N).
+
+%% Returns the chain, last process first.
+chain(0, _Prev, _Main, Acc) -> Acc;
+chain(K, Prev, Main, Acc) ->
+    P = spawn(fun() -> link(Prev), Main ! {linked, self()}, chain_member() end),
+    receive {linked, P} -> ok end,
+    chain(K - 1, P, Main, [P | Acc]).
+
+chain_member() -> receive crash -> exit(crash) end.
+
+%% -- request: N sequential gen_server:call round trips -----------------------
+%% The call keeps gen_server's default 5 s timeout, as application code does.
+
+request(N) ->
+    {ok, Server} = gen_server:start(jzx_peer_server, [], []),
+    T0 = now_ns(),
+    calls(Server, 1, N),
+    T1 = now_ns(),
+    emit("ns_per_rt", (T1 - T0) / N).
+
+calls(_Server, I, N) when I > N -> ok;
+calls(Server, I, N) ->
+    check(gen_server:call(Server, {add, I}) =:= I + 1, "request: wrong reply"),
+    calls(Server, I + 1, N).
+
+%% -- whereis: N lookups of registered names, picked by xorshift32 ------------
+%% Names and the lookup sequence are made before the clock starts.
+
+whereis_lookups(Names, N) ->
+    Atoms = list_to_tuple([list_to_atom("w" ++ integer_to_list(I))
+                           || I <- lists:seq(0, Names - 1)]),
+    [register(A, spawn(fun stop_target/0)) || A <- tuple_to_list(Atoms)],
+    Seq = lookup_seq(N, ?WHEREIS_SEED, Atoms, []),
+    T0 = now_ns(),
+    lookups(Seq),
+    T1 = now_ns(),
+    emit("ns_per_lookup", (T1 - T0) / N).
+
+lookup_seq(0, _X, _Atoms, Acc) -> Acc;
+lookup_seq(K, X0, Atoms, Acc) ->
+    X = xorshift32(X0),
+    lookup_seq(K - 1, X, Atoms, [element(X rem tuple_size(Atoms) + 1, Atoms) | Acc]).
+
+%% A registered name belongs to a live process: whereis must find a pid.
+lookups([]) -> ok;
+lookups([Name | Rest]) ->
+    case whereis(Name) of
+        P when is_pid(P) -> lookups(Rest);
+        _ -> fail("whereis: a registered name was not found")
+    end.
+
+%% -- big: W workers each ping random others M times, one ping in flight ------
+%% Savina's "big". Worker I seeds xorshift32 with (I + 1) * 0x9E3779B9 and
+%% picks peer X rem (W - 1), skipping itself. Every ping gets a pong; a worker
+%% that has its M pongs tells the sink (the main process) and keeps answering.
+
+big(W, M) ->
+    Main = self(),
+    Workers = list_to_tuple([spawn(fun() -> big_init(I, M, Main) end)
+                             || I <- lists:seq(0, W - 1)]),
+    [P ! {peers, Workers} || P <- tuple_to_list(Workers)],
+    T0 = now_ns(),
+    [P ! go || P <- tuple_to_list(Workers)],
+    {Sent, Pongs} = big_sink(W, 0, 0),
+    T1 = now_ns(),
+    [P ! {count, Main} || P <- tuple_to_list(Workers)],
+    Pings = lists:sum([receive {big_pings, K} -> K end || _ <- tuple_to_list(Workers)]),
+    check(Sent =:= W * M andalso Pongs =:= W * M andalso Pings =:= W * M,
+          "big: pings sent, pings received and pongs differ from W * M"),
+    emit("msgs_per_s", 2 * W * M * 1.0e9 / (T1 - T0)).
+
+big_sink(0, Sent, Pongs) -> {Sent, Pongs};
+big_sink(K, Sent, Pongs) ->
+    receive {big_done, S, P} -> big_sink(K - 1, Sent + S, Pongs + P) end.
+
+big_init(I, M, Sink) ->
+    receive {peers, Peers} -> ok end,
+    Seed = ((I + 1) * 16#9E3779B9) band 16#FFFFFFFF,
+    big_worker(I, Peers, Seed, 0, 0, 0, M, Sink).
+
+%% Sent and Pongs count this worker's own pings; Pings counts those it answered.
+big_worker(I, Peers, X, Sent, Pongs, Pings, M, Sink) ->
+    receive
+        {ping, From} ->
+            From ! pong,
+            big_worker(I, Peers, X, Sent, Pongs, Pings + 1, M, Sink);
+        go ->
+            big_worker(I, Peers, big_ping(I, Peers, X), 1, Pongs, Pings, M, Sink);
+        pong when Sent < M ->
+            big_worker(I, Peers, big_ping(I, Peers, X), Sent + 1, Pongs + 1, Pings, M, Sink);
+        pong ->
+            Sink ! {big_done, Sent, Pongs + 1},
+            big_worker(I, Peers, X, Sent, Pongs + 1, Pings, M, Sink);
+        {count, Main} ->
+            Main ! {big_pings, Pings}
+    end.
+
+%% Sends one ping to a random other worker; returns the new generator state.
+big_ping(I, Peers, X0) ->
+    X = xorshift32(X0),
+    T = X rem (tuple_size(Peers) - 1),
+    element(if T >= I -> T + 2; true -> T + 1 end, Peers) ! {ping, self()},
+    X.
