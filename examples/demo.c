@@ -2,27 +2,29 @@
  * sockets. Run it with scripts/demo.sh.
  *
  *   acceptor    watches the listening socket (jzx_watch_fd), accepts, and
- *   │           supervises one actor per connection
- *   ├── conn    echoes each line it reads back to its client; the line
- *   ├── conn    "crash" makes it crash (JZX_BEHAVIOR_FAIL) on purpose
- *   └── ...
+ *               adds one child per connection to the pool
+ *   pool        a one_for_one supervisor that starts with no children:
+ *   ├── conn    each connection is a transient dynamic child
+ *   ├── conn    (jzx_supervisor_start_child); it echoes each line it reads;
+ *   └── ...     the line "crash" makes it crash (JZX_BEHAVIOR_FAIL) on purpose
  *   stats       collects the client threads' reports (jzx_send_async)
  *
- * Why the acceptor supervises the connections itself: a jzx supervisor owns
- * a fixed list of children, and connections come and go. So the acceptor
- * spawns each connection actor with itself as `supervisor` and receives its
- * JZX_TAG_SYS_CHILD_EXIT. A normal exit (the client hung up) closes the
- * socket. A failure starts a fresh actor on the same socket: the socket and
- * any unread input live in a record the acceptor owns, so a crash loses no
- * byte and the client keeps its connection. That is a one_for_one supervisor
- * with transient children, restarting at most MAX_RESTARTS times per
- * connection; supervisor_tree.c shows the built-in supervisors.
+ * A crashed connection is restarted by the pool on the same socket: the
+ * socket and any unread input live in a record that outlives the actor, the
+ * child's init hook watches the socket again and resumes the echo, so a
+ * crash loses no byte and the client keeps its connection. When a client
+ * hangs up, its connection tells the acceptor, which terminates and deletes
+ * the child (jzx_supervisor_terminate_child + _delete_child), and the
+ * child's terminate hook closes the socket and frees the record. Terminate
+ * runs whatever the end, jzx_loop_destroy included, so nothing leaks even
+ * after an early stop.
  *
  * The clients are plain pthreads with blocking sockets. They check every
  * echo, then report to the stats actor with jzx_send_async, the one send that
  * may be called off the loop thread. Once every client has reported, stats
- * tells the acceptor to close the listening socket; the acceptor stops when
- * its last connection has ended, and jzx_loop_run returns.
+ * tells the acceptor to close the listening socket; the acceptor stops the
+ * pool and itself when its last connection has ended, and jzx_loop_run
+ * returns.
  */
 #define _POSIX_C_SOURCE 200809L /* sockets, pthreads, clock_gettime under -std=c11 */
 
@@ -46,33 +48,37 @@
 #define CLIENTS 8
 #define LINES_PER_CLIENT 400
 #define CRASHING_CLIENTS 2 /* clients 0..1 each send one "crash" */
-#define MAX_RESTARTS 3     /* per connection, then the acceptor closes it */
+#define MAX_RESTARTS 3     /* per connection, then it is closed instead */
 #define LINE_MAX_LEN 1024
 #define CLIENT_TIMEOUT_S 5 /* a client waits this long for an echo */
 
-enum { TAG_RESUME = 1, TAG_SHUTDOWN = 2, TAG_REPORT = 3 };
+enum { TAG_RESUME = 1, TAG_SHUTDOWN = 2, TAG_REPORT = 3, TAG_DONE = 4 };
 
 /* ---- server side: state ------------------------------------------------- */
 
-/* One TCP connection. Owned by the acceptor; the connection actor works on
- * it, and a restarted actor picks up where the crashed one left off. */
+struct server;
+
+/* One TCP connection. Its actor comes and goes (a crash, a restart); the
+ * record stays until the child's final terminate. */
 typedef struct conn {
     int fd;
     unsigned number;     /* 1, 2, ... in accept order */
-    jzx_actor_id actor;  /* the actor serving it now */
+    uint32_t index;      /* its child index in the pool */
     uint32_t interest;   /* what the watch asks for: READ, or WRITE while output waits */
-    unsigned restarts;   /* crashes survived */
+    unsigned starts;     /* incarnations so far */
     unsigned long bytes; /* bytes echoed */
     size_t in_len;
     size_t out_len;
     char in[2 * LINE_MAX_LEN];  /* read, not yet echoed */
     char out[2 * LINE_MAX_LEN]; /* echoed, not yet written */
+    struct server* srv;
     struct conn* next;
 } conn;
 
 typedef struct server {
     int listen_fd;
     jzx_actor_id self; /* the acceptor */
+    jzx_actor_id pool; /* the connections' supervisor */
     conn* conns;       /* open connections */
     unsigned accepted;
     unsigned crashes;
@@ -143,6 +149,18 @@ static bool echo_lines(conn* c) {
     return true;
 }
 
+/* The connection is over: stop reading, and ask the acceptor to remove the
+ * child. (Ending itself would keep its spec in the pool: a transient child
+ * that stops normally stays in the spec until someone deletes it.) */
+static jzx_behavior_result conn_done(jzx_context* ctx, conn* c) {
+    if (c->interest) {
+        (void)jzx_unwatch_fd(ctx->loop, c->fd);
+        c->interest = 0;
+    }
+    jzx_err err = jzx_send(ctx->loop, c->srv->self, NULL, c->index, TAG_DONE);
+    return err == JZX_OK ? JZX_BEHAVIOR_OK : JZX_BEHAVIOR_STOP;
+}
+
 static jzx_behavior_result conn_behavior(jzx_context* ctx, const jzx_message* msg) {
     conn* c = ctx->state;
     bool eof = false;
@@ -154,26 +172,33 @@ static jzx_behavior_result conn_behavior(jzx_context* ctx, const jzx_message* ms
             eof = read_input(c);
         }
     }
+    if (c->interest == 0) {
+        return JZX_BEHAVIOR_OK; /* done already, waiting to be removed */
+    }
     /* TAG_RESUME (after a restart) and readiness both land here: echo what
      * is buffered, write what the socket takes. */
     for (;;) {
         if (!echo_lines(c)) {
+            if (c->starts > MAX_RESTARTS) {
+                printf("conn %u: crashed too often, closing it\n", c->number);
+                return conn_done(ctx, c);
+            }
             printf("conn %u: \"crash\" requested, crashing\n", c->number);
             return JZX_BEHAVIOR_FAIL;
         }
         if (!write_output(c)) {
-            return JZX_BEHAVIOR_STOP; /* the client is gone */
+            return conn_done(ctx, c); /* the client is gone */
         }
         if (c->out_len > 0 || !memchr(c->in, '\n', c->in_len)) {
             break;
         }
     }
     if (eof) {
-        return JZX_BEHAVIOR_STOP; /* the client hung up; the acceptor closes the socket */
+        return conn_done(ctx, c); /* the client hung up */
     }
     if (c->in_len == sizeof(c->in)) {
         printf("conn %u: line too long, closing\n", c->number);
-        return JZX_BEHAVIOR_STOP;
+        return conn_done(ctx, c);
     }
     /* While output waits, watch for writability and stop reading: a client
      * that does not read its echoes cannot make us buffer without bound. */
@@ -189,39 +214,23 @@ static jzx_behavior_result conn_behavior(jzx_context* ctx, const jzx_message* ms
     return JZX_BEHAVIOR_OK;
 }
 
-/* ---- acceptor actor ------------------------------------------------------ */
-
-/* Starts an actor on connection `c`, as a child of the acceptor. A restarted
- * actor has no message to act on, so it is sent TAG_RESUME to echo what the
- * crashed one left in the buffers. */
-static jzx_err conn_start(jzx_loop* loop, server* s, conn* c, bool resume) {
-    jzx_spawn_opts opts = {.behavior = conn_behavior, .state = c, .supervisor = s->self};
-    jzx_err err = jzx_spawn(loop, &opts, &c->actor);
-    if (err != JZX_OK) {
-        c->actor = 0;
+/* Every start of a connection's actor, the first and each restart: watch
+ * the socket, and after a crash echo what the crashed actor left behind. */
+static jzx_err conn_init(jzx_context* ctx, void* arg, void** state) {
+    conn* c = *state;
+    c->interest = JZX_IO_READ;
+    jzx_err err = jzx_watch_fd(ctx->loop, c->fd, ctx->self, JZX_IO_READ);
+    if (err != JZX_OK || c->starts++ == 0) {
         return err;
     }
-    c->interest = JZX_IO_READ;
-    err = jzx_watch_fd(loop, c->fd, c->actor, JZX_IO_READ);
-    if (err == JZX_OK && resume) {
-        err = jzx_send(loop, c->actor, NULL, 0, TAG_RESUME);
-    }
-    if (err != JZX_OK) {
-        /* Forget the id first: the CHILD_EXIT this stop sends us will then
-         * match no connection and be ignored. */
-        jzx_actor_id id = c->actor;
-        c->actor = 0;
-        jzx_err stop_err = jzx_actor_stop(loop, id);
-        if (stop_err != JZX_OK) {
-            fprintf(stderr, "acceptor: jzx_actor_stop: %s\n", jzx_strerror(stop_err));
-        }
-    }
-    return err;
+    c->srv->restarts++;
+    printf("pool: conn %u restarted on the same socket (restart %u)\n", c->number, c->starts - 1);
+    return jzx_send(ctx->loop, ctx->self, NULL, 0, TAG_RESUME);
 }
 
-/* Closes and frees a connection whose actor has ended (its watch went with
- * it: the runtime removes an actor's watches before reporting its exit, so
- * the fd is unwatched before it is closed). */
+/* Closes and frees a connection (its watch went with its actor: the runtime
+ * removes an actor's watches before its terminate runs, so the fd is
+ * unwatched before it is closed). */
 static void conn_close(server* s, conn* c) {
     for (conn** p = &s->conns; *p; p = &(*p)->next) {
         if (*p == c) {
@@ -233,6 +242,20 @@ static void conn_close(server* s, conn* c) {
     close(c->fd);
     free(c);
 }
+
+/* Every end of a connection's actor. After a crash the pool restarts it on
+ * the same record; any other end is the last. */
+static void conn_terminate(jzx_context* ctx, jzx_exit_reason reason, void* state) {
+    (void)ctx;
+    conn* c = state;
+    if (reason == JZX_EXIT_FAIL) {
+        c->srv->crashes++;
+        return;
+    }
+    conn_close(c->srv, c);
+}
+
+/* ---- acceptor actor ------------------------------------------------------ */
 
 static void accept_all(jzx_loop* loop, server* s) {
     for (;;) {
@@ -256,45 +279,34 @@ static void accept_all(jzx_loop* loop, server* s) {
         }
         c->fd = fd;
         c->number = ++s->accepted;
-        jzx_err err = conn_start(loop, s, c, false);
-        if (err != JZX_OK) {
-            fprintf(stderr, "acceptor: connection %u: %s\n", c->number, jzx_strerror(err));
-            close(fd);
-            free(c);
-            continue;
-        }
+        c->srv = s;
         c->next = s->conns;
         s->conns = c;
+        jzx_child_spec spec = {.behavior = conn_behavior,
+                               .state = c,
+                               .mode = JZX_CHILD_TRANSIENT,
+                               .name = "conn",
+                               .init = conn_init,
+                               .terminate = conn_terminate};
+        jzx_err err = jzx_supervisor_start_child(loop, s->pool, &spec, &c->index, NULL);
+        if (err != JZX_OK) {
+            /* Nothing started, so no terminate will close it. */
+            fprintf(stderr, "acceptor: connection %u: %s\n", c->number, jzx_strerror(err));
+            conn_close(s, c);
+        }
     }
 }
 
-/* A connection actor ended: restart it after a crash, else close. */
-static void on_conn_exit(jzx_loop* loop, server* s, const jzx_child_exit* ex) {
-    conn* c = s->conns;
-    while (c && c->actor != ex->child) {
-        c = c->next;
+/* A connection asked to be removed: its child goes, and its terminate
+ * closes the socket. */
+static void remove_conn(jzx_loop* loop, server* s, uint32_t index) {
+    jzx_err err = jzx_supervisor_terminate_child(loop, s->pool, index);
+    if (err == JZX_OK) {
+        err = jzx_supervisor_delete_child(loop, s->pool, index);
     }
-    if (!c) {
-        return; /* an actor conn_start gave up on */
+    if (err != JZX_OK) {
+        fprintf(stderr, "acceptor: removing child %u: %s\n", index, jzx_strerror(err));
     }
-    c->actor = 0;
-    if (ex->status == JZX_ACTOR_FAILED) {
-        s->crashes++;
-        if (c->restarts < MAX_RESTARTS) {
-            c->restarts++;
-            jzx_err err = conn_start(loop, s, c, true);
-            if (err == JZX_OK) {
-                s->restarts++;
-                printf("acceptor: conn %u restarted on the same socket (restart %u)\n", c->number,
-                       c->restarts);
-                return;
-            }
-            fprintf(stderr, "acceptor: restarting conn %u: %s\n", c->number, jzx_strerror(err));
-        } else {
-            printf("acceptor: conn %u crashed too often, closing it\n", c->number);
-        }
-    }
-    conn_close(s, c);
 }
 
 static jzx_behavior_result acceptor_behavior(jzx_context* ctx, const jzx_message* msg) {
@@ -308,9 +320,8 @@ static jzx_behavior_result acceptor_behavior(jzx_context* ctx, const jzx_message
             accept_all(ctx->loop, s);
         }
         break;
-    case JZX_TAG_SYS_CHILD_EXIT:
-        on_conn_exit(ctx->loop, s, msg->data);
-        jzx_loop_free(ctx->loop, msg->data); /* the receiver frees CHILD_EXIT payloads */
+    case TAG_DONE:
+        remove_conn(ctx->loop, s, (uint32_t)msg->len);
         break;
     case TAG_SHUTDOWN:
         if (s->listen_fd >= 0) {
@@ -331,7 +342,11 @@ static jzx_behavior_result acceptor_behavior(jzx_context* ctx, const jzx_message
         break;
     }
     /* Stopping with connections open would orphan them: wait for the last. */
-    return s->listen_fd < 0 && !s->conns ? JZX_BEHAVIOR_STOP : JZX_BEHAVIOR_OK;
+    if (s->listen_fd < 0 && !s->conns) {
+        (void)jzx_actor_stop(ctx->loop, s->pool);
+        return JZX_BEHAVIOR_STOP;
+    }
+    return JZX_BEHAVIOR_OK;
 }
 
 /* ---- stats actor ---------------------------------------------------------- */
@@ -564,7 +579,13 @@ int main(void) {
     jzx_spawn_opts acceptor_opts = {
         .behavior = acceptor_behavior, .state = &srv, .name = "acceptor"};
     jzx_spawn_opts stats_opts = {.behavior = stats_behavior, .state = &st, .name = "stats"};
-    jzx_err err = jzx_spawn(loop, &acceptor_opts, &srv.self);
+    /* No children yet; at most 10 restarts per second, then it gives up. */
+    jzx_supervisor_init pool = {
+        .supervisor = {.strategy = JZX_SUP_ONE_FOR_ONE, .intensity = 10, .period_ms = 1000}};
+    jzx_err err = jzx_spawn_supervisor(loop, &pool, 0, &srv.pool);
+    if (err == JZX_OK) {
+        err = jzx_spawn(loop, &acceptor_opts, &srv.self);
+    }
     if (err == JZX_OK) {
         st.acceptor = srv.self;
         err = jzx_spawn(loop, &stats_opts, &stats_id);
@@ -599,11 +620,7 @@ int main(void) {
     }
     jzx_stats ls = {0};
     jzx_err stats_err = jzx_loop_stats(loop, &ls);
-    jzx_loop_destroy(loop);
-    /* Normally empty by now; after an early stop, release what is left. */
-    while (srv.conns) {
-        conn_close(&srv, srv.conns);
-    }
+    jzx_loop_destroy(loop); /* after an early stop, the conns' terminate hooks close them */
     if (srv.listen_fd >= 0) {
         close(srv.listen_fd);
     }

@@ -81,7 +81,7 @@ bench_smoke() {
   local all="pingpong flood threadring spawn async timers io restart limit scale"
   all+=" monitor link_cascade request whereis big xpingpong xflood"
   declare -A prog=([jzx]=jzx_bench [floor]=floor_bench [libuv]=uv_bench)
-  # jzx_bench does not do monitor .. xflood yet: it must print nothing for them.
+  # jzx_bench does not do request .. xflood yet: it must print nothing for them.
   declare -A has=([jzx]="pingpong flood threadring spawn async timers io restart limit scale monitor link_cascade"
     [floor]="pingpong flood threadring spawn timers limit xpingpong"
     [libuv]="pingpong flood threadring async timers io")
