@@ -408,6 +408,9 @@ jzx_err jzx__spawn(jzx_loop* loop, const jzx__spawn_args* args, jzx_actor_id* ou
     return JZX_OK;
 }
 
+/* The default version since its options grew; src/compat.c keeps 0.1's. */
+__asm__(".symver jzx_spawn, jzx_spawn@@@JZX_0.2");
+
 jzx_err jzx_spawn(jzx_loop* loop, const jzx_spawn_opts* opts, jzx_actor_id* out_id) {
     if (!loop || !opts || !opts->behavior) {
         return JZX_ERR_INVALID_ARG;

@@ -261,6 +261,7 @@ static jzx_err arm(jzx_loop* loop, jzx__sup* sup, uint32_t i, uint32_t ms, bool 
     if (!note) {
         return JZX_ERR_NO_MEMORY;
     }
+    note->tag = JZX_TAG_SYS_CHILD_RESTART; /* a release before it fires reads it */
     note->u.restart.pub.child_index = i;
     note->u.restart.stop = stop;
     jzx_err err = jzx__timer_add(loop, self, ms, note, sizeof(jzx_child_restart),
@@ -494,7 +495,6 @@ static jzx_behavior_result seq_done(jzx_loop* loop, jzx__sup* sup) {
     }
     jzx_actor_id me = sup->self;
     for (uint32_t i = sup->first; i != NONE && jzx__actor_lookup(loop, me);) {
-        uint32_t next = sup->kids[i].next;
         child* c = &sup->kids[i];
         if (c->order >= sup->seq_from && c->state == C_RESTARTING && c->timer == 0) {
             jzx_behavior_result r = restart_child(loop, sup, i);
@@ -502,7 +502,9 @@ static jzx_behavior_result seq_done(jzx_loop* loop, jzx__sup* sup) {
                 return r;
             }
         }
-        i = next;
+        /* Read after the restart: its hooks may have deleted later children,
+         * whose free slots link elsewhere; this child itself stays. */
+        i = sup->kids[i].next;
     }
     return JZX_BEHAVIOR_OK;
 }
@@ -765,6 +767,9 @@ static jzx_err spawn_sup(jzx_loop* loop, const jzx_supervisor_init* init,
     return JZX_OK;
 }
 
+/* The default version since its specs grew; src/compat.c keeps 0.1's. */
+__asm__(".symver jzx_spawn_supervisor, jzx_spawn_supervisor@@@JZX_0.2");
+
 jzx_err jzx_spawn_supervisor(jzx_loop* loop, const jzx_supervisor_init* init, jzx_actor_id parent,
                              jzx_actor_id* out_id) {
     if (!loop) {
@@ -801,6 +806,9 @@ jzx_err jzx_supervisor_child_id(jzx_loop* loop, jzx_actor_id supervisor, size_t 
                                 jzx_actor_id* out_id) {
     if (!loop || !out_id) {
         return JZX_ERR_INVALID_ARG;
+    }
+    if (loop->destroying) {
+        return JZX_ERR_LOOP_CLOSED;
     }
     jzx__sup* sup = sup_of(loop, supervisor);
     if (!sup) {

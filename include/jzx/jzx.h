@@ -577,7 +577,7 @@ JZX_API jzx_err jzx_spawn_supervisor(jzx_loop* loop, const jzx_supervisor_init* 
  * terminated). Between a child's exit and the supervisor's turn that handles
  * it, the old, already stale id is returned (docs/errors.md). Errors:
  * INVALID_ARG (NULL, no child at that index), NO_SUCH_ACTOR (not a live
- * supervisor). */
+ * supervisor), LOOP_CLOSED (0.2: during jzx_loop_destroy). */
 JZX_API jzx_err jzx_supervisor_child_id(jzx_loop* loop, jzx_actor_id supervisor, size_t index,
                                         jzx_actor_id* out_id);
 
