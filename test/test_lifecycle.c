@@ -1,0 +1,1270 @@
+/* Lifecycle (0.2): init and terminate hooks, a supervised child's failing
+ * init, graceful shutdown (JZX_TAG_SYS_SHUTDOWN and shutdown_ms), children
+ * added and removed while a supervisor runs, and backoff_reset_ms. Each test
+ * checks one promise of include/jzx/jzx.h. Time is the injected clock: a
+ * "drive" actor keeps the loop turning for a fixed number of ticks, so
+ * everything due at the current time happens, and nothing else. */
+#include "harness.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What a test actor does with a message of this tag. */
+enum { CMD_PING = 1, CMD_STOP = 2, CMD_FAIL = 3, CMD_SELF_STOP = 4, CMD_BECOME = 5 };
+
+#define T0 1000u      /* the injected clock at the start of every test */
+#define LONG 1000000u /* a period, or an uptime, far longer than anything else here */
+
+/* ---- the event log ---------------------------------------------------------
+ * One string per test, so order is asserted at a glance:
+ *   "+c0" on_actor_start        "-c0" / "-c0!" / "-c0~" on_actor_stop
+ *                               (normal / fail / shut down by its supervisor)
+ *   "i:c0" init ran             "t:c0" / "t:c0!" / "t:c0~" terminate ran
+ *   "S:c0" got SYS_SHUTDOWN     "r:c0#2" restart decided (attempt 2)
+ *   "esc:sup" escalated
+ * With `timed`, S: and t: entries carry "@ms" since log_clear(). Supervisors
+ * (spawned without a name) log as "sup". The drive actor is never logged. */
+
+#define MAX_LABELS 512
+
+static struct {
+    jzx_actor_id id;
+    const char* name;
+} labels[MAX_LABELS];
+static int nlabels;
+static char elog[8192];
+static bool timed;
+static uint64_t log_t0;
+
+static struct { int starts, stops, restarts, escalations; } ev;
+
+static bool quiet;          /* observer counts only (the 100,000-child test) */
+static jzx_actor_id driver; /* the drive actor running now, if any */
+
+static const char* name_of(jzx_actor_id id) {
+    for (int i = nlabels; i-- > 0;) {
+        if (labels[i].id == id) {
+            return labels[i].name;
+        }
+    }
+    return "?";
+}
+
+static void label(jzx_actor_id id, const char* name) {
+    if (nlabels < MAX_LABELS) {
+        labels[nlabels].id = id;
+        labels[nlabels].name = name;
+        nlabels++;
+    }
+}
+
+static void emit(const char* fmt, ...) {
+    if (quiet) {
+        return;
+    }
+    size_t len = strlen(elog);
+    if (len && len + 1 < sizeof elog) {
+        elog[len++] = ' ';
+        elog[len] = '\0';
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(elog + len, sizeof elog - len, fmt, ap);
+    va_end(ap);
+}
+
+/* "@ms" in timed mode, else nothing. */
+static const char* stamp(void) {
+    static char buf[32];
+    buf[0] = '\0';
+    if (timed) {
+        snprintf(buf, sizeof buf, "@%llu", (unsigned long long)(th_clock_ms - log_t0));
+    }
+    return buf;
+}
+
+static const char* mark(jzx_exit_reason reason) {
+    return reason == JZX_EXIT_FAIL ? "!" : reason == JZX_EXIT_SHUTDOWN ? "~" : "";
+}
+
+static void log_clear(void) {
+    elog[0] = '\0';
+    log_t0 = th_clock_ms;
+}
+
+static void on_start(void* ctx, jzx_actor_id id, const char* name) {
+    (void)ctx;
+    if (name && strcmp(name, "drive") == 0) {
+        return;
+    }
+    ev.starts++;
+    if (quiet) {
+        return;
+    }
+    label(id, name ? name : "sup");
+    emit("+%s", name ? name : "sup");
+}
+
+static void on_stop(void* ctx, jzx_actor_id id, jzx_exit_reason reason) {
+    (void)ctx;
+    if (id == driver) {
+        return;
+    }
+    ev.stops++;
+    emit("-%s%s", name_of(id), mark(reason));
+}
+
+static void on_restart(void* ctx, jzx_actor_id sup, jzx_actor_id child, uint32_t attempt) {
+    (void)ctx;
+    (void)sup;
+    ev.restarts++;
+    emit("r:%s#%u", name_of(child), attempt);
+}
+
+static void on_escalate(void* ctx, jzx_actor_id sup) {
+    (void)ctx;
+    ev.escalations++;
+    emit("esc:%s", name_of(sup));
+}
+
+static void observe(jzx_loop* loop) {
+    jzx_observer obs = {0};
+    obs.on_actor_start = on_start;
+    obs.on_actor_stop = on_stop;
+    obs.on_actor_restart = on_restart;
+    obs.on_supervisor_escalate = on_escalate;
+    jzx_loop_set_observer(loop, &obs, NULL);
+    memset(&ev, 0, sizeof ev);
+    nlabels = 0;
+    quiet = false;
+    timed = false;
+    driver = 0;
+    log_clear();
+}
+
+/* Creates the tables a loop grows on first use (actor slots, monitor refs,
+ * timers), so that a test can count blocks before and after a call that
+ * must leave nothing behind. */
+static void warm_up(jzx_loop* loop) {
+    jzx_actor_id a = th_spawn(loop, th_idle, NULL);
+    jzx_actor_id b = th_spawn(loop, th_idle, NULL);
+    jzx_monitor_ref ref = 0;
+    assert_int_equal(jzx_monitor(loop, a, b, &ref), JZX_OK);
+    assert_int_equal(jzx_demonitor(loop, ref), JZX_OK);
+    jzx_timer_id t = 0;
+    assert_int_equal(jzx_send_after(loop, a, 5, NULL, 0, CMD_PING, &t), JZX_OK);
+    assert_int_equal(jzx_cancel_timer(loop, t), JZX_OK);
+    assert_int_equal(jzx_actor_stop(loop, a), JZX_OK);
+    assert_int_equal(jzx_actor_stop(loop, b), JZX_OK);
+}
+
+/* Injected clock at T0, tables warmed up, observer installed. */
+static jzx_loop* new_loop(void) {
+    jzx_config cfg;
+    th_config_fake_clock(&cfg, T0);
+    jzx_loop* loop = th_loop_with(&cfg);
+    warm_up(loop);
+    observe(loop);
+    return loop;
+}
+
+/* ---- driving the loop on the injected clock --------------------------------- */
+
+#define DRIVE_TICKS 32
+
+/* Re-arms a 0 ms timer to itself: each arming fires one scheduler tick
+ * later (timers armed while timers fire wait for the next tick), and every
+ * actor made runnable meanwhile gets its turns in between. */
+static jzx_behavior_result drive_fn(jzx_context* ctx, const jzx_message* msg) {
+    (void)msg;
+    int* left = ctx->state;
+    if (--*left <= 0) {
+        jzx_loop_request_stop(ctx->loop);
+        return JZX_BEHAVIOR_STOP;
+    }
+    assert_int_equal(jzx_send_after(ctx->loop, ctx->self, 0, NULL, 0, CMD_PING, NULL), JZX_OK);
+    return JZX_BEHAVIOR_OK;
+}
+
+/* Runs the loop until everything due at the current time has happened.
+ * Takes one actor slot while it runs. */
+static void settle(jzx_loop* loop) {
+    int left = DRIVE_TICKS;
+    jzx_spawn_opts o = {.behavior = drive_fn, .state = &left, .name = "drive"};
+    assert_int_equal(jzx_spawn(loop, &o, &driver), JZX_OK);
+    assert_int_equal(jzx_send(loop, driver, NULL, 0, CMD_PING), JZX_OK);
+    assert_int_equal(jzx_loop_run(loop), JZX_OK);
+    assert_int_equal(left, 0);
+    driver = 0;
+}
+
+static void advance(jzx_loop* loop, uint64_t ms) {
+    th_clock_ms += ms;
+    settle(loop);
+}
+
+/* Everything has ended by itself: nothing is left, not one byte. */
+static void finish(jzx_loop* loop) {
+    settle(loop);
+    th_assert_empty(loop);
+    th_loop_finish(loop);
+}
+
+/* ---- roles: test actors with init and terminate hooks ---------------------- */
+
+/* One actor (or one child across its incarnations): what its hooks do and
+ * what they saw. Its init sets the state to the role itself. */
+typedef struct role {
+    const char* name;
+    int inits, terms;       /* hook calls so far */
+    int fail_from, fail_to; /* init calls (1-based, inclusive) that fail; 0: none */
+    jzx_err init_err;       /* what a failing init returns */
+    bool ignore_shutdown;   /* on SYS_SHUTDOWN keep running (else STOP) */
+    jzx_exit_reason reason; /* of the last terminate */
+    void* term_state;       /* state the last terminate got */
+    jzx_actor_id self;      /* id of the latest incarnation that started */
+    jzx_err self_rc;        /* a send to ctx->self from the last terminate */
+    jzx_actor_id notify;    /* terminate sends CMD_PING here, if set */
+    jzx_err notify_rc;      /* what that send returned */
+} role;
+
+static role* new_role(role* r, const char* name) {
+    memset(r, 0, sizeof *r);
+    r->name = name;
+    r->init_err = JZX_ERR_UNKNOWN;
+    return r;
+}
+
+static jzx_err role_init(jzx_context* ctx, void* arg, void** st) {
+    role* r = arg;
+    r->inits++;
+    emit("i:%s", r->name);
+    if (r->fail_from && r->inits >= r->fail_from && r->inits <= r->fail_to) {
+        return r->init_err;
+    }
+    r->self = ctx->self;
+    *st = r;
+    return JZX_OK;
+}
+
+static void role_term(jzx_context* ctx, jzx_exit_reason reason, void* st) {
+    role* r = st;
+    r->terms++;
+    r->reason = reason;
+    r->term_state = st;
+    emit("t:%s%s%s", r->name, mark(reason), stamp());
+    r->self_rc = jzx_send(ctx->loop, ctx->self, NULL, 0, CMD_PING);
+    if (r->notify) {
+        r->notify_rc = jzx_send(ctx->loop, r->notify, r, 0, CMD_PING);
+    }
+}
+
+static jzx_behavior_result role_fn(jzx_context* ctx, const jzx_message* msg) {
+    role* r = ctx->state;
+    switch (msg->tag) {
+    case JZX_TAG_SYS_SHUTDOWN:
+        assert_null(msg->data);
+        assert_int_equal(msg->len, 0);
+        emit("S:%s%s", r->name, stamp());
+        return r->ignore_shutdown ? JZX_BEHAVIOR_OK : JZX_BEHAVIOR_STOP;
+    case CMD_STOP:
+        return JZX_BEHAVIOR_STOP;
+    case CMD_FAIL:
+        return JZX_BEHAVIOR_FAIL;
+    case CMD_SELF_STOP:
+        assert_int_equal(jzx_actor_stop(ctx->loop, ctx->self), JZX_OK);
+        return JZX_BEHAVIOR_OK;
+    default:
+        return JZX_BEHAVIOR_OK;
+    }
+}
+
+static jzx_spawn_opts role_opts(role* r) {
+    jzx_spawn_opts o = {.behavior = role_fn,
+                        .name = r->name,
+                        .init = role_init,
+                        .init_arg = r,
+                        .terminate = role_term};
+    return o;
+}
+
+static jzx_actor_id spawn_role(jzx_loop* loop, role* r) {
+    jzx_spawn_opts o = role_opts(r);
+    jzx_actor_id id = 0;
+    assert_int_equal(jzx_spawn(loop, &o, &id), JZX_OK);
+    assert_int_equal(id, r->self);
+    return id;
+}
+
+/* A child spec for a role. */
+static jzx_child_spec role_spec(role* r, jzx_child_mode mode, uint32_t shutdown_ms) {
+    jzx_child_spec c = {0};
+    c.behavior = role_fn;
+    c.mode = mode;
+    c.name = r->name;
+    c.init = role_init;
+    c.init_arg = r;
+    c.terminate = role_term;
+    c.shutdown_ms = shutdown_ms;
+    return c;
+}
+
+/* ---- supervisors, parents and watchers --------------------------------------- */
+
+static jzx_supervisor_spec policy(jzx_supervisor_strategy s, uint32_t intensity,
+                                  uint32_t period_ms) {
+    jzx_supervisor_spec p = {0};
+    p.strategy = s;
+    p.intensity = intensity;
+    p.period_ms = period_ms;
+    return p;
+}
+
+static jzx_actor_id start_sup(jzx_loop* loop, const jzx_child_spec* kids, size_t n,
+                              jzx_supervisor_spec p, jzx_actor_id parent) {
+    jzx_supervisor_init init = {kids, n, p};
+    jzx_actor_id id = 0;
+    assert_int_equal(jzx_spawn_supervisor(loop, &init, parent, &id), JZX_OK);
+    assert_true(id != 0);
+    return id;
+}
+
+static jzx_actor_id child_of(jzx_loop* loop, jzx_actor_id sup, size_t i) {
+    jzx_actor_id id = 0xbad;
+    assert_int_equal(jzx_supervisor_child_id(loop, sup, i, &id), JZX_OK);
+    return id;
+}
+
+/* No child at index i: child_id refuses and leaves out_id alone. */
+static void assert_no_child(jzx_loop* loop, jzx_actor_id sup, size_t i) {
+    jzx_actor_id id = 0xbeef;
+    assert_int_equal(jzx_supervisor_child_id(loop, sup, i, &id), JZX_ERR_INVALID_ARG);
+    assert_int_equal(id, 0xbeef);
+}
+
+static void send_cmd(jzx_loop* loop, jzx_actor_id to, uint32_t cmd) {
+    assert_int_equal(jzx_send(loop, to, NULL, 0, cmd), JZX_OK);
+}
+
+static bool is_live(jzx_loop* loop, jzx_actor_id id) {
+    jzx_err rc = jzx_send(loop, id, NULL, 0, CMD_PING);
+    assert_true(rc == JZX_OK || rc == JZX_ERR_NO_SUCH_ACTOR);
+    return rc == JZX_OK;
+}
+
+/* A plain actor that records what reaches it: CHILD_EXIT (as a parent),
+ * DOWN (as a monitor's watcher), EXIT (trapping a link), user messages. */
+typedef struct inbox {
+    int child_exits;
+    jzx_child_exit child_exit;
+    int downs;
+    jzx_down down;
+    int exits;
+    jzx_exit_signal exit;
+    int msgs;
+    uint32_t last_tag;
+    void* last_data;
+} inbox;
+
+static jzx_behavior_result inbox_fn(jzx_context* ctx, const jzx_message* msg) {
+    inbox* b = ctx->state;
+    switch (msg->tag) {
+    case JZX_TAG_SYS_CHILD_EXIT:
+        b->child_exits++;
+        b->child_exit = *(const jzx_child_exit*)msg->data;
+        jzx_loop_free(ctx->loop, msg->data);
+        break;
+    case JZX_TAG_SYS_DOWN:
+        b->downs++;
+        b->down = *(const jzx_down*)msg->data;
+        break;
+    case JZX_TAG_SYS_EXIT:
+        b->exits++;
+        b->exit = *(const jzx_exit_signal*)msg->data;
+        break;
+    default:
+        b->msgs++;
+        b->last_tag = msg->tag;
+        b->last_data = msg->data;
+        break;
+    }
+    return JZX_BEHAVIOR_OK;
+}
+
+static jzx_actor_id spawn_inbox(jzx_loop* loop, inbox* b, const char* name) {
+    memset(b, 0, sizeof *b);
+    jzx_spawn_opts o = {.behavior = inbox_fn, .state = b, .name = name};
+    jzx_actor_id id = 0;
+    assert_int_equal(jzx_spawn(loop, &o, &id), JZX_OK);
+    return id;
+}
+
+/* A child without hooks: obeys CMD_STOP / CMD_FAIL, counts in *state if set. */
+static jzx_behavior_result worker_fn(jzx_context* ctx, const jzx_message* msg) {
+    int* hits = ctx->state;
+    if (hits) {
+        (*hits)++;
+    }
+    return msg->tag == CMD_STOP   ? JZX_BEHAVIOR_STOP
+           : msg->tag == CMD_FAIL ? JZX_BEHAVIOR_FAIL
+                                  : JZX_BEHAVIOR_OK;
+}
+
+static jzx_child_spec worker_spec(const char* name, jzx_child_mode mode) {
+    jzx_child_spec c = {0};
+    c.behavior = worker_fn;
+    c.mode = mode;
+    c.name = name;
+    return c;
+}
+
+/* ============================================================================
+ * init
+ * ========================================================================== */
+
+/* What the probe actor's hooks saw (one probe at a time). */
+static struct probe {
+    jzx_loop* loop;
+    int inits, terms, msgs;
+    int msgs_at_init;    /* behaviour calls before init returned */
+    jzx_actor_id self;   /* ctx->self inside init */
+    void* state_in;      /* *state on entry to init */
+    void* ctx_state;     /* ctx->state on entry to init */
+    bool loop_ok;        /* ctx->loop was the loop */
+    jzx_err self_live;   /* jzx_trap_exits(self) inside init: OK only for a live actor */
+    void* replace;       /* init sets *state to this, if set */
+    uint32_t self_tag;   /* init sends itself this tag, if set */
+    bool try_loop;       /* the hooks try jzx_loop_run and jzx_loop_destroy */
+    jzx_err init_run_rc; /* what jzx_loop_run returned inside init */
+    jzx_err term_run_rc; /* ... inside terminate */
+    void* seen_state;    /* ctx->state the behaviour last saw */
+    void* term_state;    /* state terminate got */
+    uint32_t tags[8];    /* tags the behaviour got, in order */
+} P;
+
+static jzx_err probe_init(jzx_context* ctx, void* arg, void** st) {
+    (void)arg;
+    P.inits++;
+    P.self = ctx->self;
+    P.state_in = *st;
+    P.ctx_state = ctx->state;
+    P.loop_ok = ctx->loop == P.loop;
+    P.msgs_at_init = P.msgs;
+    P.self_live = jzx_trap_exits(ctx->loop, ctx->self, 0);
+    emit("i:a");
+    if (P.try_loop) {
+        P.init_run_rc = jzx_loop_run(ctx->loop);
+        jzx_loop_destroy(ctx->loop); /* must do nothing */
+    }
+    if (P.self_tag) {
+        assert_int_equal(jzx_send(ctx->loop, ctx->self, &P, 0, P.self_tag), JZX_OK);
+    }
+    if (P.replace) {
+        *st = P.replace;
+    }
+    return JZX_OK;
+}
+
+static jzx_behavior_result probe_fn(jzx_context* ctx, const jzx_message* msg) {
+    if (P.msgs < 8) {
+        P.tags[P.msgs] = msg->tag;
+    }
+    P.msgs++;
+    P.seen_state = ctx->state;
+    emit("m%u", msg->tag);
+    return JZX_BEHAVIOR_OK;
+}
+
+static void probe_term(jzx_context* ctx, jzx_exit_reason reason, void* st) {
+    P.terms++;
+    P.term_state = st;
+    emit("t:a%s", mark(reason));
+    if (P.try_loop) {
+        P.term_run_rc = jzx_loop_run(ctx->loop);
+        jzx_loop_destroy(ctx->loop); /* must do nothing */
+    }
+}
+
+static jzx_actor_id spawn_probe(jzx_loop* loop, void* st) {
+    P.loop = loop;
+    jzx_spawn_opts o = {.behavior = probe_fn,
+                        .state = st,
+                        .name = "a",
+                        .init = probe_init,
+                        .terminate = probe_term};
+    jzx_actor_id id = 0;
+    assert_int_equal(jzx_spawn(loop, &o, &id), JZX_OK);
+    return id;
+}
+
+/* init runs inside jzx_spawn, before any message, with ctx->self naming the
+ * live actor and *state (and ctx->state) starting as opts.state. */
+static void init_runs_inside_spawn(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    memset(&P, 0, sizeof P);
+    int token = 0;
+    jzx_actor_id id = spawn_probe(loop, &token);
+    assert_int_equal(P.inits, 1);
+    assert_int_equal(P.self, id);
+    assert_true(P.loop_ok);
+    assert_int_equal(P.self_live, JZX_OK);
+    assert_ptr_equal(P.state_in, &token);
+    assert_ptr_equal(P.ctx_state, &token);
+    assert_int_equal(P.msgs_at_init, 0);
+    assert_string_equal(elog, "i:a +a"); /* started once init succeeded */
+    send_cmd(loop, id, CMD_PING);
+    settle(loop);
+    assert_string_equal(elog, "i:a +a m1");
+    assert_ptr_equal(P.seen_state, &token);
+    assert_int_equal(P.inits, 1);
+    assert_int_equal(jzx_actor_stop(loop, id), JZX_OK);
+    assert_string_equal(elog, "i:a +a m1 t:a -a");
+    assert_ptr_equal(P.term_state, &token);
+    finish(loop);
+}
+
+/* init may replace *state: the behaviour and terminate then see the new one. */
+static void init_replaces_state(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    memset(&P, 0, sizeof P);
+    int token = 0, replacement = 0;
+    P.replace = &replacement;
+    jzx_actor_id id = spawn_probe(loop, &token);
+    send_cmd(loop, id, CMD_PING);
+    settle(loop);
+    assert_ptr_equal(P.seen_state, &replacement);
+    assert_int_equal(jzx_actor_stop(loop, id), JZX_OK);
+    assert_ptr_equal(P.term_state, &replacement);
+    finish(loop);
+}
+
+/* A message init sends to its own actor is delivered after init returns,
+ * ahead of what others send later. */
+static void init_self_send_delivered_after(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    memset(&P, 0, sizeof P);
+    P.self_tag = 7;
+    jzx_actor_id id = spawn_probe(loop, NULL);
+    assert_int_equal(P.msgs, 0);
+    send_cmd(loop, id, CMD_PING);
+    settle(loop);
+    assert_int_equal(P.msgs, 2);
+    assert_int_equal(P.tags[0], 7);
+    assert_int_equal(P.tags[1], CMD_PING);
+    assert_string_equal(elog, "i:a +a m7 m1");
+    assert_int_equal(jzx_actor_stop(loop, id), JZX_OK);
+    finish(loop);
+}
+
+/* A non-OK init: jzx_spawn returns exactly that value, out_id is untouched,
+ * and nothing is left: no actor, no block, no observer call, no terminate,
+ * no CHILD_EXIT to the plain parent named in opts.supervisor. */
+static void init_failure_leaves_nothing(void** state) {
+    (void)state;
+    static const jzx_err errs[] = {JZX_ERR_UNKNOWN,       JZX_ERR_INVALID_ARG,  JZX_ERR_NO_MEMORY,
+                                   JZX_ERR_NO_SUCH_ACTOR, JZX_ERR_MAILBOX_FULL, JZX_ERR_MAX_ACTORS,
+                                   (jzx_err)-1000,        (jzx_err)42};
+    jzx_loop* loop = new_loop();
+    inbox parent;
+    jzx_actor_id pid = spawn_inbox(loop, &parent, "parent");
+    /* The parent's cold part is made on first use and kept: make it now. */
+    assert_int_equal(jzx_trap_exits(loop, pid, 0), JZX_OK);
+    for (size_t k = 0; k < sizeof errs / sizeof errs[0]; ++k) {
+        role r;
+        new_role(&r, "x");
+        r.fail_from = r.fail_to = 1;
+        r.init_err = errs[k];
+        jzx_spawn_opts o = role_opts(&r);
+        o.supervisor = pid;
+        o.shutdown_ms = 50;
+        long live = th_alloc_live();
+        uint64_t actors = th_stats(loop).live_actors;
+        int starts = ev.starts, stops = ev.stops;
+        log_clear();
+        jzx_actor_id id = 0xbeef;
+        assert_int_equal(jzx_spawn(loop, &o, &id), errs[k]);
+        assert_int_equal(id, 0xbeef);
+        assert_int_equal(r.inits, 1);
+        assert_int_equal(r.terms, 0);
+        assert_int_equal(th_stats(loop).live_actors, actors);
+        assert_int_equal(th_alloc_live(), live);
+        assert_int_equal(ev.starts, starts);
+        assert_int_equal(ev.stops, stops);
+        settle(loop);
+        assert_string_equal(elog, "i:x");
+        assert_int_equal(parent.child_exits, 0);
+        assert_int_equal(r.terms, 0);
+    }
+    assert_int_equal(jzx_actor_stop(loop, pid), JZX_OK);
+    finish(loop);
+}
+
+/* What a doomed init sets up before it fails. */
+static struct doomed {
+    jzx_actor_id watcher, trapper, linked, target;
+    jzx_monitor_ref ref;
+    jzx_actor_id self;
+    char tok[2];
+    int terms;
+} D;
+
+static jzx_err doomed_init(jzx_context* ctx, void* arg, void** st) {
+    (void)arg;
+    (void)st;
+    jzx_loop* loop = ctx->loop;
+    D.self = ctx->self;
+    assert_int_equal(jzx_monitor(loop, D.watcher, ctx->self, &D.ref), JZX_OK);
+    assert_int_equal(jzx_link(loop, ctx->self, D.trapper), JZX_OK);
+    assert_int_equal(jzx_link(loop, ctx->self, D.linked), JZX_OK);
+    assert_int_equal(jzx_monitor(loop, ctx->self, D.target, NULL), JZX_OK);
+    assert_int_equal(jzx_send_after(loop, ctx->self, 50, &D.tok[0], 1, CMD_PING, NULL), JZX_OK);
+    assert_int_equal(jzx_send(loop, ctx->self, &D.tok[1], 1, CMD_PING), JZX_OK);
+    return JZX_ERR_UNKNOWN;
+}
+
+static void doomed_term(jzx_context* ctx, jzx_exit_reason reason, void* st) {
+    (void)ctx;
+    (void)reason;
+    (void)st;
+    D.terms++;
+}
+
+/* Links and monitors made by a failing init fire with JZX_EXIT_FAIL: a
+ * monitor gets DOWN(FAIL), a trapping link gets EXIT(FAIL), a plain link
+ * fails its other end; the monitor it held is dropped; its timer and mail
+ * go to on_drop. */
+static void init_failure_fires_links_and_monitors(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    memset(&D, 0, sizeof D);
+    inbox w, l, tg;
+    D.watcher = spawn_inbox(loop, &w, "w");
+    D.trapper = spawn_inbox(loop, &l, "l");
+    assert_int_equal(jzx_trap_exits(loop, D.trapper, 1), JZX_OK);
+    D.target = spawn_inbox(loop, &tg, "tg");
+    role k;
+    D.linked = spawn_role(loop, new_role(&k, "k"));
+    jzx_spawn_opts o = {.behavior = inbox_fn,
+                        .state = &tg,
+                        .name = "d",
+                        .init = doomed_init,
+                        .terminate = doomed_term};
+    log_clear();
+    jzx_actor_id id = 0xbeef;
+    assert_int_equal(jzx_spawn(loop, &o, &id), JZX_ERR_UNKNOWN);
+    assert_int_equal(id, 0xbeef);
+    assert_true(D.self != 0);
+    assert_false(is_live(loop, D.self));
+    settle(loop);
+    assert_string_equal(elog, "t:k! -k!"); /* nothing about "d" itself */
+    assert_int_equal(w.downs, 1);
+    assert_int_equal(w.down.ref, D.ref);
+    assert_int_equal(w.down.actor, D.self);
+    assert_int_equal(w.down.reason, JZX_EXIT_FAIL);
+    assert_int_equal(l.exits, 1);
+    assert_int_equal(l.exit.from, D.self);
+    assert_int_equal(l.exit.reason, JZX_EXIT_FAIL);
+    assert_int_equal(k.terms, 1);
+    assert_int_equal(k.reason, JZX_EXIT_FAIL);
+    assert_int_equal(D.terms, 0);
+    assert_int_equal(th_dropped.by_reason[JZX_DROP_ACTOR_ENDED], 2);
+    assert_int_equal(th_stats(loop).pending_timers, 0);
+    /* The monitor "d" held on tg went with it. */
+    assert_int_equal(jzx_actor_stop(loop, D.target), JZX_OK);
+    settle(loop);
+    assert_int_equal(w.downs, 1);
+    assert_int_equal(l.downs + l.exits, 1);
+    assert_int_equal(jzx_actor_stop(loop, D.watcher), JZX_OK);
+    assert_int_equal(jzx_actor_stop(loop, D.trapper), JZX_OK);
+    finish(loop);
+}
+
+/* init and terminate count as hooks: jzx_loop_run from them returns
+ * LOOP_CLOSED and jzx_loop_destroy does nothing, even outside a run. */
+static void hooks_cannot_run_or_destroy_loop(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    memset(&P, 0, sizeof P);
+    P.try_loop = true;
+    jzx_actor_id id = spawn_probe(loop, NULL);
+    assert_int_equal(P.init_run_rc, JZX_ERR_LOOP_CLOSED);
+    send_cmd(loop, id, CMD_PING); /* the loop and the actor still work */
+    settle(loop);
+    assert_int_equal(P.msgs, 1);
+    assert_int_equal(jzx_actor_stop(loop, id), JZX_OK);
+    assert_int_equal(P.terms, 1);
+    assert_int_equal(P.term_run_rc, JZX_ERR_LOOP_CLOSED);
+    inbox b;
+    jzx_actor_id after = spawn_inbox(loop, &b, "after");
+    send_cmd(loop, after, CMD_PING);
+    settle(loop);
+    assert_int_equal(b.msgs, 1);
+    assert_int_equal(jzx_actor_stop(loop, after), JZX_OK);
+    finish(loop);
+}
+
+/* ============================================================================
+ * terminate
+ * ========================================================================== */
+
+enum end_kind {
+    END_STOP_RESULT,
+    END_FAIL_RESULT,
+    END_API_STOP,
+    END_API_FAIL,
+    END_SELF_STOP,
+    END_LINK,
+    END_KINDS
+};
+
+/* terminate runs exactly once, whatever the end, with the reason of that
+ * end and the state the behaviour had; the actor's id is already stale, and
+ * it may send messages. */
+static void terminate_once_whatever_the_end(void** state) {
+    (void)state;
+    static const jzx_exit_reason want[END_KINDS] = {JZX_EXIT_NORMAL, JZX_EXIT_FAIL,
+                                                    JZX_EXIT_NORMAL, JZX_EXIT_FAIL,
+                                                    JZX_EXIT_NORMAL, JZX_EXIT_FAIL};
+    for (int kind = 0; kind < END_KINDS; ++kind) {
+        jzx_loop* loop = new_loop();
+        inbox col;
+        jzx_actor_id cid = spawn_inbox(loop, &col, "col");
+        role r, p;
+        new_role(&r, "a")->notify = cid;
+        jzx_actor_id id = spawn_role(loop, &r);
+        jzx_actor_id pid = 0;
+        if (kind == END_LINK) {
+            pid = spawn_role(loop, new_role(&p, "p"));
+            assert_int_equal(jzx_link(loop, id, pid), JZX_OK);
+        }
+        log_clear();
+        switch (kind) {
+        case END_STOP_RESULT:
+            send_cmd(loop, id, CMD_STOP);
+            break;
+        case END_FAIL_RESULT:
+            send_cmd(loop, id, CMD_FAIL);
+            break;
+        case END_API_STOP:
+            assert_int_equal(jzx_actor_stop(loop, id), JZX_OK);
+            break;
+        case END_API_FAIL:
+            assert_int_equal(jzx_actor_fail(loop, id), JZX_OK);
+            break;
+        case END_SELF_STOP:
+            send_cmd(loop, id, CMD_SELF_STOP);
+            break;
+        default:
+            send_cmd(loop, pid, CMD_FAIL);
+            break;
+        }
+        settle(loop);
+        char expect[64];
+        snprintf(expect, sizeof expect, "%st:a%s -a%s", kind == END_LINK ? "t:p! -p! " : "",
+                 mark(want[kind]), mark(want[kind]));
+        assert_string_equal(elog, expect); /* terminate before on_actor_stop */
+        assert_int_equal(r.terms, 1);
+        assert_int_equal(r.reason, want[kind]);
+        assert_ptr_equal(r.term_state, &r);
+        assert_int_equal(r.self_rc, JZX_ERR_NO_SUCH_ACTOR); /* already stale */
+        assert_int_equal(r.notify_rc, JZX_OK);
+        assert_int_equal(col.msgs, 1);
+        assert_ptr_equal(col.last_data, &r);
+        advance(loop, 1000);
+        assert_int_equal(r.terms, 1);
+        assert_int_equal(jzx_actor_stop(loop, cid), JZX_OK);
+        finish(loop);
+    }
+}
+
+/* A link cascade, along a chain and around a cycle, ends every actor once:
+ * one terminate each, reason FAIL. */
+static void link_cascade_terminates_each_once(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    static const char* const names[6] = {"a0", "a1", "a2", "a3", "a4", "a5"};
+    role chain[6];
+    jzx_actor_id ids[6];
+    for (int i = 0; i < 6; ++i) {
+        ids[i] = spawn_role(loop, new_role(&chain[i], names[i]));
+        if (i > 0) {
+            assert_int_equal(jzx_link(loop, ids[i - 1], ids[i]), JZX_OK);
+        }
+    }
+    role cyc[3];
+    jzx_actor_id cid[3];
+    for (int i = 0; i < 3; ++i) {
+        cid[i] = spawn_role(loop, new_role(&cyc[i], names[i]));
+    }
+    for (int i = 0; i < 3; ++i) {
+        assert_int_equal(jzx_link(loop, cid[i], cid[(i + 1) % 3]), JZX_OK);
+    }
+    send_cmd(loop, ids[2], CMD_FAIL);
+    assert_int_equal(jzx_actor_fail(loop, cid[1]), JZX_OK);
+    settle(loop);
+    for (int i = 0; i < 6; ++i) {
+        assert_int_equal(chain[i].terms, 1);
+        assert_int_equal(chain[i].reason, JZX_EXIT_FAIL);
+    }
+    for (int i = 0; i < 3; ++i) {
+        assert_int_equal(cyc[i].terms, 1);
+        assert_int_equal(cyc[i].reason, JZX_EXIT_FAIL);
+    }
+    assert_int_equal(ev.stops, 9);
+    finish(loop);
+}
+
+static int st1, st2, st3;
+
+static const char* which(const void* st) {
+    return st == &st1 ? "s1" : st == &st2 ? "s2" : st == &st3 ? "s3" : "?";
+}
+
+static jzx_behavior_result after_fn(jzx_context* ctx, const jzx_message* msg) {
+    (void)msg;
+    emit("after:%s", which(ctx->state));
+    return JZX_BEHAVIOR_OK;
+}
+
+static jzx_behavior_result before_fn(jzx_context* ctx, const jzx_message* msg) {
+    if (msg->tag == CMD_BECOME) {
+        assert_int_equal(jzx_become(ctx, after_fn, &st2), JZX_OK);
+        assert_ptr_equal(ctx->state, &st2);
+    }
+    emit("before:%s", which(ctx->state));
+    return JZX_BEHAVIOR_OK;
+}
+
+static void become_term(jzx_context* ctx, jzx_exit_reason reason, void* st) {
+    (void)ctx;
+    (void)reason;
+    emit("t:%s", which(st));
+}
+
+static jzx_err become_init(jzx_context* ctx, void* arg, void** st) {
+    (void)arg;
+    (void)st;
+    assert_int_equal(jzx_become(ctx, after_fn, &st3), JZX_OK);
+    return JZX_OK;
+}
+
+/* terminate gets the state the behaviour last had: the one given to
+ * jzx_become, from a behaviour or from init. */
+static void terminate_sees_state_after_become(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    jzx_spawn_opts o = {
+        .behavior = before_fn, .state = &st1, .name = "b", .terminate = become_term};
+    jzx_actor_id b = 0;
+    assert_int_equal(jzx_spawn(loop, &o, &b), JZX_OK);
+    send_cmd(loop, b, CMD_PING);
+    send_cmd(loop, b, CMD_BECOME);
+    send_cmd(loop, b, CMD_PING);
+    settle(loop);
+    assert_int_equal(jzx_actor_stop(loop, b), JZX_OK);
+    assert_string_equal(elog, "+b before:s1 before:s2 after:s2 t:s2 -b");
+    /* jzx_become inside init (leaving *state alone) sets both. */
+    log_clear();
+    o.init = become_init;
+    o.name = "c";
+    assert_int_equal(jzx_spawn(loop, &o, &b), JZX_OK);
+    send_cmd(loop, b, CMD_PING);
+    settle(loop);
+    assert_int_equal(jzx_actor_stop(loop, b), JZX_OK);
+    assert_string_equal(elog, "+c after:s3 t:s3 -c");
+    finish(loop);
+}
+
+/* ---- terminate during jzx_loop_destroy -------------------------------------- */
+
+#define API_CALLS 17
+
+static struct closing {
+    jzx_actor_id other, other2, sup;
+    jzx_timer_id timer;
+    jzx_monitor_ref ref;
+    int calls; /* terminates that tried the API */
+    jzx_err rc[8][API_CALLS];
+} C;
+
+static const char* const api_names[API_CALLS] = {
+    "send",         "send_after",  "send_async",      "spawn",        "spawn_sup", "actor_stop",
+    "actor_fail",   "monitor",     "demonitor",       "link",         "unlink",    "trap_exits",
+    "cancel_timer", "start_child", "terminate_child", "delete_child", "loop_run"};
+
+static void try_api(jzx_context* ctx) {
+    jzx_loop* l = ctx->loop;
+    jzx_err* rc = C.rc[C.calls++ % 8];
+    jzx_spawn_opts o = {.behavior = worker_fn, .name = "late"};
+    jzx_child_spec kids[1] = {worker_spec("late", JZX_CHILD_PERMANENT)};
+    jzx_supervisor_init init = {kids, 1, policy(JZX_SUP_ONE_FOR_ONE, 0, 0)};
+    jzx_actor_id id = 0;
+    rc[0] = jzx_send(l, C.other, NULL, 0, CMD_PING);
+    rc[1] = jzx_send_after(l, C.other, 10, NULL, 0, CMD_PING, NULL);
+    rc[2] = jzx_send_async(l, C.other, NULL, 0, CMD_PING);
+    rc[3] = jzx_spawn(l, &o, &id);
+    rc[4] = jzx_spawn_supervisor(l, &init, 0, &id);
+    rc[5] = jzx_actor_stop(l, C.other);
+    rc[6] = jzx_actor_fail(l, C.other);
+    rc[7] = jzx_monitor(l, C.other, C.other2, NULL);
+    rc[8] = jzx_demonitor(l, C.ref);
+    rc[9] = jzx_link(l, C.other, C.other2);
+    rc[10] = jzx_unlink(l, C.other, C.other2);
+    rc[11] = jzx_trap_exits(l, C.other, 1);
+    rc[12] = jzx_cancel_timer(l, C.timer);
+    rc[13] = jzx_supervisor_start_child(l, C.sup, &kids[0], NULL, NULL);
+    rc[14] = jzx_supervisor_terminate_child(l, C.sup, 0);
+    rc[15] = jzx_supervisor_delete_child(l, C.sup, 0);
+    rc[16] = jzx_loop_run(l);
+}
+
+static void closing_term(jzx_context* ctx, jzx_exit_reason reason, void* st) {
+    role_term(ctx, reason, st);
+    if (reason == JZX_EXIT_SHUTDOWN && C.other) {
+        try_api(ctx);
+    }
+}
+
+/* jzx_loop_destroy runs every live incarnation's terminate once, with
+ * JZX_EXIT_SHUTDOWN, without observer calls; every API call made from it
+ * returns LOOP_CLOSED. An actor that ended before gets no second call. */
+static void terminate_at_destroy(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    memset(&C, 0, sizeof C);
+    inbox o1, o2;
+    C.other = spawn_inbox(loop, &o1, "o1");
+    C.other2 = spawn_inbox(loop, &o2, "o2");
+    assert_int_equal(jzx_monitor(loop, C.other, C.other2, &C.ref), JZX_OK);
+    assert_int_equal(jzx_send_after(loop, C.other, 500, NULL, 0, CMD_PING, &C.timer), JZX_OK);
+    role a, b, gone, c0, c1;
+    jzx_spawn_opts oa = role_opts(new_role(&a, "a"));
+    oa.terminate = closing_term;
+    jzx_actor_id aid = 0;
+    assert_int_equal(jzx_spawn(loop, &oa, &aid), JZX_OK);
+    send_cmd(loop, aid, CMD_PING); /* left queued: goes to on_drop */
+    send_cmd(loop, aid, CMD_PING);
+    jzx_spawn_opts ob = role_opts(new_role(&b, "b"));
+    ob.terminate = closing_term;
+    assert_int_equal(jzx_spawn(loop, &ob, NULL), JZX_OK);
+    jzx_actor_id gid = spawn_role(loop, new_role(&gone, "gone"));
+    assert_int_equal(jzx_actor_stop(loop, gid), JZX_OK);
+    jzx_child_spec kids[2] = {role_spec(new_role(&c0, "c0"), JZX_CHILD_PERMANENT, 0),
+                              role_spec(new_role(&c1, "c1"), JZX_CHILD_PERMANENT, 100)};
+    kids[0].terminate = kids[1].terminate = closing_term;
+    C.sup = start_sup(loop, kids, 2, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+    int stops = ev.stops;
+    log_clear();
+    th_loop_finish(loop);
+    role* live[4] = {&a, &b, &c0, &c1};
+    for (int i = 0; i < 4; ++i) {
+        assert_int_equal(live[i]->terms, 1);
+        assert_int_equal(live[i]->reason, JZX_EXIT_SHUTDOWN);
+        assert_ptr_equal(live[i]->term_state, live[i]);
+    }
+    assert_int_equal(gone.terms, 1);
+    assert_int_equal(gone.reason, JZX_EXIT_NORMAL);
+    assert_int_equal(ev.stops, stops); /* no observer calls */
+    assert_null(strchr(elog, '+'));
+    assert_null(strchr(elog, '-'));
+    assert_int_equal(C.calls, 4);
+    for (int t = 0; t < C.calls; ++t) {
+        for (int k = 0; k < API_CALLS; ++k) {
+            if (C.rc[t][k] != JZX_ERR_LOOP_CLOSED) {
+                fail_msg("terminate #%d: jzx_%s returned %d during destroy", t, api_names[k],
+                         (int)C.rc[t][k]);
+            }
+        }
+    }
+    assert_int_equal(th_dropped.by_reason[JZX_DROP_LOOP_DESTROYED], 3); /* 2 mail + 1 timer */
+}
+
+/* A group restart (one_for_all) and the supervisor's own exit run each
+ * incarnation's terminate once: the failed child's with FAIL, the others'
+ * with SHUTDOWN, before their on_actor_stop; then init again, in order. */
+static void terminate_in_group_restart_and_supervisor_exit(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role r[3];
+    jzx_child_spec kids[3] = {role_spec(new_role(&r[0], "c0"), JZX_CHILD_PERMANENT, 0),
+                              role_spec(new_role(&r[1], "c1"), JZX_CHILD_PERMANENT, 0),
+                              role_spec(new_role(&r[2], "c2"), JZX_CHILD_PERMANENT, 0)};
+    jzx_actor_id sup = start_sup(loop, kids, 3, policy(JZX_SUP_ONE_FOR_ALL, 0, 0), 0);
+    assert_string_equal(elog, "+sup i:c0 +c0 i:c1 +c1 i:c2 +c2");
+    log_clear();
+    send_cmd(loop, child_of(loop, sup, 1), CMD_FAIL);
+    settle(loop);
+    assert_string_equal(elog, "t:c1! -c1! r:c0#1 r:c1#1 r:c2#1 t:c2~ -c2~ t:c0~ -c0~ "
+                              "i:c0 +c0 i:c1 +c1 i:c2 +c2");
+    log_clear();
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    assert_string_equal(elog, "t:c2~ -c2~ t:c1~ -c1~ t:c0~ -c0~ -sup");
+    for (int i = 0; i < 3; ++i) {
+        assert_int_equal(r[i].inits, 2);
+        assert_int_equal(r[i].terms, 2);
+        assert_int_equal(r[i].reason, JZX_EXIT_SHUTDOWN);
+    }
+    finish(loop);
+}
+
+/* A child restarted 5 times: 6 inits and 5 terminates while it runs, the
+ * 6th terminate when its supervisor stops. */
+static void terminate_counts_over_restarts(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role r;
+    jzx_child_spec kids[1] = {role_spec(new_role(&r, "c0"), JZX_CHILD_PERMANENT, 0)};
+    jzx_actor_id sup = start_sup(loop, kids, 1, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+    for (int k = 1; k <= 5; ++k) {
+        send_cmd(loop, child_of(loop, sup, 0), CMD_FAIL);
+        settle(loop);
+        assert_int_equal(r.inits, k + 1);
+        assert_int_equal(r.terms, k);
+        assert_int_equal(r.reason, JZX_EXIT_FAIL);
+    }
+    assert_int_equal(th_stats(loop).restarts, 5);
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    assert_int_equal(r.inits, 6);
+    assert_int_equal(r.terms, 6);
+    assert_int_equal(r.reason, JZX_EXIT_SHUTDOWN);
+    finish(loop);
+}
+
+/* ============================================================================
+ * A supervised child's init fails
+ * ========================================================================== */
+
+/* Child c0's init fails at restart number `intensity`: the window already
+ * holds `intensity` restarts, so the failure (a crash of the new
+ * incarnation) escalates exactly as one more crash would. */
+static void init_failure_escalates_at(uint32_t intensity) {
+    jzx_loop* loop = new_loop();
+    inbox parent;
+    jzx_actor_id pid = spawn_inbox(loop, &parent, "parent");
+    role c0, c1;
+    new_role(&c0, "c0");
+    c0.fail_from = c0.fail_to = (int)intensity + 1;
+    jzx_child_spec kids[2] = {role_spec(&c0, JZX_CHILD_PERMANENT, 0),
+                              role_spec(new_role(&c1, "c1"), JZX_CHILD_PERMANENT, 0)};
+    jzx_actor_id sup = start_sup(loop, kids, 2, policy(JZX_SUP_ONE_FOR_ONE, intensity, LONG), pid);
+    for (uint32_t k = 1; k < intensity; ++k) {
+        send_cmd(loop, child_of(loop, sup, 0), CMD_FAIL);
+        settle(loop);
+        assert_int_equal(c0.inits, (int)k + 1);
+    }
+    assert_int_equal(ev.escalations, 0);
+    log_clear();
+    send_cmd(loop, child_of(loop, sup, 0), CMD_FAIL);
+    settle(loop);
+    char want[128];
+    snprintf(want, sizeof want, "t:c0! -c0! r:c0#%u i:c0 esc:sup t:c1~ -c1~ -sup!", intensity);
+    assert_string_equal(elog, want);
+    assert_int_equal(ev.escalations, 1);
+    assert_int_equal(c0.inits, (int)intensity + 1);
+    assert_int_equal(c0.terms, (int)intensity); /* never for the incarnation whose init failed */
+    assert_int_equal(c1.terms, 1);
+    assert_int_equal(parent.child_exits, 1);
+    assert_int_equal(parent.child_exit.child, sup);
+    assert_int_equal(parent.child_exit.status, JZX_ACTOR_FAILED);
+    assert_int_equal(jzx_actor_stop(loop, pid), JZX_OK);
+    finish(loop);
+}
+
+/* A failing init on a restart counts toward intensity: with the window
+ * full it escalates like a crash (the checklist's "init fails on the 3rd
+ * restart" is intensity 3; intensity 2 fails on the 2nd). Without the init
+ * failure the same crashes stay within intensity. */
+static void init_failure_on_restart_counts_toward_intensity(void** state) {
+    (void)state;
+    init_failure_escalates_at(2);
+    init_failure_escalates_at(3);
+    /* The control: three crashes, intensity 3, inits that succeed. */
+    jzx_loop* loop = new_loop();
+    role c0;
+    jzx_child_spec kids[1] = {role_spec(new_role(&c0, "c0"), JZX_CHILD_PERMANENT, 0)};
+    jzx_actor_id sup = start_sup(loop, kids, 1, policy(JZX_SUP_ONE_FOR_ONE, 3, LONG), 0);
+    for (int k = 0; k < 3; ++k) {
+        send_cmd(loop, child_of(loop, sup, 0), CMD_FAIL);
+        settle(loop);
+    }
+    assert_int_equal(ev.escalations, 0);
+    assert_int_equal(c0.inits, 4);
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    finish(loop);
+}
+
+/* With room left in the window, a failing init backs off through a timer
+ * and retries; the restart count (and so the delay) keeps growing, and only
+ * a start that succeeded counts in stats.restarts. */
+static void init_failure_with_room_backs_off(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role c0;
+    new_role(&c0, "c0");
+    c0.fail_from = 4; /* the 3rd restart ... */
+    c0.fail_to = 5;   /* ... and its first retry */
+    jzx_child_spec kids[1] = {role_spec(&c0, JZX_CHILD_PERMANENT, 0)};
+    kids[0].restart_delay_ms = 10;
+    jzx_supervisor_spec p = policy(JZX_SUP_ONE_FOR_ONE, 10, LONG);
+    p.backoff = JZX_BACKOFF_CONSTANT; /* 10 + 10 * restart count */
+    p.backoff_delay_ms = 10;
+    jzx_actor_id sup = start_sup(loop, kids, 1, p, 0);
+    for (uint64_t delay = 20; delay <= 30; delay += 10) {
+        send_cmd(loop, child_of(loop, sup, 0), CMD_FAIL);
+        settle(loop);
+        advance(loop, delay);
+        assert_true(child_of(loop, sup, 0) != 0);
+    }
+    assert_int_equal(th_stats(loop).restarts, 2);
+    log_clear();
+    send_cmd(loop, child_of(loop, sup, 0), CMD_FAIL);
+    settle(loop);
+    assert_string_equal(elog, "t:c0! -c0! r:c0#3");
+    advance(loop, 40);
+    assert_string_equal(elog, "t:c0! -c0! r:c0#3 i:c0"); /* fails: retried after 50 */
+    assert_int_equal(child_of(loop, sup, 0), 0);
+    assert_int_equal(th_stats(loop).pending_timers, 1);
+    advance(loop, 49);
+    assert_string_equal(elog, "t:c0! -c0! r:c0#3 i:c0");
+    advance(loop, 1);
+    assert_string_equal(elog, "t:c0! -c0! r:c0#3 i:c0 i:c0"); /* fails: retried after 60 */
+    assert_int_equal(child_of(loop, sup, 0), 0);
+    advance(loop, 59);
+    assert_int_equal(child_of(loop, sup, 0), 0);
+    advance(loop, 1);
+    assert_string_equal(elog, "t:c0! -c0! r:c0#3 i:c0 i:c0 i:c0 +c0");
+    assert_true(child_of(loop, sup, 0) != 0);
+    assert_int_equal(th_stats(loop).restarts, 3);
+    assert_int_equal(ev.escalations, 0);
+    assert_int_equal(c0.inits, 6);
+    assert_int_equal(c0.terms, 3);
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    assert_int_equal(c0.terms, 4);
+    finish(loop);
+}
+
+/* A child's failing init at jzx_spawn_supervisor time: that error, out_id
+ * untouched, nothing left (the children already started are terminated
+ * once, at once even if graceful; later ones never start); also from deep
+ * inside a nested supervisor. */
+static void spawn_supervisor_child_init_fails(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    inbox parent;
+    jzx_actor_id pid = spawn_inbox(loop, &parent, "parent");
+    role r[4];
+    new_role(&r[2], "c2");
+    r[2].fail_from = r[2].fail_to = 1;
+    r[2].init_err = (jzx_err)-77;
+    jzx_child_spec kids[4] = {role_spec(new_role(&r[0], "c0"), JZX_CHILD_PERMANENT, 100),
+                              role_spec(new_role(&r[1], "c1"), JZX_CHILD_PERMANENT, 0),
+                              role_spec(&r[2], JZX_CHILD_PERMANENT, 0),
+                              role_spec(new_role(&r[3], "c3"), JZX_CHILD_PERMANENT, 0)};
+    r[0].ignore_shutdown = true;
+    jzx_supervisor_init init = {kids, 4, policy(JZX_SUP_ONE_FOR_ONE, 0, 0)};
+    assert_int_equal(jzx_trap_exits(loop, pid, 0), JZX_OK); /* its cold part, kept */
+    long live = th_alloc_live();
+    log_clear();
+    jzx_actor_id id = 0xbeef;
+    assert_int_equal(jzx_spawn_supervisor(loop, &init, pid, &id), (jzx_err)-77);
+    assert_int_equal(id, 0xbeef);
+    assert_int_equal(th_stats(loop).live_actors, 1);
+    assert_int_equal(th_stats(loop).pending_timers, 0);
+    assert_int_equal(th_alloc_live(), live);
+    assert_int_equal(r[0].terms, 1);
+    assert_int_equal(r[1].terms, 1);
+    assert_int_equal(r[2].inits, 1);
+    assert_int_equal(r[2].terms, 0);
+    assert_int_equal(r[3].inits, 0);
+    assert_int_equal(ev.starts - 1, ev.stops); /* the parent is the one left */
+    settle(loop);
+    assert_int_equal(parent.child_exits, 0);
+    /* Nested: the innermost child fails; the outer call returns its error. */
+    role g;
+    new_role(&g, "g");
+    g.fail_from = g.fail_to = 1;
+    g.init_err = (jzx_err)-78;
+    role o0;
+    jzx_child_spec gkids[1] = {role_spec(&g, JZX_CHILD_PERMANENT, 0)};
+    jzx_supervisor_init inner = {gkids, 1, policy(JZX_SUP_ONE_FOR_ONE, 0, 0)};
+    jzx_child_spec okids[2] = {role_spec(new_role(&o0, "o0"), JZX_CHILD_PERMANENT, 0), {0}};
+    okids[1].supervisor = &inner;
+    okids[1].name = "inner";
+    jzx_supervisor_init outer = {okids, 2, policy(JZX_SUP_ONE_FOR_ALL, 0, 0)};
+    assert_int_equal(jzx_spawn_supervisor(loop, &outer, 0, &id), (jzx_err)-78);
+    assert_int_equal(id, 0xbeef);
+    assert_int_equal(th_stats(loop).live_actors, 1);
+    assert_int_equal(th_alloc_live(), live);
+    assert_int_equal(o0.terms, 1);
+    assert_int_equal(g.terms, 0);
+    assert_int_equal(ev.starts - 1, ev.stops);
+    assert_int_equal(jzx_actor_stop(loop, pid), JZX_OK);
+    finish(loop);
+}
+
+/* jzx_supervisor_start_child with a failing init: that error, out params
+ * untouched, nothing added (no index taken, no block kept). */
+static void start_child_init_fails_adds_nothing(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role c0, d;
+    jzx_child_spec kids[1] = {role_spec(new_role(&c0, "c0"), JZX_CHILD_PERMANENT, 0)};
+    jzx_actor_id sup = start_sup(loop, kids, 1, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+    new_role(&d, "d");
+    d.fail_from = 1;
+    d.fail_to = 2;
+    d.init_err = (jzx_err)-79;
+    jzx_child_spec spec = role_spec(&d, JZX_CHILD_PERMANENT, 0);
+    uint32_t idx = 777;
+    jzx_actor_id id = 0xbeef;
+    assert_int_equal(jzx_supervisor_start_child(loop, sup, &spec, &idx, &id), (jzx_err)-79);
+    long live = th_alloc_live(); /* the first call may have grown the child table */
+    assert_int_equal(jzx_supervisor_start_child(loop, sup, &spec, &idx, &id), (jzx_err)-79);
+    assert_int_equal(th_alloc_live(), live);
+    assert_int_equal(idx, 777);
+    assert_int_equal(id, 0xbeef);
+    assert_no_child(loop, sup, 1);
+    assert_int_equal(th_stats(loop).live_actors, 2);
+    assert_int_equal(d.terms, 0);
+    settle(loop);
+    assert_int_equal(th_stats(loop).restarts, 0);
+    assert_int_equal(ev.restarts, 0);
+    /* The next start takes index 1: the failures took none. */
+    assert_int_equal(jzx_supervisor_start_child(loop, sup, &spec, &idx, &id), JZX_OK);
+    assert_int_equal(idx, 1);
+    assert_int_equal(child_of(loop, sup, 1), id);
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    assert_int_equal(d.inits, 3);
+    assert_int_equal(d.terms, 1);
+    finish(loop);
+}
+
+static const struct CMUnitTest tests[] = {
+    /* init */
+    cmocka_unit_test(init_runs_inside_spawn),
+    cmocka_unit_test(init_replaces_state),
+    cmocka_unit_test(init_self_send_delivered_after),
+    cmocka_unit_test(init_failure_leaves_nothing),
+    cmocka_unit_test(init_failure_fires_links_and_monitors),
+    cmocka_unit_test(hooks_cannot_run_or_destroy_loop),
+    /* terminate */
+    cmocka_unit_test(terminate_once_whatever_the_end),
+    cmocka_unit_test(link_cascade_terminates_each_once),
+    cmocka_unit_test(terminate_sees_state_after_become),
+    cmocka_unit_test(terminate_at_destroy),
+    cmocka_unit_test(terminate_in_group_restart_and_supervisor_exit),
+    cmocka_unit_test(terminate_counts_over_restarts),
+    /* supervised init failure */
+    cmocka_unit_test(init_failure_on_restart_counts_toward_intensity),
+    cmocka_unit_test(init_failure_with_room_backs_off),
+    cmocka_unit_test(spawn_supervisor_child_init_fails),
+    cmocka_unit_test(start_child_init_fails_adds_nothing),
+};
+
+TH_MAIN(tests)
