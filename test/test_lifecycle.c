@@ -1245,6 +1245,603 @@ static void start_child_init_fails_adds_nothing(void** state) {
     finish(loop);
 }
 
+/* ============================================================================
+ * Graceful shutdown: JZX_TAG_SYS_SHUTDOWN, then shutdown_ms
+ * ========================================================================== */
+
+/* Stops a supervisor and lets the clock run until everything is gone. */
+static void shut(jzx_loop* loop, jzx_actor_id sup) {
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    for (int i = 0; i < 100 && th_stats(loop).live_actors > 0; ++i) {
+        advance(loop, 1000);
+    }
+    assert_int_equal(th_stats(loop).live_actors, 0);
+}
+
+/* A child that ignores SYS_SHUTDOWN (data NULL, len 0) is stopped exactly
+ * shutdown_ms after it was sent, not a millisecond before. */
+static void ignored_shutdown_stopped_after_shutdown_ms(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role c0;
+    new_role(&c0, "c0")->ignore_shutdown = true;
+    jzx_child_spec kids[1] = {role_spec(&c0, JZX_CHILD_PERMANENT, 100)};
+    jzx_actor_id sup = start_sup(loop, kids, 1, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+    jzx_actor_id id = child_of(loop, sup, 0);
+    timed = true;
+    log_clear();
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    assert_string_equal(elog, ""); /* a message: handled in the child's turn */
+    settle(loop);
+    assert_string_equal(elog, "S:c0@0");
+    advance(loop, 99);
+    assert_string_equal(elog, "S:c0@0");
+    assert_true(is_live(loop, id));
+    assert_int_equal(child_of(loop, sup, 0), id);
+    advance(loop, 1);
+    assert_string_equal(elog, "S:c0@0 t:c0~@100 -c0~ -sup");
+    assert_int_equal(c0.terms, 1);
+    finish(loop);
+}
+
+/* A child that returns STOP on SYS_SHUTDOWN ends at once (normally), and
+ * its deadline goes with it. */
+static void stop_on_shutdown_ends_at_once(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role c0;
+    jzx_child_spec kids[1] = {role_spec(new_role(&c0, "c0"), JZX_CHILD_PERMANENT, 100)};
+    jzx_actor_id sup = start_sup(loop, kids, 1, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+    timed = true;
+    log_clear();
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    settle(loop);
+    assert_string_equal(elog, "S:c0@0 t:c0@0 -c0 -sup");
+    assert_int_equal(c0.reason, JZX_EXIT_NORMAL);
+    assert_int_equal(th_stats(loop).pending_timers, 0);
+    finish(loop);
+}
+
+/* SYS_SHUTDOWN is a system message: it gets into a full mailbox and is
+ * handled ahead of the user mail queued there (which then goes to on_drop
+ * when the child stops). */
+static void shutdown_jumps_queued_mail(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role c0;
+    jzx_child_spec kids[1] = {role_spec(new_role(&c0, "c0"), JZX_CHILD_PERMANENT, 100)};
+    kids[0].mailbox_cap = 2;
+    jzx_actor_id sup = start_sup(loop, kids, 1, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+    jzx_actor_id id = child_of(loop, sup, 0);
+    send_cmd(loop, id, CMD_PING);
+    send_cmd(loop, id, CMD_PING);
+    assert_int_equal(jzx_send(loop, id, NULL, 0, CMD_PING), JZX_ERR_MAILBOX_FULL);
+    log_clear();
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    settle(loop);
+    assert_string_equal(elog, "S:c0 t:c0 -c0 -sup");
+    assert_int_equal(th_dropped.by_reason[JZX_DROP_ACTOR_ENDED], 2); /* never delivered */
+    finish(loop);
+}
+
+/* Only supervisors stop actors gracefully: jzx_actor_stop on a plain actor
+ * spawned with shutdown_ms ends it at once, without SYS_SHUTDOWN. */
+static void plain_actor_stop_is_immediate(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role a;
+    jzx_spawn_opts o = role_opts(new_role(&a, "a"));
+    o.shutdown_ms = 100;
+    jzx_actor_id id = 0;
+    assert_int_equal(jzx_spawn(loop, &o, &id), JZX_OK);
+    log_clear();
+    assert_int_equal(jzx_actor_stop(loop, id), JZX_OK);
+    assert_string_equal(elog, "t:a -a");
+    assert_int_equal(th_stats(loop).pending_timers, 0);
+    finish(loop);
+}
+
+/* Children are stopped one at a time in reverse start order: the next
+ * one's SYS_SHUTDOWN goes out only once the previous one is gone. */
+static void graceful_stop_one_at_a_time_in_reverse(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role r[3];
+    new_role(&r[0], "c0")->ignore_shutdown = true;
+    new_role(&r[1], "c1");
+    new_role(&r[2], "c2")->ignore_shutdown = true;
+    jzx_child_spec kids[3] = {role_spec(&r[0], JZX_CHILD_PERMANENT, 100),
+                              role_spec(&r[1], JZX_CHILD_PERMANENT, 50),
+                              role_spec(&r[2], JZX_CHILD_PERMANENT, 30)};
+    jzx_actor_id sup = start_sup(loop, kids, 3, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+    timed = true;
+    log_clear();
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    settle(loop);
+    assert_string_equal(elog, "S:c2@0");
+    advance(loop, 29);
+    assert_string_equal(elog, "S:c2@0");
+    advance(loop, 1);
+    assert_string_equal(elog, "S:c2@0 t:c2~@30 -c2~ S:c1@30 t:c1@30 -c1 S:c0@30");
+    advance(loop, 99);
+    assert_string_equal(elog, "S:c2@0 t:c2~@30 -c2~ S:c1@30 t:c1@30 -c1 S:c0@30");
+    advance(loop, 1);
+    assert_string_equal(elog, "S:c2@0 t:c2~@30 -c2~ S:c1@30 t:c1@30 -c1 S:c0@30 "
+                              "t:c0~@130 -c0~ -sup");
+    finish(loop);
+}
+
+/* jzx_actor_stop on a supervisor with graceful children returns OK at
+ * once; its end (on_actor_stop, a monitor's DOWN, CHILD_EXIT to its plain
+ * parent) comes only after its last child is gone. Meanwhile it still
+ * answers child_id and refuses start_child. */
+static void supervisor_ends_after_its_last_child(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    inbox parent, w;
+    jzx_actor_id pid = spawn_inbox(loop, &parent, "parent");
+    jzx_actor_id wid = spawn_inbox(loop, &w, "w");
+    role r[2];
+    new_role(&r[0], "c0")->ignore_shutdown = true;
+    new_role(&r[1], "c1")->ignore_shutdown = true;
+    jzx_child_spec kids[2] = {role_spec(&r[0], JZX_CHILD_PERMANENT, 100),
+                              role_spec(&r[1], JZX_CHILD_PERMANENT, 100)};
+    jzx_actor_id sup = start_sup(loop, kids, 2, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), pid);
+    jzx_monitor_ref ref = 0;
+    assert_int_equal(jzx_monitor(loop, wid, sup, &ref), JZX_OK);
+    jzx_actor_id c0 = child_of(loop, sup, 0);
+    timed = true;
+    log_clear();
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    settle(loop);
+    assert_int_equal(child_of(loop, sup, 0), c0);
+    role late;
+    jzx_child_spec spec = role_spec(new_role(&late, "late"), JZX_CHILD_PERMANENT, 0);
+    assert_int_equal(jzx_supervisor_start_child(loop, sup, &spec, NULL, NULL),
+                     JZX_ERR_NO_SUCH_ACTOR);
+    assert_int_equal(late.inits, 0);
+    advance(loop, 100);
+    advance(loop, 99);
+    assert_string_equal(elog, "S:c1@0 t:c1~@100 -c1~ S:c0@100");
+    assert_int_equal(parent.child_exits, 0);
+    assert_int_equal(w.downs, 0);
+    advance(loop, 1);
+    assert_string_equal(elog, "S:c1@0 t:c1~@100 -c1~ S:c0@100 t:c0~@200 -c0~ -sup");
+    assert_int_equal(parent.child_exits, 1);
+    assert_int_equal(parent.child_exit.child, sup);
+    assert_int_equal(parent.child_exit.status, JZX_ACTOR_STOPPING);
+    assert_int_equal(w.downs, 1);
+    assert_int_equal(w.down.ref, ref);
+    assert_int_equal(w.down.actor, sup);
+    assert_int_equal(w.down.reason, JZX_EXIT_NORMAL);
+    assert_int_equal(jzx_actor_stop(loop, pid), JZX_OK);
+    assert_int_equal(jzx_actor_stop(loop, wid), JZX_OK);
+    finish(loop);
+}
+
+/* A second jzx_actor_stop during a graceful shutdown returns OK and
+ * changes nothing: same deadline, same order, one end. */
+static void second_stop_during_shutdown_changes_nothing(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role r[2];
+    new_role(&r[0], "c0")->ignore_shutdown = true;
+    new_role(&r[1], "c1")->ignore_shutdown = true;
+    jzx_child_spec kids[2] = {role_spec(&r[0], JZX_CHILD_PERMANENT, 100),
+                              role_spec(&r[1], JZX_CHILD_PERMANENT, 100)};
+    jzx_actor_id sup = start_sup(loop, kids, 2, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+    timed = true;
+    log_clear();
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    settle(loop);
+    advance(loop, 50);
+    uint64_t timers = th_stats(loop).pending_timers;
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    assert_int_equal(th_stats(loop).pending_timers, timers);
+    settle(loop);
+    assert_string_equal(elog, "S:c1@0");
+    advance(loop, 49);
+    assert_string_equal(elog, "S:c1@0");
+    advance(loop, 1);
+    assert_string_equal(elog, "S:c1@0 t:c1~@100 -c1~ S:c0@100");
+    advance(loop, 100);
+    assert_string_equal(elog, "S:c1@0 t:c1~@100 -c1~ S:c0@100 t:c0~@200 -c0~ -sup");
+    assert_int_equal(ev.stops, 3);
+    assert_int_equal(r[0].terms + r[1].terms, 2);
+    finish(loop);
+}
+
+/* Children with shutdown_ms 0 are stopped synchronously, inside
+ * jzx_actor_stop, as in 0.1; mixed with a graceful one, those after it in
+ * start order go at once and the graceful one waits. */
+static void zero_shutdown_children_stop_synchronously(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role r[3];
+    jzx_child_spec kids[2] = {role_spec(new_role(&r[0], "c0"), JZX_CHILD_PERMANENT, 0),
+                              role_spec(new_role(&r[1], "c1"), JZX_CHILD_PERMANENT, 0)};
+    jzx_actor_id sup = start_sup(loop, kids, 2, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+    log_clear();
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    assert_string_equal(elog, "t:c1~ -c1~ t:c0~ -c0~ -sup");
+    assert_int_equal(th_stats(loop).live_actors, 0);
+    /* Mixed. */
+    new_role(&r[0], "g0")->ignore_shutdown = true;
+    jzx_child_spec mixed[3] = {role_spec(&r[0], JZX_CHILD_PERMANENT, 100),
+                               role_spec(new_role(&r[1], "z1"), JZX_CHILD_PERMANENT, 0),
+                               role_spec(new_role(&r[2], "z2"), JZX_CHILD_PERMANENT, 0)};
+    sup = start_sup(loop, mixed, 3, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+    timed = true;
+    log_clear();
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    assert_string_equal(elog, "t:z2~@0 -z2~ t:z1~@0 -z1~");
+    settle(loop);
+    assert_string_equal(elog, "t:z2~@0 -z2~ t:z1~@0 -z1~ S:g0@0");
+    advance(loop, 100);
+    assert_string_equal(elog, "t:z2~@0 -z2~ t:z1~@0 -z1~ S:g0@0 t:g0~@100 -g0~ -sup");
+    finish(loop);
+}
+
+/* one_for_all with graceful children: they are shut down one at a time in
+ * reverse order, and restarted in start order only once all are gone. */
+static void graceful_group_restart_one_for_all(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role r[4];
+    new_role(&r[0], "c0")->ignore_shutdown = true;
+    new_role(&r[1], "c1");
+    new_role(&r[2], "c2");
+    new_role(&r[3], "c3")->ignore_shutdown = true;
+    jzx_child_spec kids[4] = {
+        role_spec(&r[0], JZX_CHILD_PERMANENT, 100), role_spec(&r[1], JZX_CHILD_PERMANENT, 100),
+        role_spec(&r[2], JZX_CHILD_PERMANENT, 100), role_spec(&r[3], JZX_CHILD_PERMANENT, 50)};
+    jzx_actor_id sup = start_sup(loop, kids, 4, policy(JZX_SUP_ONE_FOR_ALL, 0, 0), 0);
+    jzx_actor_id before[4];
+    for (size_t i = 0; i < 4; ++i) {
+        before[i] = child_of(loop, sup, i);
+    }
+    timed = true;
+    log_clear();
+    send_cmd(loop, before[2], CMD_FAIL);
+    settle(loop);
+    const char* s1 = "t:c2!@0 -c2! r:c0#1 r:c1#1 r:c2#1 r:c3#1 S:c3@0";
+    assert_string_equal(elog, s1);
+    advance(loop, 49);
+    assert_string_equal(elog, s1);
+    advance(loop, 1);
+    const char* s2 = "t:c2!@0 -c2! r:c0#1 r:c1#1 r:c2#1 r:c3#1 S:c3@0 "
+                     "t:c3~@50 -c3~ S:c1@50 t:c1@50 -c1 S:c0@50";
+    assert_string_equal(elog, s2);
+    advance(loop, 99);
+    assert_string_equal(elog, s2);
+    advance(loop, 1);
+    assert_string_equal(elog, "t:c2!@0 -c2! r:c0#1 r:c1#1 r:c2#1 r:c3#1 S:c3@0 "
+                              "t:c3~@50 -c3~ S:c1@50 t:c1@50 -c1 S:c0@50 "
+                              "t:c0~@150 -c0~ i:c0 +c0 i:c1 +c1 i:c2 +c2 i:c3 +c3");
+    for (size_t i = 0; i < 4; ++i) {
+        jzx_actor_id now = child_of(loop, sup, i);
+        assert_true(now != 0 && now != before[i]);
+        assert_int_equal(r[i].inits, 2);
+        assert_int_equal(r[i].terms, 1);
+    }
+    assert_int_equal(th_stats(loop).restarts, 4);
+    shut(loop, sup);
+    finish(loop);
+}
+
+/* rest_for_one with graceful children: those after the failed one go, one
+ * at a time in reverse order, then come back in order; those before stay. */
+static void graceful_group_restart_rest_for_one(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role r[4];
+    new_role(&r[0], "c0")->ignore_shutdown = true;
+    new_role(&r[1], "c1");
+    new_role(&r[2], "c2")->ignore_shutdown = true;
+    new_role(&r[3], "c3")->ignore_shutdown = true;
+    jzx_child_spec kids[4] = {
+        role_spec(&r[0], JZX_CHILD_PERMANENT, 100), role_spec(&r[1], JZX_CHILD_PERMANENT, 100),
+        role_spec(&r[2], JZX_CHILD_PERMANENT, 30), role_spec(&r[3], JZX_CHILD_PERMANENT, 20)};
+    jzx_actor_id sup = start_sup(loop, kids, 4, policy(JZX_SUP_REST_FOR_ONE, 0, 0), 0);
+    jzx_actor_id c0 = child_of(loop, sup, 0);
+    timed = true;
+    log_clear();
+    send_cmd(loop, child_of(loop, sup, 1), CMD_FAIL);
+    settle(loop);
+    assert_string_equal(elog, "t:c1!@0 -c1! r:c1#1 r:c2#1 r:c3#1 S:c3@0");
+    advance(loop, 20);
+    assert_string_equal(elog, "t:c1!@0 -c1! r:c1#1 r:c2#1 r:c3#1 S:c3@0 t:c3~@20 -c3~ S:c2@20");
+    advance(loop, 29);
+    assert_null(strstr(elog, "+"));
+    advance(loop, 1);
+    assert_string_equal(elog, "t:c1!@0 -c1! r:c1#1 r:c2#1 r:c3#1 S:c3@0 t:c3~@20 -c3~ S:c2@20 "
+                              "t:c2~@50 -c2~ i:c1 +c1 i:c2 +c2 i:c3 +c3");
+    assert_int_equal(child_of(loop, sup, 0), c0);
+    assert_int_equal(r[0].inits, 1);
+    assert_int_equal(th_stats(loop).restarts, 3);
+    shut(loop, sup);
+    finish(loop);
+}
+
+/* Another child fails while a graceful group restart waits: it is
+ * restarted with the group, decided and counted once (intensity 1 still has
+ * room for exactly that one restart, and the next failure escalates). */
+static void other_child_fails_during_graceful_group_restart(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role r[3];
+    new_role(&r[0], "c0");
+    new_role(&r[1], "c1");
+    new_role(&r[2], "c2")->ignore_shutdown = true;
+    jzx_child_spec kids[3] = {role_spec(&r[0], JZX_CHILD_PERMANENT, 100),
+                              role_spec(&r[1], JZX_CHILD_PERMANENT, 100),
+                              role_spec(&r[2], JZX_CHILD_PERMANENT, 100)};
+    jzx_actor_id sup = start_sup(loop, kids, 3, policy(JZX_SUP_ONE_FOR_ALL, 1, LONG), 0);
+    timed = true;
+    log_clear();
+    send_cmd(loop, child_of(loop, sup, 1), CMD_FAIL);
+    settle(loop);
+    assert_string_equal(elog, "t:c1!@0 -c1! r:c0#1 r:c1#1 r:c2#1 S:c2@0");
+    advance(loop, 10);
+    send_cmd(loop, child_of(loop, sup, 0), CMD_FAIL);
+    settle(loop);
+    assert_string_equal(elog, "t:c1!@0 -c1! r:c0#1 r:c1#1 r:c2#1 S:c2@0 t:c0!@10 -c0!");
+    advance(loop, 90);
+    assert_string_equal(elog, "t:c1!@0 -c1! r:c0#1 r:c1#1 r:c2#1 S:c2@0 t:c0!@10 -c0! "
+                              "t:c2~@100 -c2~ i:c0 +c0 i:c1 +c1 i:c2 +c2");
+    assert_int_equal(ev.escalations, 0);
+    assert_int_equal(ev.restarts, 3);
+    assert_int_equal(th_stats(loop).restarts, 3);
+    for (int i = 0; i < 3; ++i) {
+        assert_int_equal(r[i].inits, 2);
+    }
+    /* One restart in the window: the next failure escalates, gracefully. */
+    log_clear();
+    send_cmd(loop, child_of(loop, sup, 1), CMD_FAIL);
+    settle(loop);
+    assert_string_equal(elog, "t:c1!@0 -c1! esc:sup S:c2@0");
+    advance(loop, 100);
+    assert_string_equal(elog,
+                        "t:c1!@0 -c1! esc:sup S:c2@0 t:c2~@100 -c2~ S:c0@100 t:c0@100 -c0 -sup!");
+    assert_int_equal(ev.escalations, 1);
+    finish(loop);
+}
+
+/* jzx_actor_stop while a graceful group restart waits: the restart becomes
+ * the supervisor's end; nothing is restarted. */
+static void stop_during_graceful_group_restart(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role r[3];
+    new_role(&r[0], "c0")->ignore_shutdown = true;
+    new_role(&r[1], "c1");
+    new_role(&r[2], "c2")->ignore_shutdown = true;
+    jzx_child_spec kids[3] = {role_spec(&r[0], JZX_CHILD_PERMANENT, 100),
+                              role_spec(&r[1], JZX_CHILD_PERMANENT, 100),
+                              role_spec(&r[2], JZX_CHILD_PERMANENT, 100)};
+    jzx_actor_id sup = start_sup(loop, kids, 3, policy(JZX_SUP_ONE_FOR_ALL, 0, 0), 0);
+    timed = true;
+    log_clear();
+    send_cmd(loop, child_of(loop, sup, 1), CMD_FAIL);
+    settle(loop);
+    advance(loop, 50);
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    assert_string_equal(elog, "t:c1!@0 -c1! r:c0#1 r:c1#1 r:c2#1 S:c2@0");
+    advance(loop, 50);
+    assert_string_equal(elog, "t:c1!@0 -c1! r:c0#1 r:c1#1 r:c2#1 S:c2@0 t:c2~@100 -c2~ S:c0@100");
+    advance(loop, 100);
+    assert_string_equal(elog, "t:c1!@0 -c1! r:c0#1 r:c1#1 r:c2#1 S:c2@0 t:c2~@100 -c2~ S:c0@100 "
+                              "t:c0~@200 -c0~ -sup");
+    for (int i = 0; i < 3; ++i) {
+        assert_int_equal(r[i].inits, 1);
+        assert_int_equal(r[i].terms, 1);
+    }
+    finish(loop);
+}
+
+/* Intensity exceeded with graceful children: on_supervisor_escalate once,
+ * the children are shut down gracefully in reverse order, then the
+ * supervisor fails and its parent hears so. */
+static void graceful_escalation(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    inbox parent;
+    jzx_actor_id pid = spawn_inbox(loop, &parent, "parent");
+    role r[3];
+    new_role(&r[0], "c0")->ignore_shutdown = true;
+    new_role(&r[1], "c1");
+    new_role(&r[2], "c2");
+    jzx_child_spec kids[3] = {role_spec(&r[0], JZX_CHILD_PERMANENT, 100),
+                              role_spec(&r[1], JZX_CHILD_PERMANENT, 100),
+                              role_spec(&r[2], JZX_CHILD_PERMANENT, 0)};
+    jzx_actor_id sup = start_sup(loop, kids, 3, policy(JZX_SUP_ONE_FOR_ONE, 1, LONG), pid);
+    send_cmd(loop, child_of(loop, sup, 2), CMD_FAIL);
+    settle(loop);
+    timed = true;
+    log_clear();
+    send_cmd(loop, child_of(loop, sup, 2), CMD_FAIL);
+    settle(loop);
+    assert_string_equal(elog, "t:c2!@0 -c2! esc:sup S:c1@0 t:c1@0 -c1 S:c0@0");
+    advance(loop, 99);
+    assert_string_equal(elog, "t:c2!@0 -c2! esc:sup S:c1@0 t:c1@0 -c1 S:c0@0");
+    assert_int_equal(parent.child_exits, 0);
+    advance(loop, 1);
+    assert_string_equal(elog, "t:c2!@0 -c2! esc:sup S:c1@0 t:c1@0 -c1 S:c0@0 t:c0~@100 -c0~ -sup!");
+    assert_int_equal(ev.escalations, 1);
+    assert_int_equal(parent.child_exits, 1);
+    assert_int_equal(parent.child_exit.child, sup);
+    assert_int_equal(parent.child_exit.status, JZX_ACTOR_FAILED);
+    assert_int_equal(jzx_actor_stop(loop, pid), JZX_OK);
+    finish(loop);
+}
+
+/* A nested supervisor child with shutdown_ms gets SYS_SHUTDOWN like any
+ * child and shuts its own children down gracefully; if its own deadline
+ * comes first, it is stopped and its children with it. */
+static void graceful_nested_supervisor(void** state) {
+    (void)state;
+    for (int early = 0; early < 2; ++early) {
+        jzx_loop* loop = new_loop();
+        role g0, c1;
+        new_role(&g0, "g0")->ignore_shutdown = true;
+        new_role(&c1, "c1")->ignore_shutdown = true;
+        jzx_child_spec gkids[1] = {role_spec(&g0, JZX_CHILD_PERMANENT, 100)};
+        jzx_supervisor_init inner = {gkids, 1, policy(JZX_SUP_ONE_FOR_ONE, 0, 0)};
+        jzx_child_spec kids[2] = {{0}, role_spec(&c1, JZX_CHILD_PERMANENT, 50)};
+        kids[0].supervisor = &inner;
+        kids[0].name = "inner";
+        kids[0].shutdown_ms = early ? 30 : 1000;
+        jzx_actor_id sup = start_sup(loop, kids, 2, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+        timed = true;
+        log_clear();
+        assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+        settle(loop);
+        advance(loop, 50);
+        assert_string_equal(elog, "S:c1@0 t:c1~@50 -c1~ S:g0@50");
+        if (early) {
+            advance(loop, 30);
+            assert_string_equal(elog, "S:c1@0 t:c1~@50 -c1~ S:g0@50 t:g0~@80 -g0~ -inner~ -sup");
+        } else {
+            advance(loop, 99);
+            assert_string_equal(elog, "S:c1@0 t:c1~@50 -c1~ S:g0@50");
+            advance(loop, 1);
+            assert_string_equal(elog, "S:c1@0 t:c1~@50 -c1~ S:g0@50 t:g0~@150 -g0~ -inner~ -sup");
+        }
+        assert_int_equal(g0.terms, 1);
+        finish(loop);
+    }
+}
+
+/* A failure that exceeds intensity while a graceful group restart waits
+ * turns the restart into the supervisor's end: one escalation, the rest
+ * shut down as before, no restart. */
+static void escalation_during_graceful_group_restart(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role r[3];
+    new_role(&r[0], "c0");
+    new_role(&r[1], "c1");
+    new_role(&r[2], "c2")->ignore_shutdown = true;
+    jzx_child_spec kids[3] = {role_spec(&r[0], JZX_CHILD_PERMANENT, 100),
+                              role_spec(&r[1], JZX_CHILD_PERMANENT, 100),
+                              role_spec(&r[2], JZX_CHILD_PERMANENT, 100)};
+    jzx_actor_id sup = start_sup(loop, kids, 3, policy(JZX_SUP_REST_FOR_ONE, 1, LONG), 0);
+    timed = true;
+    log_clear();
+    send_cmd(loop, child_of(loop, sup, 1), CMD_FAIL);
+    settle(loop);
+    advance(loop, 10);
+    send_cmd(loop, child_of(loop, sup, 0), CMD_FAIL); /* before the range: counted */
+    settle(loop);
+    assert_string_equal(elog, "t:c1!@0 -c1! r:c1#1 r:c2#1 S:c2@0 t:c0!@10 -c0! esc:sup");
+    advance(loop, 90);
+    assert_string_equal(elog, "t:c1!@0 -c1! r:c1#1 r:c2#1 S:c2@0 t:c0!@10 -c0! esc:sup "
+                              "t:c2~@100 -c2~ -sup!");
+    assert_int_equal(ev.escalations, 1);
+    for (int i = 0; i < 3; ++i) {
+        assert_int_equal(r[i].inits, 1);
+        assert_int_equal(r[i].terms, 1);
+    }
+    finish(loop);
+}
+
+/* A temporary child with shutdown_ms in a group restart is shut down
+ * gracefully like the others, then its spec goes; it is not restarted. */
+static void temporary_graceful_child_in_group_restart(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role r[2];
+    new_role(&r[0], "c0");
+    new_role(&r[1], "t1")->ignore_shutdown = true;
+    jzx_child_spec kids[2] = {role_spec(&r[0], JZX_CHILD_PERMANENT, 0),
+                              role_spec(&r[1], JZX_CHILD_TEMPORARY, 100)};
+    jzx_actor_id sup = start_sup(loop, kids, 2, policy(JZX_SUP_ONE_FOR_ALL, 0, 0), 0);
+    timed = true;
+    log_clear();
+    send_cmd(loop, child_of(loop, sup, 0), CMD_FAIL);
+    settle(loop);
+    assert_string_equal(elog, "t:c0!@0 -c0! r:c0#1 S:t1@0");
+    advance(loop, 100);
+    assert_string_equal(elog, "t:c0!@0 -c0! r:c0#1 S:t1@0 t:t1~@100 -t1~ i:c0 +c0");
+    assert_no_child(loop, sup, 1);
+    assert_int_equal(r[1].inits, 1);
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    finish(loop);
+}
+
+/* jzx_actor_fail on a supervisor with graceful children: the same graceful
+ * shutdown, and it ends as failed. */
+static void supervisor_failed_gracefully(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    inbox parent;
+    jzx_actor_id pid = spawn_inbox(loop, &parent, "parent");
+    role c0;
+    new_role(&c0, "c0")->ignore_shutdown = true;
+    jzx_child_spec kids[1] = {role_spec(&c0, JZX_CHILD_PERMANENT, 100)};
+    jzx_actor_id sup = start_sup(loop, kids, 1, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), pid);
+    timed = true;
+    log_clear();
+    assert_int_equal(jzx_actor_fail(loop, sup), JZX_OK);
+    settle(loop);
+    assert_string_equal(elog, "S:c0@0");
+    advance(loop, 100);
+    assert_string_equal(elog, "S:c0@0 t:c0~@100 -c0~ -sup!");
+    assert_int_equal(parent.child_exits, 1);
+    assert_int_equal(parent.child_exit.status, JZX_ACTOR_FAILED);
+    assert_int_equal(jzx_actor_stop(loop, pid), JZX_OK);
+    finish(loop);
+}
+
+/* A one_for_all restart of an outer supervisor shuts a nested supervisor
+ * (with shutdown_ms) down gracefully, its own child first, then restarts
+ * it, and it starts its child again. */
+static void graceful_nested_in_group_restart(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role g0, c1;
+    new_role(&g0, "g0")->ignore_shutdown = true;
+    jzx_child_spec gkids[1] = {role_spec(&g0, JZX_CHILD_PERMANENT, 100)};
+    jzx_supervisor_init inner = {gkids, 1, policy(JZX_SUP_ONE_FOR_ONE, 0, 0)};
+    jzx_child_spec kids[2] = {{0}, role_spec(new_role(&c1, "c1"), JZX_CHILD_PERMANENT, 0)};
+    kids[0].supervisor = &inner;
+    kids[0].name = "inner";
+    kids[0].shutdown_ms = 1000;
+    jzx_actor_id sup = start_sup(loop, kids, 2, policy(JZX_SUP_ONE_FOR_ALL, 0, 0), 0);
+    timed = true;
+    log_clear();
+    send_cmd(loop, child_of(loop, sup, 1), CMD_FAIL);
+    settle(loop);
+    assert_string_equal(elog, "t:c1!@0 -c1! r:inner#1 r:c1#1 S:g0@0");
+    advance(loop, 100);
+    assert_string_equal(elog, "t:c1!@0 -c1! r:inner#1 r:c1#1 S:g0@0 t:g0~@100 -g0~ -inner~ "
+                              "+inner i:g0 +g0 i:c1 +c1");
+    assert_int_equal(g0.inits, 2);
+    shut(loop, sup);
+    finish(loop);
+}
+
+/* jzx_loop_destroy in the middle of a graceful shutdown: every live
+ * child's terminate runs once (SHUTDOWN) and every byte comes back. */
+static void destroy_during_graceful_shutdown(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role r[2];
+    new_role(&r[0], "c0")->ignore_shutdown = true;
+    new_role(&r[1], "c1")->ignore_shutdown = true;
+    jzx_child_spec kids[2] = {role_spec(&r[0], JZX_CHILD_PERMANENT, 100),
+                              role_spec(&r[1], JZX_CHILD_PERMANENT, 100)};
+    jzx_actor_id sup = start_sup(loop, kids, 2, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    advance(loop, 50);
+    assert_string_equal(elog, "+sup i:c0 +c0 i:c1 +c1 S:c1");
+    th_loop_finish(loop);
+    for (int i = 0; i < 2; ++i) {
+        assert_int_equal(r[i].terms, 1);
+        assert_int_equal(r[i].reason, JZX_EXIT_SHUTDOWN);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     /* init */
     cmocka_unit_test(init_runs_inside_spawn),
@@ -1265,6 +1862,26 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(init_failure_with_room_backs_off),
     cmocka_unit_test(spawn_supervisor_child_init_fails),
     cmocka_unit_test(start_child_init_fails_adds_nothing),
+    /* graceful shutdown */
+    cmocka_unit_test(ignored_shutdown_stopped_after_shutdown_ms),
+    cmocka_unit_test(stop_on_shutdown_ends_at_once),
+    cmocka_unit_test(shutdown_jumps_queued_mail),
+    cmocka_unit_test(plain_actor_stop_is_immediate),
+    cmocka_unit_test(graceful_stop_one_at_a_time_in_reverse),
+    cmocka_unit_test(supervisor_ends_after_its_last_child),
+    cmocka_unit_test(second_stop_during_shutdown_changes_nothing),
+    cmocka_unit_test(zero_shutdown_children_stop_synchronously),
+    cmocka_unit_test(graceful_group_restart_one_for_all),
+    cmocka_unit_test(graceful_group_restart_rest_for_one),
+    cmocka_unit_test(other_child_fails_during_graceful_group_restart),
+    cmocka_unit_test(stop_during_graceful_group_restart),
+    cmocka_unit_test(graceful_escalation),
+    cmocka_unit_test(graceful_nested_supervisor),
+    cmocka_unit_test(escalation_during_graceful_group_restart),
+    cmocka_unit_test(temporary_graceful_child_in_group_restart),
+    cmocka_unit_test(supervisor_failed_gracefully),
+    cmocka_unit_test(graceful_nested_in_group_restart),
+    cmocka_unit_test(destroy_during_graceful_shutdown),
 };
 
 TH_MAIN(tests)
