@@ -1842,6 +1842,377 @@ static void destroy_during_graceful_shutdown(void** state) {
     }
 }
 
+/* ============================================================================
+ * Dynamic children
+ * ========================================================================== */
+
+/* start_child adds the child last in start order and returns its index and
+ * id (child_id(index) == id); the supervisor's stop takes it first. */
+static void start_child_adds_last(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role c0, d1, d2;
+    jzx_child_spec kids[1] = {role_spec(new_role(&c0, "c0"), JZX_CHILD_PERMANENT, 0)};
+    jzx_actor_id sup = start_sup(loop, kids, 1, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+    log_clear();
+    jzx_child_spec spec = role_spec(new_role(&d1, "d1"), JZX_CHILD_PERMANENT, 0);
+    uint32_t idx = 0;
+    jzx_actor_id id = 0;
+    assert_int_equal(jzx_supervisor_start_child(loop, sup, &spec, &idx, &id), JZX_OK);
+    assert_int_equal(idx, 1);
+    assert_true(id != 0);
+    assert_int_equal(child_of(loop, sup, 1), id);
+    assert_int_equal(id, d1.self);
+    spec = role_spec(new_role(&d2, "d2"), JZX_CHILD_PERMANENT, 0);
+    assert_int_equal(jzx_supervisor_start_child(loop, sup, &spec, &idx, NULL), JZX_OK);
+    assert_int_equal(idx, 2);
+    assert_int_equal(child_of(loop, sup, 2), d2.self);
+    assert_int_equal(jzx_supervisor_start_child(loop, sup, &spec, NULL, NULL), JZX_OK);
+    assert_string_equal(elog, "i:d1 +d1 i:d2 +d2 i:d2 +d2");
+    /* A dynamic child is restarted like the others. */
+    log_clear();
+    send_cmd(loop, child_of(loop, sup, 1), CMD_FAIL);
+    settle(loop);
+    assert_string_equal(elog, "t:d1! -d1! r:d1#1 i:d1 +d1");
+    assert_int_equal(child_of(loop, sup, 1), d1.self);
+    log_clear();
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    assert_string_equal(elog, "t:d2~ -d2~ t:d2~ -d2~ t:d1~ -d1~ t:c0~ -c0~ -sup");
+    finish(loop);
+}
+
+/* rest_for_one and one_for_all include dynamic children, in start order. */
+static void group_strategies_include_dynamic_children(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role r[3];
+    jzx_child_spec kids[2] = {role_spec(new_role(&r[0], "c0"), JZX_CHILD_PERMANENT, 0),
+                              role_spec(new_role(&r[1], "c1"), JZX_CHILD_PERMANENT, 0)};
+    jzx_actor_id sup = start_sup(loop, kids, 2, policy(JZX_SUP_REST_FOR_ONE, 0, 0), 0);
+    jzx_child_spec spec = role_spec(new_role(&r[2], "d2"), JZX_CHILD_PERMANENT, 0);
+    assert_int_equal(jzx_supervisor_start_child(loop, sup, &spec, NULL, NULL), JZX_OK);
+    log_clear();
+    send_cmd(loop, child_of(loop, sup, 1), CMD_FAIL);
+    settle(loop);
+    assert_string_equal(elog, "t:c1! -c1! r:c1#1 r:d2#1 t:d2~ -d2~ i:c1 +c1 i:d2 +d2");
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    /* one_for_all: a dynamic child's failure restarts everyone. */
+    jzx_child_spec one[1] = {role_spec(new_role(&r[0], "c0"), JZX_CHILD_PERMANENT, 0)};
+    sup = start_sup(loop, one, 1, policy(JZX_SUP_ONE_FOR_ALL, 0, 0), 0);
+    spec = role_spec(new_role(&r[1], "d1"), JZX_CHILD_PERMANENT, 0);
+    assert_int_equal(jzx_supervisor_start_child(loop, sup, &spec, NULL, NULL), JZX_OK);
+    log_clear();
+    send_cmd(loop, child_of(loop, sup, 1), CMD_FAIL);
+    settle(loop);
+    assert_string_equal(elog, "t:d1! -d1! r:c0#1 r:d1#1 t:c0~ -c0~ i:c0 +c0 i:d1 +d1");
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    finish(loop);
+}
+
+/* terminate_child stops a child without restarting it; its spec stays
+ * (child_id gives 0) and later group restarts leave it down. A graceful
+ * child is told first; a restart that was pending is cancelled; a child
+ * that is down already is fine. */
+static void terminate_child_stops_without_restart(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role r[3];
+    new_role(&r[2], "c2")->ignore_shutdown = true;
+    jzx_child_spec kids[3] = {role_spec(new_role(&r[0], "c0"), JZX_CHILD_PERMANENT, 0),
+                              role_spec(new_role(&r[1], "c1"), JZX_CHILD_PERMANENT, 0),
+                              role_spec(&r[2], JZX_CHILD_PERMANENT, 100)};
+    kids[0].restart_delay_ms = 100;
+    jzx_actor_id sup = start_sup(loop, kids, 3, policy(JZX_SUP_ONE_FOR_ALL, 0, 0), 0);
+    log_clear();
+    assert_int_equal(jzx_supervisor_terminate_child(loop, sup, 1), JZX_OK);
+    assert_string_equal(elog, "t:c1~ -c1~");
+    assert_int_equal(child_of(loop, sup, 1), 0);
+    advance(loop, 1000);
+    assert_string_equal(elog, "t:c1~ -c1~");
+    assert_int_equal(jzx_supervisor_terminate_child(loop, sup, 1), JZX_OK); /* down: fine */
+    /* Graceful. */
+    timed = true;
+    log_clear();
+    assert_int_equal(jzx_supervisor_terminate_child(loop, sup, 2), JZX_OK);
+    settle(loop);
+    advance(loop, 99);
+    assert_string_equal(elog, "S:c2@0");
+    advance(loop, 1);
+    assert_string_equal(elog, "S:c2@0 t:c2~@100 -c2~");
+    assert_int_equal(child_of(loop, sup, 2), 0);
+    /* A group restart (c0 fails) leaves both down; c0 waits its delay. */
+    timed = false;
+    log_clear();
+    send_cmd(loop, child_of(loop, sup, 0), CMD_FAIL);
+    settle(loop);
+    assert_string_equal(elog, "t:c0! -c0! r:c0#1");
+    /* Terminated while its restart is pending: the restart is cancelled. */
+    assert_int_equal(jzx_supervisor_terminate_child(loop, sup, 0), JZX_OK);
+    assert_int_equal(th_stats(loop).pending_timers, 0);
+    advance(loop, 1000);
+    assert_string_equal(elog, "t:c0! -c0! r:c0#1");
+    for (size_t i = 0; i < 3; ++i) {
+        assert_int_equal(child_of(loop, sup, i), 0);
+    }
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    finish(loop);
+}
+
+/* A later one_for_all restart, caused by another child, does not revive a
+ * terminated child. */
+static void group_restart_does_not_revive_terminated(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role r[3];
+    jzx_child_spec kids[3] = {role_spec(new_role(&r[0], "c0"), JZX_CHILD_PERMANENT, 0),
+                              role_spec(new_role(&r[1], "c1"), JZX_CHILD_PERMANENT, 0),
+                              role_spec(new_role(&r[2], "c2"), JZX_CHILD_PERMANENT, 0)};
+    jzx_actor_id sup = start_sup(loop, kids, 3, policy(JZX_SUP_ONE_FOR_ALL, 0, 0), 0);
+    assert_int_equal(jzx_supervisor_terminate_child(loop, sup, 1), JZX_OK);
+    log_clear();
+    send_cmd(loop, child_of(loop, sup, 2), CMD_FAIL);
+    settle(loop);
+    assert_string_equal(elog, "t:c2! -c2! r:c0#1 r:c2#1 t:c0~ -c0~ i:c0 +c0 i:c2 +c2");
+    assert_int_equal(child_of(loop, sup, 1), 0);
+    assert_int_equal(r[1].inits, 1);
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    finish(loop);
+}
+
+/* delete_child removes the spec of a child that is down and awaits no
+ * restart (then child_id(index) is INVALID_ARG); it refuses while the child
+ * runs, is being shut down, or awaits a restart; indices are reused. */
+static void delete_child_rules(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role c0, d1, d2;
+    jzx_child_spec kids[2] = {role_spec(new_role(&c0, "c0"), JZX_CHILD_PERMANENT, 0),
+                              worker_spec("tr", JZX_CHILD_TRANSIENT)};
+    kids[0].restart_delay_ms = 100;
+    jzx_actor_id sup = start_sup(loop, kids, 2, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+    assert_int_equal(jzx_supervisor_delete_child(loop, sup, 0), JZX_ERR_INVALID_ARG); /* runs */
+    send_cmd(loop, child_of(loop, sup, 0), CMD_FAIL);
+    settle(loop);
+    assert_int_equal(child_of(loop, sup, 0), 0);
+    assert_int_equal(jzx_supervisor_delete_child(loop, sup, 0), JZX_ERR_INVALID_ARG); /* pending */
+    /* Being shut down. */
+    new_role(&d1, "d1")->ignore_shutdown = true;
+    jzx_child_spec spec = role_spec(&d1, JZX_CHILD_PERMANENT, 100);
+    uint32_t idx = 0;
+    assert_int_equal(jzx_supervisor_start_child(loop, sup, &spec, &idx, NULL), JZX_OK);
+    assert_int_equal(idx, 2);
+    assert_int_equal(jzx_supervisor_terminate_child(loop, sup, 2), JZX_OK);
+    settle(loop);
+    assert_int_equal(jzx_supervisor_delete_child(loop, sup, 2), JZX_ERR_INVALID_ARG);
+    advance(loop, 100); /* d1 gone, c0 restarted */
+    assert_true(child_of(loop, sup, 0) != 0);
+    assert_int_equal(jzx_supervisor_delete_child(loop, sup, 2), JZX_OK);
+    assert_no_child(loop, sup, 2);
+    assert_int_equal(jzx_supervisor_delete_child(loop, sup, 2), JZX_ERR_INVALID_ARG);
+    assert_int_equal(jzx_supervisor_terminate_child(loop, sup, 2), JZX_ERR_INVALID_ARG);
+    /* A transient child that stopped normally is down for good: deletable. */
+    send_cmd(loop, child_of(loop, sup, 1), CMD_STOP);
+    settle(loop);
+    assert_int_equal(child_of(loop, sup, 1), 0);
+    assert_int_equal(jzx_supervisor_delete_child(loop, sup, 1), JZX_OK);
+    assert_no_child(loop, sup, 1);
+    /* Deleted indices are reused. */
+    spec = role_spec(new_role(&d2, "d2"), JZX_CHILD_PERMANENT, 0);
+    uint32_t a = 0, b = 0;
+    assert_int_equal(jzx_supervisor_start_child(loop, sup, &spec, &a, NULL), JZX_OK);
+    assert_int_equal(jzx_supervisor_start_child(loop, sup, &spec, &b, NULL), JZX_OK);
+    assert_true((a == 1 && b == 2) || (a == 2 && b == 1));
+    uint32_t c = 0;
+    assert_int_equal(jzx_supervisor_start_child(loop, sup, &spec, &c, NULL), JZX_OK);
+    assert_int_equal(c, 3);
+    log_clear();
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    /* Start order is the order of the starts, not of the indices. */
+    assert_string_equal(elog, "t:d2~ -d2~ t:d2~ -d2~ t:d2~ -d2~ t:c0~ -c0~ -sup");
+    finish(loop);
+}
+
+/* A temporary child's spec is deleted when it ends, however it ends. */
+static void temporary_spec_deleted_when_it_ends(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role c0, t;
+    jzx_child_spec kids[1] = {role_spec(new_role(&c0, "c0"), JZX_CHILD_PERMANENT, 0)};
+    jzx_actor_id sup = start_sup(loop, kids, 1, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+    new_role(&t, "t")->ignore_shutdown = true;
+    jzx_child_spec spec = role_spec(&t, JZX_CHILD_TEMPORARY, 0);
+    uint32_t idx = 0;
+    /* By its own STOP and FAIL. */
+    for (uint32_t cmd = CMD_STOP; cmd <= CMD_FAIL; ++cmd) {
+        jzx_actor_id id = 0;
+        assert_int_equal(jzx_supervisor_start_child(loop, sup, &spec, &idx, &id), JZX_OK);
+        assert_int_equal(idx, 1);
+        send_cmd(loop, id, cmd);
+        settle(loop);
+        assert_no_child(loop, sup, 1);
+    }
+    /* By terminate_child, at once or gracefully. */
+    assert_int_equal(jzx_supervisor_start_child(loop, sup, &spec, &idx, NULL), JZX_OK);
+    assert_int_equal(jzx_supervisor_terminate_child(loop, sup, idx), JZX_OK);
+    assert_no_child(loop, sup, idx);
+    spec.shutdown_ms = 100;
+    assert_int_equal(jzx_supervisor_start_child(loop, sup, &spec, &idx, NULL), JZX_OK);
+    assert_int_equal(jzx_supervisor_terminate_child(loop, sup, idx), JZX_OK);
+    advance(loop, 99);
+    assert_int_equal(child_of(loop, sup, idx), t.self);
+    advance(loop, 1);
+    assert_no_child(loop, sup, idx);
+    assert_int_equal(t.inits, 4);
+    assert_int_equal(t.terms, 4);
+    assert_int_equal(ev.restarts, 0);
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    finish(loop);
+}
+
+/* Starts temporary children one after another from inside the loop, each
+ * ended by its own STOP before the next starts, and samples the live
+ * block count at the same point of the 1,000th and the last start. */
+typedef struct churn {
+    jzx_actor_id sup;
+    long started, target;
+    long live_1k, live_end;
+    jzx_child_spec spec;
+} churn;
+
+static jzx_behavior_result churn_fn(jzx_context* ctx, const jzx_message* msg) {
+    churn* c = ctx->state;
+    (void)msg; /* the first PING, then each child's DOWN */
+    if (c->started == c->target) {
+        jzx_loop_request_stop(ctx->loop);
+        return JZX_BEHAVIOR_STOP;
+    }
+    jzx_actor_id id = 0;
+    assert_int_equal(jzx_supervisor_start_child(ctx->loop, c->sup, &c->spec, NULL, &id), JZX_OK);
+    assert_int_equal(jzx_monitor(ctx->loop, ctx->self, id, NULL), JZX_OK);
+    assert_int_equal(jzx_send(ctx->loop, id, NULL, 0, CMD_STOP), JZX_OK);
+    c->started++;
+    if (c->started == 1000) {
+        c->live_1k = th_alloc_live();
+    } else if (c->started == c->target) {
+        c->live_end = th_alloc_live();
+    }
+    return JZX_BEHAVIOR_OK;
+}
+
+/* 100,000 temporary children started and ended one after another: the
+ * supervisor's memory stays what it was after 1,000. */
+static void many_temporary_children_bounded(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    quiet = true;
+    jzx_child_spec kids[1] = {worker_spec("c0", JZX_CHILD_PERMANENT)};
+    jzx_actor_id sup = start_sup(loop, kids, 1, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+    churn c = {.sup = sup, .target = 100000, .spec = worker_spec("t", JZX_CHILD_TEMPORARY)};
+    jzx_actor_id driver_id = th_spawn(loop, churn_fn, &c);
+    send_cmd(loop, driver_id, CMD_PING);
+    assert_int_equal(jzx_loop_run(loop), JZX_OK);
+    assert_int_equal(c.started, 100000);
+    assert_true(c.live_1k > 0);
+    print_message("# live blocks after 1,000 temporary children: %ld, after 100,000: %ld\n",
+                  c.live_1k, c.live_end);
+    assert_true(c.live_end <= c.live_1k);
+    settle(loop);
+    assert_no_child(loop, sup, 1);
+    assert_int_equal(ev.starts, 100000 + 3); /* + the supervisor, c0 and the driver */
+    assert_int_equal(ev.restarts, 0);
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    finish(loop);
+}
+
+/* Bad input changes nothing: start_child on a plain actor, a stale or
+ * unknown id, or a supervisor shutting down → NO_SUCH_ACTOR; a bad spec or
+ * NULL → INVALID_ARG; terminate_child / delete_child likewise. */
+static void dynamic_children_bad_input(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role c0, d;
+    jzx_child_spec kids[1] = {role_spec(new_role(&c0, "c0"), JZX_CHILD_PERMANENT, 100)};
+    c0.ignore_shutdown = true;
+    jzx_actor_id sup = start_sup(loop, kids, 1, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+    inbox b;
+    jzx_actor_id plain = spawn_inbox(loop, &b, "plain");
+    jzx_child_spec good = role_spec(new_role(&d, "d"), JZX_CHILD_PERMANENT, 0);
+    jzx_child_spec no_behavior = good;
+    no_behavior.behavior = NULL;
+    jzx_child_spec bad_mode = good;
+    bad_mode.mode = (jzx_child_mode)3;
+    jzx_child_spec bad_backoff = good;
+    bad_backoff.backoff = (jzx_backoff_type)9;
+    jzx_supervisor_init empty = {kids, 0, policy(JZX_SUP_ONE_FOR_ONE, 0, 0)};
+    jzx_child_spec bad_nested = {0};
+    bad_nested.supervisor = &empty;
+    const jzx_child_spec* bad[4] = {&no_behavior, &bad_mode, &bad_backoff, &bad_nested};
+    long live = th_alloc_live();
+    uint32_t idx = 777;
+    jzx_actor_id id = 0xbeef;
+    assert_int_equal(jzx_supervisor_start_child(NULL, sup, &good, &idx, &id), JZX_ERR_INVALID_ARG);
+    assert_int_equal(jzx_supervisor_start_child(loop, sup, NULL, &idx, &id), JZX_ERR_INVALID_ARG);
+    for (int i = 0; i < 4; ++i) {
+        assert_int_equal(jzx_supervisor_start_child(loop, sup, bad[i], &idx, &id),
+                         JZX_ERR_INVALID_ARG);
+    }
+    assert_int_equal(jzx_supervisor_start_child(loop, plain, &good, &idx, &id),
+                     JZX_ERR_NO_SUCH_ACTOR);
+    assert_int_equal(jzx_supervisor_start_child(loop, 0, &good, &idx, &id), JZX_ERR_NO_SUCH_ACTOR);
+    assert_int_equal(jzx_supervisor_start_child(loop, sup + (1ull << 32), &good, &idx, &id),
+                     JZX_ERR_NO_SUCH_ACTOR);
+    assert_int_equal(jzx_supervisor_terminate_child(NULL, sup, 0), JZX_ERR_INVALID_ARG);
+    assert_int_equal(jzx_supervisor_terminate_child(loop, plain, 0), JZX_ERR_NO_SUCH_ACTOR);
+    assert_int_equal(jzx_supervisor_terminate_child(loop, sup, 5), JZX_ERR_INVALID_ARG);
+    assert_int_equal(jzx_supervisor_delete_child(NULL, sup, 0), JZX_ERR_INVALID_ARG);
+    assert_int_equal(jzx_supervisor_delete_child(loop, plain, 0), JZX_ERR_NO_SUCH_ACTOR);
+    assert_int_equal(jzx_supervisor_delete_child(loop, sup, 5), JZX_ERR_INVALID_ARG);
+    assert_int_equal(jzx_supervisor_delete_child(loop, sup, UINT32_MAX), JZX_ERR_INVALID_ARG);
+    assert_int_equal(idx, 777);
+    assert_int_equal(id, 0xbeef);
+    assert_int_equal(d.inits, 0);
+    assert_int_equal(th_alloc_live(), live);
+    assert_int_equal(th_stats(loop).live_actors, 3);
+    assert_no_child(loop, sup, 1);
+    /* Shutting down: refused. */
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    settle(loop);
+    assert_int_equal(jzx_supervisor_start_child(loop, sup, &good, &idx, &id),
+                     JZX_ERR_NO_SUCH_ACTOR);
+    assert_int_equal(d.inits, 0);
+    advance(loop, 100);
+    /* Gone: stale. */
+    assert_int_equal(jzx_supervisor_start_child(loop, sup, &good, &idx, &id),
+                     JZX_ERR_NO_SUCH_ACTOR);
+    assert_int_equal(jzx_supervisor_terminate_child(loop, sup, 0), JZX_ERR_NO_SUCH_ACTOR);
+    assert_int_equal(jzx_supervisor_delete_child(loop, sup, 0), JZX_ERR_NO_SUCH_ACTOR);
+    assert_int_equal(idx, 777);
+    assert_int_equal(id, 0xbeef);
+    assert_int_equal(jzx_actor_stop(loop, plain), JZX_OK);
+    finish(loop);
+}
+
+/* jzx_spawn with opts.supervisor naming a supervisor: INVALID_ARG before
+ * anything runs (no init), out_id untouched, nothing allocated. */
+static void spawn_naming_supervisor_refused(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    jzx_child_spec kids[1] = {worker_spec("c0", JZX_CHILD_PERMANENT)};
+    jzx_actor_id sup = start_sup(loop, kids, 1, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+    role r;
+    jzx_spawn_opts o = role_opts(new_role(&r, "x"));
+    o.supervisor = sup;
+    long live = th_alloc_live();
+    jzx_actor_id id = 0xbeef;
+    assert_int_equal(jzx_spawn(loop, &o, &id), JZX_ERR_INVALID_ARG);
+    assert_int_equal(id, 0xbeef);
+    assert_int_equal(r.inits, 0);
+    assert_int_equal(th_alloc_live(), live);
+    assert_int_equal(th_stats(loop).live_actors, 2);
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    finish(loop);
+}
+
 static const struct CMUnitTest tests[] = {
     /* init */
     cmocka_unit_test(init_runs_inside_spawn),
@@ -1882,6 +2253,16 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(supervisor_failed_gracefully),
     cmocka_unit_test(graceful_nested_in_group_restart),
     cmocka_unit_test(destroy_during_graceful_shutdown),
+    /* dynamic children */
+    cmocka_unit_test(start_child_adds_last),
+    cmocka_unit_test(group_strategies_include_dynamic_children),
+    cmocka_unit_test(terminate_child_stops_without_restart),
+    cmocka_unit_test(group_restart_does_not_revive_terminated),
+    cmocka_unit_test(delete_child_rules),
+    cmocka_unit_test(temporary_spec_deleted_when_it_ends),
+    cmocka_unit_test(many_temporary_children_bounded),
+    cmocka_unit_test(dynamic_children_bad_input),
+    cmocka_unit_test(spawn_naming_supervisor_refused),
 };
 
 TH_MAIN(tests)
