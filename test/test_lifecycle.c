@@ -2213,6 +2213,218 @@ static void spawn_naming_supervisor_refused(void** state) {
     finish(loop);
 }
 
+/* ============================================================================
+ * Out of memory
+ * ========================================================================== */
+
+/* Roles a swept call may start, reset before each attempt. */
+static role* sweep_roles[4];
+static int sweep_nroles;
+
+static void sweep_reset(void) {
+    for (int i = 0; i < sweep_nroles; ++i) {
+        sweep_roles[i]->inits = sweep_roles[i]->terms = 0;
+    }
+}
+
+/* jzx_supervisor_start_child with allocation n failing, for every n: either
+ * NO_MEMORY with nothing added (no index, no actor, no block; any nested
+ * child that started was terminated) or success; then it succeeds. */
+static long sweep_start_child(const jzx_child_spec* spec) {
+    long n = 0;
+    bool reached;
+    do {
+        ++n;
+        jzx_loop* loop = new_loop();
+        role c0;
+        jzx_child_spec kids[1] = {role_spec(new_role(&c0, "c0"), JZX_CHILD_PERMANENT, 0)};
+        jzx_actor_id sup = start_sup(loop, kids, 1, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+        /* The same start once, undone, so that every table has grown. */
+        uint32_t idx = 0;
+        assert_int_equal(jzx_supervisor_start_child(loop, sup, spec, &idx, NULL), JZX_OK);
+        assert_int_equal(jzx_supervisor_terminate_child(loop, sup, idx), JZX_OK);
+        settle(loop);
+        assert_int_equal(jzx_supervisor_delete_child(loop, sup, idx), JZX_OK);
+        sweep_reset();
+        long live = th_alloc_live();
+        uint64_t actors = th_stats(loop).live_actors;
+        int starts = ev.starts, stops = ev.stops;
+        idx = 777;
+        jzx_actor_id id = 0xbeef;
+        th_alloc_fail_at(n);
+        jzx_err rc = jzx_supervisor_start_child(loop, sup, spec, &idx, &id);
+        reached = th_alloc_calls() >= n;
+        th_alloc_fail_at(0);
+        if (reached) {
+            assert_int_equal(rc, JZX_ERR_NO_MEMORY);
+            assert_int_equal(idx, 777);
+            assert_int_equal(id, 0xbeef);
+            assert_no_child(loop, sup, 1);
+            assert_int_equal(th_stats(loop).live_actors, actors);
+            assert_int_equal(th_alloc_live(), live);
+            assert_int_equal(ev.starts - starts, ev.stops - stops);
+            for (int i = 0; i < sweep_nroles; ++i) {
+                assert_int_equal(sweep_roles[i]->inits, sweep_roles[i]->terms);
+            }
+            settle(loop);
+            assert_int_equal(th_stats(loop).live_actors, actors);
+            assert_int_equal(ev.restarts, 0);
+            rc = jzx_supervisor_start_child(loop, sup, spec, &idx, &id);
+        }
+        assert_int_equal(rc, JZX_OK);
+        assert_int_equal(idx, 1);
+        assert_int_equal(child_of(loop, sup, 1), id);
+        assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+        finish(loop);
+    } while (reached);
+    return n - 1;
+}
+
+/* OOM sweep over jzx_supervisor_start_child: a graceful child with hooks,
+ * and a nested supervisor whose own children have hooks. */
+static void oom_start_child(void** state) {
+    (void)state;
+    role d;
+    jzx_child_spec plain = role_spec(new_role(&d, "d"), JZX_CHILD_PERMANENT, 10);
+    sweep_roles[0] = &d;
+    sweep_nroles = 1;
+    long points = sweep_start_child(&plain);
+    print_message("# start_child, plain child: %ld allocation points\n", points);
+    assert_true(points >= 3);
+    role g0, g1;
+    jzx_child_spec gkids[2] = {role_spec(new_role(&g0, "g0"), JZX_CHILD_PERMANENT, 0),
+                               role_spec(new_role(&g1, "g1"), JZX_CHILD_PERMANENT, 0)};
+    jzx_supervisor_init inner = {gkids, 2, policy(JZX_SUP_ONE_FOR_ALL, 5, 1000)};
+    jzx_child_spec nested = {0};
+    nested.supervisor = &inner;
+    nested.name = "inner";
+    sweep_roles[0] = &g0;
+    sweep_roles[1] = &g1;
+    sweep_nroles = 2;
+    points = sweep_start_child(&nested);
+    print_message("# start_child, nested supervisor: %ld allocation points\n", points);
+    assert_true(points >= 8);
+    sweep_nroles = 0;
+}
+
+/* What the swept spawn's init did before a call failed. */
+static struct oomkid {
+    jzx_actor_id trapper;
+    bool linked, monitored, sent;
+    jzx_monitor_ref ref;
+    int inits, terms;
+} OK_;
+
+static jzx_err oomkid_init(jzx_context* ctx, void* arg, void** st) {
+    (void)arg;
+    (void)st;
+    OK_.inits++;
+    jzx_err rc = jzx_link(ctx->loop, ctx->self, OK_.trapper);
+    if (rc != JZX_OK) {
+        return rc;
+    }
+    OK_.linked = true;
+    rc = jzx_monitor(ctx->loop, OK_.trapper, ctx->self, &OK_.ref);
+    if (rc != JZX_OK) {
+        return rc;
+    }
+    OK_.monitored = true;
+    rc = jzx_send(ctx->loop, ctx->self, &OK_, 1, CMD_PING);
+    if (rc != JZX_OK) {
+        return rc;
+    }
+    OK_.sent = true;
+    return JZX_OK;
+}
+
+static void oomkid_term(jzx_context* ctx, jzx_exit_reason reason, void* st) {
+    (void)ctx;
+    (void)reason;
+    (void)st;
+    OK_.terms++;
+}
+
+/* OOM sweep over jzx_spawn with init, terminate, a plain parent and
+ * shutdown_ms; init links, is monitored and sends itself mail, returning
+ * any error it gets. A NO_MEMORY leaves nothing (what init made fires with
+ * FAIL, its mail goes to on_drop), terminate never runs, the parent hears
+ * nothing; then the spawn succeeds. */
+static void oom_spawn_with_hooks(void** state) {
+    (void)state;
+    long n = 0;
+    bool reached;
+    do {
+        ++n;
+        jzx_loop* loop = new_loop();
+        inbox par, trap;
+        jzx_actor_id pid = spawn_inbox(loop, &par, "parent");
+        jzx_actor_id tid = spawn_inbox(loop, &trap, "trap");
+        assert_int_equal(jzx_trap_exits(loop, tid, 1), JZX_OK);
+        jzx_spawn_opts o = {.behavior = th_idle,
+                            .name = "k",
+                            .supervisor = pid,
+                            .init = oomkid_init,
+                            .terminate = oomkid_term,
+                            .shutdown_ms = 10};
+        memset(&OK_, 0, sizeof OK_);
+        OK_.trapper = tid;
+        jzx_actor_id id = 0;
+        assert_int_equal(jzx_spawn(loop, &o, &id), JZX_OK); /* the tables grow once */
+        assert_int_equal(jzx_actor_stop(loop, id), JZX_OK);
+        settle(loop);
+        memset(&trap, 0, sizeof trap);
+        memset(&par, 0, sizeof par);
+        memset(&OK_, 0, sizeof OK_);
+        OK_.trapper = tid;
+        th_drops_reset();
+        long live = th_alloc_live();
+        uint64_t actors = th_stats(loop).live_actors;
+        int starts = ev.starts, stops = ev.stops;
+        id = 0xbeef;
+        th_alloc_fail_at(n);
+        jzx_err rc = jzx_spawn(loop, &o, &id);
+        reached = th_alloc_calls() >= n;
+        th_alloc_fail_at(0);
+        if (reached) {
+            assert_int_equal(rc, JZX_ERR_NO_MEMORY);
+            assert_int_equal(id, 0xbeef);
+            assert_int_equal(OK_.terms, 0);
+            assert_int_equal(th_stats(loop).live_actors, actors);
+            assert_int_equal(ev.starts, starts);
+            assert_int_equal(ev.stops, stops);
+            settle(loop);
+            assert_int_equal(th_alloc_live(), live);
+            assert_int_equal(par.child_exits, 0);
+            assert_int_equal(trap.exits, OK_.linked ? 1 : 0);
+            assert_int_equal(trap.downs, OK_.monitored ? 1 : 0);
+            if (OK_.linked) {
+                assert_int_equal(trap.exit.reason, JZX_EXIT_FAIL);
+            }
+            if (OK_.monitored) {
+                assert_int_equal(trap.down.reason, JZX_EXIT_FAIL);
+            }
+            assert_int_equal(th_dropped.by_reason[JZX_DROP_ACTOR_ENDED], OK_.sent ? 1 : 0);
+            assert_int_equal(OK_.terms, 0);
+            memset(&OK_, 0, sizeof OK_);
+            OK_.trapper = tid;
+            memset(&trap, 0, sizeof trap);
+            rc = jzx_spawn(loop, &o, &id);
+        }
+        assert_int_equal(rc, JZX_OK);
+        assert_int_equal(OK_.inits, 1);
+        assert_int_equal(jzx_actor_stop(loop, id), JZX_OK);
+        assert_int_equal(OK_.terms, 1);
+        settle(loop);
+        assert_int_equal(par.child_exits, 1);
+        assert_int_equal(trap.downs, 1);
+        assert_int_equal(jzx_actor_stop(loop, pid), JZX_OK);
+        assert_int_equal(jzx_actor_stop(loop, tid), JZX_OK);
+        finish(loop);
+    } while (reached);
+    print_message("# spawn with init/terminate: %ld allocation points\n", n - 1);
+    assert_true(n - 1 >= 4);
+}
+
 static const struct CMUnitTest tests[] = {
     /* init */
     cmocka_unit_test(init_runs_inside_spawn),
@@ -2263,6 +2475,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(many_temporary_children_bounded),
     cmocka_unit_test(dynamic_children_bad_input),
     cmocka_unit_test(spawn_naming_supervisor_refused),
+    /* out of memory */
+    cmocka_unit_test(oom_start_child),
+    cmocka_unit_test(oom_spawn_with_hooks),
 };
 
 TH_MAIN(tests)
