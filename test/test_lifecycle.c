@@ -2425,6 +2425,83 @@ static void oom_spawn_with_hooks(void** state) {
     assert_true(n - 1 >= 4);
 }
 
+/* ============================================================================
+ * backoff_reset_ms
+ * ========================================================================== */
+
+static jzx_actor_id reset_sup(jzx_loop* loop, jzx_backoff_type type, uint32_t base, uint32_t step,
+                              uint32_t reset_ms) {
+    jzx_child_spec kids[1] = {worker_spec("c0", JZX_CHILD_PERMANENT)};
+    kids[0].restart_delay_ms = base;
+    jzx_supervisor_spec p = policy(JZX_SUP_ONE_FOR_ONE, 0, 0);
+    p.backoff = type;
+    p.backoff_delay_ms = step;
+    p.backoff_reset_ms = reset_ms;
+    return start_sup(loop, kids, 1, p, 0);
+}
+
+/* Child 0 has been up `up_ms` when it fails; it must come back exactly
+ * `delay` ms later. */
+static void fail_after(jzx_loop* loop, jzx_actor_id sup, uint64_t up_ms, uint64_t delay) {
+    if (up_ms) {
+        advance(loop, up_ms);
+    }
+    send_cmd(loop, child_of(loop, sup, 0), CMD_FAIL);
+    settle(loop);
+    assert_int_equal(child_of(loop, sup, 0), 0);
+    advance(loop, delay - 1);
+    assert_int_equal(child_of(loop, sup, 0), 0);
+    advance(loop, 1);
+    assert_true(child_of(loop, sup, 0) != 0);
+}
+
+/* Constant backoff: a child that stayed up >= backoff_reset_ms restarts
+ * after the first delay again; one ms less and the delay keeps growing. */
+static void backoff_reset_constant(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    jzx_actor_id sup = reset_sup(loop, JZX_BACKOFF_CONSTANT, 100, 50, 1000); /* 100 + 50n */
+    fail_after(loop, sup, 0, 150);
+    fail_after(loop, sup, 0, 200);
+    fail_after(loop, sup, 999, 250);
+    fail_after(loop, sup, 1000, 150);
+    fail_after(loop, sup, 0, 200);
+    fail_after(loop, sup, 5000, 150);
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    finish(loop);
+}
+
+/* Exponential backoff: the same, doubling. */
+static void backoff_reset_exponential(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    jzx_actor_id sup = reset_sup(loop, JZX_BACKOFF_EXPONENTIAL, 100, 0, 1000); /* 100 * 2^n */
+    fail_after(loop, sup, 0, 200);
+    fail_after(loop, sup, 0, 400);
+    fail_after(loop, sup, 999, 800);
+    fail_after(loop, sup, 1000, 200);
+    fail_after(loop, sup, 0, 400);
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    finish(loop);
+}
+
+/* backoff_reset_ms 0: however long the child stays up, the delay grows. */
+static void backoff_without_reset_keeps_growing(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    jzx_actor_id sup = reset_sup(loop, JZX_BACKOFF_CONSTANT, 100, 50, 0);
+    fail_after(loop, sup, LONG, 150);
+    fail_after(loop, sup, LONG, 200);
+    fail_after(loop, sup, LONG, 250);
+    jzx_actor_id sup2 = reset_sup(loop, JZX_BACKOFF_EXPONENTIAL, 100, 0, 0);
+    fail_after(loop, sup2, LONG, 200);
+    fail_after(loop, sup2, LONG, 400);
+    fail_after(loop, sup2, LONG, 800);
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    assert_int_equal(jzx_actor_stop(loop, sup2), JZX_OK);
+    finish(loop);
+}
+
 static const struct CMUnitTest tests[] = {
     /* init */
     cmocka_unit_test(init_runs_inside_spawn),
@@ -2478,6 +2555,10 @@ static const struct CMUnitTest tests[] = {
     /* out of memory */
     cmocka_unit_test(oom_start_child),
     cmocka_unit_test(oom_spawn_with_hooks),
+    /* backoff_reset_ms */
+    cmocka_unit_test(backoff_reset_constant),
+    cmocka_unit_test(backoff_reset_exponential),
+    cmocka_unit_test(backoff_without_reset_keeps_growing),
 };
 
 TH_MAIN(tests)
