@@ -1842,6 +1842,71 @@ static void destroy_during_graceful_shutdown(void** state) {
     }
 }
 
+/* ---- the allocator's fresh memory must not matter ----------------------------
+ * A supervisor's timer notes (a restart after backoff, a child's shutdown
+ * deadline) are released without ever being delivered when the supervisor
+ * ends or the loop is destroyed first. Fresh blocks here hold the bit
+ * pattern of JZX_TAG_SYS_SHUTDOWN, as a block of malloc'd memory may. */
+
+static jzx_allocator poison_inner;
+
+static void* poison_alloc(void* ctx, size_t size) {
+    (void)ctx;
+    unsigned char* p = poison_inner.alloc(poison_inner.ctx, size);
+    uint32_t word = JZX_TAG_SYS_SHUTDOWN;
+    for (size_t i = 0; p && i + sizeof word <= size; i += sizeof word) {
+        memcpy(p + i, &word, sizeof word);
+    }
+    return p;
+}
+
+static void poison_free(void* ctx, void* ptr) {
+    (void)ctx;
+    poison_inner.free(poison_inner.ctx, ptr);
+}
+
+static jzx_loop* poisoned_loop(void) {
+    jzx_config cfg;
+    th_config_fake_clock(&cfg, T0);
+    poison_inner = cfg.allocator;
+    cfg.allocator = (jzx_allocator){poison_alloc, poison_free, NULL};
+    jzx_loop* loop = th_loop_with(&cfg);
+    warm_up(loop);
+    observe(loop);
+    return loop;
+}
+
+/* A supervisor stopped while a child waits out its restart delay returns
+ * every byte, whatever fresh memory held. */
+static void stop_with_restart_pending_any_memory(void** state) {
+    (void)state;
+    jzx_loop* loop = poisoned_loop();
+    jzx_child_spec kids[1] = {worker_spec("c0", JZX_CHILD_PERMANENT)};
+    kids[0].restart_delay_ms = 100;
+    jzx_actor_id sup = start_sup(loop, kids, 1, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+    send_cmd(loop, child_of(loop, sup, 0), CMD_FAIL);
+    settle(loop);
+    assert_int_equal(th_stats(loop).pending_timers, 1);
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    finish(loop);
+}
+
+/* A loop destroyed while a child's shutdown deadline is armed returns every
+ * byte, whatever fresh memory held. */
+static void destroy_with_deadline_pending_any_memory(void** state) {
+    (void)state;
+    jzx_loop* loop = poisoned_loop();
+    role c0;
+    new_role(&c0, "c0")->ignore_shutdown = true;
+    jzx_child_spec kids[1] = {role_spec(&c0, JZX_CHILD_PERMANENT, 100)};
+    jzx_actor_id sup = start_sup(loop, kids, 1, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    settle(loop);
+    assert_int_equal(th_stats(loop).pending_timers, 1);
+    th_loop_finish(loop);
+    assert_int_equal(c0.terms, 1);
+}
+
 /* ============================================================================
  * Dynamic children
  * ========================================================================== */
@@ -2542,6 +2607,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(supervisor_failed_gracefully),
     cmocka_unit_test(graceful_nested_in_group_restart),
     cmocka_unit_test(destroy_during_graceful_shutdown),
+    cmocka_unit_test(stop_with_restart_pending_any_memory),
+    cmocka_unit_test(destroy_with_deadline_pending_any_memory),
     /* dynamic children */
     cmocka_unit_test(start_child_adds_last),
     cmocka_unit_test(group_strategies_include_dynamic_children),
