@@ -985,6 +985,45 @@ static void terminate_at_destroy(void** state) {
     assert_int_equal(th_dropped.by_reason[JZX_DROP_LOOP_DESTROYED], 3); /* 2 mail + 1 timer */
 }
 
+static struct {
+    jzx_actor_id sup;
+    jzx_err rc[4];
+    int calls;
+} CID;
+
+static void child_id_term(jzx_context* ctx, jzx_exit_reason reason, void* st) {
+    role_term(ctx, reason, st);
+    jzx_actor_id id = 0xbeef;
+    CID.rc[CID.calls++ % 4] = jzx_supervisor_child_id(ctx->loop, CID.sup, 0, &id);
+}
+
+/* "During jzx_loop_destroy ... every API call returns JZX_ERR_LOOP_CLOSED":
+ * jzx_supervisor_child_id too, whichever actor's terminate runs first. (The
+ * two plain actors take the two slots the warm-up freed, so they come
+ * before the supervisor in the destroy sweep.) */
+static void child_id_from_terminate_at_destroy(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    memset(&CID, 0, sizeof CID);
+    role a0, a1, c0;
+    jzx_spawn_opts o = role_opts(new_role(&a0, "a0"));
+    o.terminate = child_id_term;
+    assert_int_equal(jzx_spawn(loop, &o, NULL), JZX_OK);
+    o = role_opts(new_role(&a1, "a1"));
+    o.terminate = child_id_term;
+    assert_int_equal(jzx_spawn(loop, &o, NULL), JZX_OK);
+    jzx_child_spec kids[1] = {role_spec(new_role(&c0, "c0"), JZX_CHILD_PERMANENT, 0)};
+    CID.sup = start_sup(loop, kids, 1, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+    th_loop_finish(loop);
+    assert_int_equal(CID.calls, 2);
+    for (int i = 0; i < CID.calls; ++i) {
+        if (CID.rc[i] != JZX_ERR_LOOP_CLOSED) {
+            fail_msg("terminate #%d: jzx_supervisor_child_id returned %d during destroy", i,
+                     (int)CID.rc[i]);
+        }
+    }
+}
+
 /* A group restart (one_for_all) and the supervisor's own exit run each
  * incarnation's terminate once: the failed child's with FAIL, the others'
  * with SHUTDOWN, before their on_actor_stop; then init again, in order. */
@@ -2580,6 +2619,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(link_cascade_terminates_each_once),
     cmocka_unit_test(terminate_sees_state_after_become),
     cmocka_unit_test(terminate_at_destroy),
+    cmocka_unit_test(child_id_from_terminate_at_destroy),
     cmocka_unit_test(terminate_in_group_restart_and_supervisor_exit),
     cmocka_unit_test(terminate_counts_over_restarts),
     /* supervised init failure */
