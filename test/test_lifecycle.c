@@ -1860,6 +1860,49 @@ static void graceful_nested_in_group_restart(void** state) {
     finish(loop);
 }
 
+/* A child's init that terminates and deletes a sibling during a group
+ * restart: the siblings after it are still restarted. */
+static struct {
+    jzx_actor_id sup;
+    jzx_err term_rc, del_rc;
+} SIB;
+
+static jzx_err sibling_init(jzx_context* ctx, void* arg, void** st) {
+    jzx_err rc = role_init(ctx, arg, st);
+    role* r = arg;
+    if (r->inits == 2) {
+        SIB.term_rc = jzx_supervisor_terminate_child(ctx->loop, SIB.sup, 1);
+        SIB.del_rc = jzx_supervisor_delete_child(ctx->loop, SIB.sup, 1);
+    }
+    return rc;
+}
+
+static void init_deletes_sibling_during_group_restart(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role r[3];
+    jzx_child_spec kids[3] = {role_spec(new_role(&r[0], "c0"), JZX_CHILD_PERMANENT, 0),
+                              role_spec(new_role(&r[1], "c1"), JZX_CHILD_PERMANENT, 0),
+                              role_spec(new_role(&r[2], "c2"), JZX_CHILD_PERMANENT, 0)};
+    kids[0].init = sibling_init;
+    SIB.sup = start_sup(loop, kids, 3, policy(JZX_SUP_ONE_FOR_ALL, 0, 0), 0);
+    log_clear();
+    send_cmd(loop, child_of(loop, SIB.sup, 2), CMD_FAIL);
+    settle(loop);
+    assert_int_equal(SIB.term_rc, JZX_OK);
+    assert_int_equal(SIB.del_rc, JZX_OK);
+    assert_no_child(loop, SIB.sup, 1);
+    char seen[sizeof elog];
+    memcpy(seen, elog, sizeof elog);
+    jzx_actor_id c2 = child_of(loop, SIB.sup, 2);
+    /* The loop goes first, so that a failure below leaves nothing behind. */
+    assert_int_equal(jzx_actor_stop(loop, SIB.sup), JZX_OK);
+    finish(loop);
+    assert_string_equal(seen, "t:c2! -c2! r:c0#1 r:c1#1 r:c2#1 t:c1~ -c1~ t:c0~ -c0~ "
+                              "i:c0 +c0 i:c2 +c2");
+    assert_true(c2 != 0);
+}
+
 /* jzx_loop_destroy in the middle of a graceful shutdown: every live
  * child's terminate runs once (SHUTDOWN) and every byte comes back. */
 static void destroy_during_graceful_shutdown(void** state) {
@@ -2646,6 +2689,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(temporary_graceful_child_in_group_restart),
     cmocka_unit_test(supervisor_failed_gracefully),
     cmocka_unit_test(graceful_nested_in_group_restart),
+    cmocka_unit_test(init_deletes_sibling_during_group_restart),
     cmocka_unit_test(destroy_during_graceful_shutdown),
     cmocka_unit_test(stop_with_restart_pending_any_memory),
     cmocka_unit_test(destroy_with_deadline_pending_any_memory),
