@@ -52,11 +52,13 @@ class ActorStatus(IntEnum):
 
 
 class ExitReason(IntEnum):
-    """jzx_exit_reason, as given to an observer's on_actor_stop."""
+    """jzx_exit_reason: why an actor ended, as given to an observer's
+    on_actor_stop and to terminate hooks, and in Down and ExitSignal."""
 
     NORMAL = 0
     FAIL = 1
     SHUTDOWN = 2
+    NOPROC = 3  # in a Down only: the monitored actor did not exist
 
 
 class ChildMode(IntEnum):
