@@ -142,7 +142,9 @@ class SupervisorTest(LoopTest):
         loop.stop(loop.child_id(sup, 1))  # temporary: not restarted
         self.settle(loop)
         self.assertEqual(inner.seen, ["ping"])
-        self.assertEqual(loop.child_id(sup, 1), 0)
+        with self.assertRaises(jzx.JzxError) as cm:  # 0.2: its spec went with it
+            loop.child_id(sup, 1)
+        self.assertIs(cm.exception.code, jzx.Err.INVALID_ARG)
         self.assertEqual(self.rec.named("restart"), [])
         loop.stop(sup)
         self.assert_empty(loop)
