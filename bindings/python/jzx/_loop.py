@@ -25,9 +25,11 @@ from ._ffi import lib
 from ._types import (
     ActorStatus,
     ChildExit,
+    Down,
     DropReason,
     Err,
     ExitReason,
+    ExitSignal,
     IoEvent,
     JzxError,
     Message,
@@ -59,7 +61,7 @@ def _u32(value, what):
 def _id(value):
     value = int(value)
     if not 0 <= value <= 0xFFFFFFFFFFFFFFFF:
-        raise ValueError(f"an actor or timer id is a 64-bit unsigned int, got {value}")
+        raise ValueError(f"an actor, timer or monitor id is a 64-bit unsigned int, got {value}")
     return value
 
 
@@ -380,6 +382,40 @@ class Loop:
         buffers.append(init)
         return init
 
+    # ---- monitors and links -------------------------------------------------
+
+    def monitor(self, watcher, target):
+        """jzx_monitor: `watcher` gets exactly one message with tag
+        TAG_SYS_DOWN and a Down payload when `target` ends; if `target` is
+        already gone, the Down says ExitReason.NOPROC (delivered later, like
+        any message). Returns the monitor's reference, for demonitor."""
+        out = c_uint64()
+        err = lib.jzx_monitor(self._loop("jzx_monitor"), _id(watcher), _id(target), byref(out))
+        check(err, "jzx_monitor")
+        return out.value
+
+    def demonitor(self, ref):
+        """jzx_demonitor: remove a monitor, and its Down if one is queued.
+        INVALID_ARG if `ref` is unknown, removed, or its Down delivered."""
+        check(lib.jzx_demonitor(self._loop("jzx_demonitor"), _id(ref)), "jzx_demonitor")
+
+    def link(self, a, b):
+        """jzx_link: link two live actors, both ways. When one fails (or is
+        shut down), the other fails too, unless it traps exits: then it gets
+        a message with tag TAG_SYS_EXIT and an ExitSignal payload, for a
+        normal end too."""
+        check(lib.jzx_link(self._loop("jzx_link"), _id(a), _id(b)), "jzx_link")
+
+    def unlink(self, a, b):
+        """jzx_unlink: remove the link between `a` and `b`, if any."""
+        check(lib.jzx_unlink(self._loop("jzx_unlink"), _id(a), _id(b)), "jzx_unlink")
+
+    def trap_exits(self, actor, on=True):
+        """jzx_trap_exits: with `on`, linked actors' ends reach `actor` as
+        ExitSignal messages instead of ending it."""
+        err = lib.jzx_trap_exits(self._loop("jzx_trap_exits"), _id(actor), 1 if on else 0)
+        check(err, "jzx_trap_exits")
+
     # ---- file descriptors -------------------------------------------------
 
     def watch_fd(self, fd, owner, interest=_ffi.IO_READ):
@@ -432,18 +468,27 @@ class Loop:
         ctx, msg = ctx_p.contents, msg_p.contents
         actor = ctx.self
         try:
-            if msg.tag == _ffi.TAG_SYS_CHILD_EXIT:
+            tag = msg.tag
+            if tag == _ffi.TAG_SYS_CHILD_EXIT:  # 0.1: handed over, ours to free
                 ev = _ffi.jzx_child_exit.from_address(msg.data)
                 payload = ChildExit(ev.child, _enum(ActorStatus, ev.status))
                 lib.jzx_loop_free(ctx.loop, msg.data)
-            elif msg.tag == _ffi.TAG_SYS_IO:
+            elif tag == _ffi.TAG_SYS_IO:
                 io = _ffi.jzx_io_event.from_address(msg.data)
                 payload = IoEvent(io.fd, io.readiness)
                 lib.jzx_loop_free(ctx.loop, msg.data)
+            elif tag == _ffi.TAG_SYS_DOWN:  # 0.2: lent for the call, so copied
+                down = _ffi.jzx_down.from_address(msg.data)
+                payload = Down(down.ref, down.actor, _enum(ExitReason, down.reason))
+            elif tag == _ffi.TAG_SYS_EXIT:
+                signal = _ffi.jzx_exit_signal.from_address(msg.data)
+                payload = ExitSignal(getattr(signal, "from"), _enum(ExitReason, signal.reason))
+            elif tag >= _ffi.TAG_SYS_MIN:
+                payload = None  # SHUTDOWN, or a newer one: lent, and nothing we know how to read
             else:
                 payload = self._unpark(msg.data) if msg.data else None
             behaviour = self._behaviours[ctx.state]
-            result = behaviour(Context(actor, self), Message(payload, msg.tag, msg.sender))
+            result = behaviour(Context(actor, self), Message(payload, tag, msg.sender))
             if result is None:
                 return Result.OK
             if isinstance(result, bool) or result not in (Result.OK, Result.STOP, Result.FAIL):

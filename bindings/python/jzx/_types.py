@@ -116,7 +116,9 @@ def check(code, call):
 @dataclass(frozen=True)
 class Message:
     """What a behaviour receives. `payload` is the Python object that was
-    sent (now the behaviour's), or a ChildExit / IoEvent for system messages."""
+    sent (now the behaviour's); for system messages a ChildExit, IoEvent,
+    Down or ExitSignal (copies, the behaviour's to keep), or None for
+    TAG_SYS_SHUTDOWN."""
 
     payload: Any
     tag: int
@@ -137,6 +139,24 @@ class IoEvent:
 
     fd: int
     readiness: int  # IO_READ | IO_WRITE | IO_ERROR
+
+
+@dataclass(frozen=True)
+class Down:
+    """Payload of a TAG_SYS_DOWN message: a monitored actor ended."""
+
+    ref: int  # what Loop.monitor returned
+    actor: int  # the monitored actor (now stale)
+    reason: ExitReason  # NOPROC if it did not exist when monitored
+
+
+@dataclass(frozen=True)
+class ExitSignal:
+    """Payload of a TAG_SYS_EXIT message: a linked actor ended and the
+    receiver traps exits. (`from_`: jzx_exit_signal.from.)"""
+
+    from_: int  # the linked actor (now stale)
+    reason: ExitReason
 
 
 @dataclass(frozen=True)
