@@ -174,11 +174,18 @@ class Stats:
 
 
 Behaviour = Callable[["Context", Message], Optional[int]]
+Init = Callable[["Context", Any], Any]  # init(ctx, init_arg) -> the state
+Terminate = Callable[["Context", ExitReason, Any], None]  # terminate(ctx, reason, state)
 
 
 @dataclass
 class ChildSpec:
-    """One child of a supervisor: a behaviour, or a nested Supervisor."""
+    """One child of a supervisor: a behaviour, or a nested Supervisor (which
+    ignores state, init, init_arg and terminate). At every start the child's
+    state is init(ctx, init_arg) if there is an init, else `state` (the same
+    object each time); terminate(ctx, reason, state) ends every incarnation.
+    With shutdown_ms, the supervisor stops the child by sending it
+    TAG_SYS_SHUTDOWN first, and stops it shutdown_ms later if still alive."""
 
     behavior: Optional[Behaviour] = None
     mode: ChildMode = ChildMode.PERMANENT
@@ -187,6 +194,12 @@ class ChildSpec:
     restart_delay_ms: int = 0
     backoff: Backoff = Backoff.NONE
     supervisor: Optional["Supervisor"] = None
+    # 0.2
+    state: Any = None
+    init: Optional[Init] = None
+    init_arg: Any = None
+    terminate: Optional[Terminate] = None
+    shutdown_ms: int = 0
 
 
 @dataclass
@@ -199,3 +212,4 @@ class Supervisor:
     period_ms: int = 0
     backoff: Backoff = Backoff.NONE
     backoff_delay_ms: int = 0
+    backoff_reset_ms: int = 0  # 0.2: up this long, a child's backoff starts over; 0 = never

@@ -82,7 +82,10 @@ class MonitorTest(LoopTest):
         loop.run()
         self.assertEqual(
             watcher.payloads(),
-            [jzx.Down(stale_ref, dead, ExitReason.NOPROC), jzx.Down(zero_ref, 0, ExitReason.NOPROC)],
+            [
+                jzx.Down(stale_ref, dead, ExitReason.NOPROC),
+                jzx.Down(zero_ref, 0, ExitReason.NOPROC),
+            ],
         )
         self.assert_empty(loop)
         self.finish(loop)

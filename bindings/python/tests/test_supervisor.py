@@ -1,12 +1,16 @@
 """Supervisors whose children are Python behaviours: restarts, strategies,
-escalation to a Python parent, nesting, and the lifetime of the specs."""
+escalation to a Python parent, nesting, and the lifetime of the specs; and
+(0.2) children's init and terminate hooks, graceful shutdown and the
+backoff reset."""
 
 import gc
 import unittest
 import weakref
 
+from test_timers import FakeClock
+
 import jzx
-from jzx import ChildMode, ChildSpec, Strategy, Supervisor
+from jzx import Backoff, ChildMode, ChildSpec, Strategy, Supervisor
 from support import LoopTest
 
 
@@ -189,6 +193,186 @@ class SupervisorTest(LoopTest):
         self.settle(loop)
         self.assertEqual(self.rec.drops[-1][1:], ("not for a supervisor", 0, jzx.DropReason.NOT_HANDLED))
         loop.stop(sup)
+        self.finish(loop)
+
+
+
+def idle(ctx, msg):
+    return None
+
+
+class RestartStopper:
+    """Observer that records through `rec` and stops the loop at every
+    restart."""
+
+    def __init__(self, loop, rec):
+        self.loop, self.rec = loop, rec
+
+    def __getattr__(self, hook):
+        return getattr(self.rec, hook)
+
+    def on_actor_restart(self, supervisor, child, attempt):
+        self.rec.on_actor_restart(supervisor, child, attempt)
+        self.loop.request_stop()
+
+
+class ChildHooksTest(LoopTest):
+    def test_init_and_terminate_run_for_every_incarnation(self):
+        loop = self.loop()
+        loop.set_observer(RestartStopper(loop, self.rec))
+        starts, ends, states = [], [], []
+
+        def init(ctx, arg):
+            starts.append(ctx.self)
+            return {"incarnation": len(starts), "arg": arg}
+
+        def terminate(ctx, reason, state):
+            ends.append((ctx.self, reason, state))
+
+        def worker(ctx, msg):
+            states.append(ctx.state)
+            return jzx.Result.FAIL if msg.payload == "crash" else None
+
+        spec = ChildSpec(worker, state="unused", init=init, init_arg="a", terminate=terminate)
+        sup = loop.spawn_supervisor(Supervisor([spec]))
+        first = loop.child_id(sup, 0)
+        loop.send(first, "crash")
+        loop.run()  # until the restart
+        second = loop.child_id(sup, 0)
+        loop.send(second, "hello")
+        self.settle(loop)
+        loop.stop(sup)
+        self.assertEqual(starts, [first, second])
+        self.assertEqual(
+            states, [{"incarnation": 1, "arg": "a"}, {"incarnation": 2, "arg": "a"}]
+        )
+        self.assertEqual(
+            ends,
+            [
+                (first, jzx.ExitReason.FAIL, {"incarnation": 1, "arg": "a"}),
+                (second, jzx.ExitReason.SHUTDOWN, {"incarnation": 2, "arg": "a"}),
+            ],
+        )
+        self.assert_empty(loop)
+        self.finish(loop)
+
+    def test_without_init_every_start_gets_the_specs_state(self):
+        loop = self.loop()
+        loop.set_observer(RestartStopper(loop, self.rec))
+        shared, seen = [], []
+
+        def worker(ctx, msg):
+            ctx.state.append(msg.payload)
+            seen.append(ctx.state)
+            return jzx.Result.FAIL
+
+        sup = loop.spawn_supervisor(Supervisor([ChildSpec(worker, state=shared)]))
+        loop.send(loop.child_id(sup, 0), 1)
+        loop.run()
+        loop.send(loop.child_id(sup, 0), 2)
+        loop.run()
+        self.assertEqual(shared, [1, 2])  # the same object at every start
+        self.assertTrue(all(state is shared for state in seen))
+        loop.stop(sup)
+        self.assert_empty(loop)
+        self.finish(loop)
+
+    def test_an_init_failing_at_a_restart_counts_as_a_crash(self):
+        loop = self.loop()
+        starts = []
+
+        def init(ctx, arg):
+            starts.append(ctx.self)
+            if len(starts) == 2:
+                raise RuntimeError("second start fails")
+            if len(starts) == 3:
+                ctx.loop.request_stop()
+            return None
+
+        def worker(ctx, msg):
+            return jzx.Result.FAIL
+
+        spec = ChildSpec(worker, init=init)
+        sup = loop.spawn_supervisor(Supervisor([spec], intensity=5, period_ms=60_000))
+        loop.send(loop.child_id(sup, 0), "crash")
+        loop.run()  # the restart's init fails; the supervisor retries after a timer
+        self.assertEqual(len(starts), 3)
+        ((exc, where),) = self.rec.errors  # no caller to raise it to: reported
+        self.assertEqual(str(exc), "second start fails")
+        self.assertIn(f"init of actor {starts[1]:#x}", where)
+        self.rec.errors.clear()
+        self.assertEqual(loop.child_id(sup, 0), starts[2])
+        self.assertEqual(loop.stats().restarts, 1)  # only a start that worked counts
+        loop.stop(sup)
+        self.assert_empty(loop)
+        self.finish(loop)
+
+    def test_a_child_init_failing_at_spawn_fails_the_whole_spawn(self):
+        loop = self.loop()
+        terminated = []
+
+        def bad_init(ctx, arg):
+            raise LookupError("missing config")
+
+        children = [
+            ChildSpec(idle, name="ok", terminate=lambda ctx, reason, s: terminated.append(reason)),
+            ChildSpec(idle, name="bad", init=bad_init),
+        ]
+        with self.assertRaises(jzx.JzxError) as cm:
+            loop.spawn_supervisor(Supervisor(children))
+        self.assertIsInstance(cm.exception.__cause__, LookupError)
+        self.assertEqual(terminated, [jzx.ExitReason.SHUTDOWN])  # the child started before it
+        self.assert_empty(loop)
+        self.finish(loop)
+
+
+class ShutdownTest(LoopTest):
+    def test_a_child_that_obeys_shutdown_stops_before_the_deadline(self):
+        clock = FakeClock()  # never advances: only obeying can end the child
+        loop = self.loop(clock=clock)
+        seen, ends = [], []
+
+        def obeying(ctx, msg):
+            seen.append((msg.tag, msg.payload, msg.sender))
+            return jzx.Result.STOP if msg.tag == jzx.TAG_SYS_SHUTDOWN else None
+
+        spec = ChildSpec(
+            obeying, shutdown_ms=1000, terminate=lambda ctx, r, s: ends.append(r)
+        )
+        sup = loop.spawn_supervisor(Supervisor([spec]))
+        child = loop.child_id(sup, 0)
+        loop.stop(sup)  # graceful: the supervisor waits for its child
+        self.assertEqual(loop.stats().live_actors, 2)
+        loop.run()  # ends once both are gone
+        self.assertEqual(seen, [(jzx.TAG_SYS_SHUTDOWN, None, 0)])
+        self.assertEqual(ends, [jzx.ExitReason.NORMAL])
+        self.assertEqual(
+            self.rec.named("stop"), [(child, jzx.ExitReason.NORMAL), (sup, jzx.ExitReason.NORMAL)]
+        )
+        self.assert_empty(loop)
+        self.finish(loop)
+
+
+class BackoffResetTest(LoopTest):
+    def test_a_child_up_for_backoff_reset_ms_starts_its_count_over(self):
+        clock = FakeClock()
+        loop = self.loop(clock=clock)
+        loop.set_observer(RestartStopper(loop, self.rec))
+        sup = loop.spawn_supervisor(
+            Supervisor([ChildSpec(Worker())], backoff=Backoff.CONSTANT, backoff_reset_ms=1000)
+        )
+
+        def crash():
+            loop.send(loop.child_id(sup, 0), "crash")
+            loop.run()  # until the restart
+            return self.rec.named("restart")[-1][2]  # the attempt
+
+        self.assertEqual(crash(), 1)
+        self.assertEqual(crash(), 2)  # at once: counted on
+        clock.now += 1000
+        self.assertEqual(crash(), 1)  # up for backoff_reset_ms: counted from 1 again
+        loop.stop(sup)
+        self.assert_empty(loop)
         self.finish(loop)
 
 
