@@ -17,8 +17,9 @@ its key back as the actor's state pointer; jzx_become keeps that key and
 the _Run changes instead. The terminate trampoline, which libjzx runs exactly
 once per incarnation that started (jzx_loop_destroy included), releases the
 _Run. A spawn's _Spec is released as soon as jzx_spawn returns. A child
-spec's _Spec lives as long as the supervisor's copy of that spec, which goes
-with the supervisor.
+spec's _Spec lives as long as the supervisor's copy of that spec: until
+delete_child, until its index is handed out again (a temporary child's spec
+goes when the child ends), or until the supervisor ends.
 """
 
 import itertools
@@ -445,6 +446,64 @@ class Loop:
         )
         check(err, "jzx_supervisor_child_id")
         return out.value
+
+    def start_child(self, supervisor, spec):
+        """jzx_supervisor_start_child: add a child (a ChildSpec) to a running
+        supervisor and start it now, last in start order. Returns (index,
+        id); the index names it for child_id, terminate_child and
+        delete_child, and is reused once the child is deleted (a temporary
+        child is deleted when it ends). If the child cannot start, nothing
+        is added and JzxError is raised, as for spawn()."""
+        ptr = self._loop("jzx_supervisor_start_child")
+        supervisor = _id(supervisor)
+        keys, buffers = [], []
+        try:
+            c = _ffi.jzx_child_spec()
+            self._build_child(c, spec, keys, buffers)
+            index, out = c_uint32(), c_uint64()
+            self._start(
+                "jzx_supervisor_start_child",
+                lib.jzx_supervisor_start_child,
+                ptr,
+                supervisor,
+                byref(c),
+                byref(index),
+                byref(out),
+            )
+        except BaseException:
+            self._drop_specs(keys)
+            raise
+        children = self._children.setdefault(supervisor, {})
+        # The supervisor hands out only free indices: a spec we still hold
+        # for this one was deleted on the C side (a temporary child's).
+        stale = children.pop(index.value, None)
+        if stale is not None:
+            self._drop_specs(stale[0])
+        # Its copy of the spec points at our keys and name: they live with it.
+        children[index.value] = (keys, buffers)
+        return index.value, out.value
+
+    def terminate_child(self, supervisor, index):
+        """jzx_supervisor_terminate_child: stop child `index` and keep it
+        down (its spec stays, for delete_child). A child with shutdown_ms
+        gets TAG_SYS_SHUTDOWN first and is stopped shutdown_ms later."""
+        err = lib.jzx_supervisor_terminate_child(
+            self._loop("jzx_supervisor_terminate_child"), _id(supervisor), _u32(index, "index")
+        )
+        check(err, "jzx_supervisor_terminate_child")
+
+    def delete_child(self, supervisor, index):
+        """jzx_supervisor_delete_child: forget the spec of child `index`,
+        which must be down and awaiting no restart; the index may then be
+        reused."""
+        supervisor = _id(supervisor)
+        err = lib.jzx_supervisor_delete_child(
+            self._loop("jzx_supervisor_delete_child"), supervisor, _u32(index, "index")
+        )
+        check(err, "jzx_supervisor_delete_child")
+        bundle = self._children.get(supervisor, {}).pop(index, None)
+        if bundle is not None:
+            self._drop_specs(bundle[0])
 
     def _build_init(self, spec, bundles):
         """A jzx_supervisor_init for `spec` and its children array (which
