@@ -196,7 +196,6 @@ class SupervisorTest(LoopTest):
         self.finish(loop)
 
 
-
 def idle(ctx, msg):
     return None
 
