@@ -1,5 +1,6 @@
-"""libjzx for Python: actors, supervisors, timers and cross-thread sends on
-an Erlang-inspired runtime written in C, through ctypes only (no compiler).
+"""libjzx for Python: actors, supervisors, monitors and links, timers and
+cross-thread sends on an Erlang-inspired runtime written in C, through
+ctypes only (no compiler).
 
 The library is loaded by its SONAME, libjzx.so.0, through the dynamic
 loader's search path, or from the path in $JZX_LIBRARY.
@@ -22,7 +23,18 @@ whose `strerror` is libjzx's own text. docs/embedding.md in the libjzx
 sources describes the threading rules these bindings follow.
 """
 
-from ._ffi import IO_ERROR, IO_READ, IO_WRITE, TAG_SYS_CHILD_EXIT, TAG_SYS_IO, TAG_SYS_MIN, lib
+from ._ffi import (
+    IO_ERROR,
+    IO_READ,
+    IO_WRITE,
+    TAG_SYS_CHILD_EXIT,
+    TAG_SYS_DOWN,
+    TAG_SYS_EXIT,
+    TAG_SYS_IO,
+    TAG_SYS_MIN,
+    TAG_SYS_SHUTDOWN,
+    lib,
+)
 from ._loop import Context, Loop
 from ._types import (
     ActorStatus,
@@ -30,9 +42,11 @@ from ._types import (
     ChildExit,
     ChildMode,
     ChildSpec,
+    Down,
     DropReason,
     Err,
     ExitReason,
+    ExitSignal,
     IoEvent,
     JzxError,
     Message,
@@ -67,9 +81,11 @@ __all__ = [
     "ChildMode",
     "ChildSpec",
     "Context",
+    "Down",
     "DropReason",
     "Err",
     "ExitReason",
+    "ExitSignal",
     "IO_ERROR",
     "IO_READ",
     "IO_WRITE",
@@ -82,8 +98,11 @@ __all__ = [
     "Strategy",
     "Supervisor",
     "TAG_SYS_CHILD_EXIT",
+    "TAG_SYS_DOWN",
+    "TAG_SYS_EXIT",
     "TAG_SYS_IO",
     "TAG_SYS_MIN",
+    "TAG_SYS_SHUTDOWN",
     "strerror",
     "version",
     "version_string",

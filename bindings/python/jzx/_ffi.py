@@ -1,8 +1,9 @@
 """The C side: loads libjzx and mirrors include/jzx/jzx.h with ctypes.
 
 Every struct here must have the layout its C namesake has (docs/abi.md);
-tests/test_abi.py checks each against the committed ABI baseline. Enums are
-int-sized in the C ABI (src/abi.c asserts it), so enum fields are c_int.
+tests/test_abi.py checks each against src/abi.c and jzx.h, and the released
+part against the committed ABI baseline. Enums are int-sized in the C ABI
+(src/abi.c asserts it), so enum fields are c_int.
 """
 
 import ctypes
@@ -27,10 +28,15 @@ ABI_MAJOR, ABI_MINOR = 0, 1
 TAG_SYS_MIN = 0xFFFF0000
 TAG_SYS_IO = 0xFFFF0001
 TAG_SYS_CHILD_EXIT = 0xFFFF0002
+TAG_SYS_CHILD_RESTART = 0xFFFF0003  # internal to supervisors
+TAG_SYS_DOWN = 0xFFFF0004
+TAG_SYS_EXIT = 0xFFFF0005
+TAG_SYS_SHUTDOWN = 0xFFFF0006
 IO_READ, IO_WRITE, IO_ERROR = 0x1, 0x2, 0x4
 
 actor_id = c_uint64
 timer_id = c_uint64
+monitor_ref = c_uint64
 loop_p = c_void_p  # jzx_loop is opaque
 
 
@@ -71,6 +77,9 @@ class jzx_context(Structure):
 
 
 behavior_fn = CFUNCTYPE(c_int, POINTER(jzx_context), POINTER(jzx_message))
+# (0.2) init(ctx, arg, &state) -> jzx_err; terminate(ctx, reason, state).
+init_fn = CFUNCTYPE(c_int, POINTER(jzx_context), c_void_p, POINTER(c_void_p))
+terminate_fn = CFUNCTYPE(None, POINTER(jzx_context), c_int, c_void_p)
 
 
 class jzx_spawn_opts(Structure):
@@ -80,6 +89,11 @@ class jzx_spawn_opts(Structure):
         ("supervisor", actor_id),
         ("mailbox_cap", c_uint32),
         ("name", c_char_p),
+        # Added in 0.2.0.
+        ("init", init_fn),
+        ("init_arg", c_void_p),
+        ("terminate", terminate_fn),
+        ("shutdown_ms", c_uint32),
     ]
 
 
@@ -90,6 +104,7 @@ class jzx_supervisor_spec(Structure):
         ("period_ms", c_uint32),
         ("backoff", c_int),
         ("backoff_delay_ms", c_uint32),
+        ("backoff_reset_ms", c_uint32),  # added in 0.2.0
     ]
 
 
@@ -107,6 +122,11 @@ class jzx_child_spec(Structure):
         ("backoff", c_int),
         ("name", c_char_p),
         ("supervisor", POINTER(jzx_supervisor_init)),
+        # Added in 0.2.0.
+        ("init", init_fn),
+        ("init_arg", c_void_p),
+        ("terminate", terminate_fn),
+        ("shutdown_ms", c_uint32),
     ]
 
 
@@ -127,6 +147,14 @@ class jzx_child_exit(Structure):
 
 class jzx_child_restart(Structure):
     _fields_ = [("child_index", c_uint32)]
+
+
+class jzx_down(Structure):  # 0.2, borrowed by the receiver
+    _fields_ = [("ref", monitor_ref), ("actor", actor_id), ("reason", c_int)]
+
+
+class jzx_exit_signal(Structure):  # 0.2, borrowed by the receiver
+    _fields_ = [("from", actor_id), ("reason", c_int)]
 
 
 class jzx_observer(Structure):
@@ -168,6 +196,8 @@ STRUCTS = (
     jzx_io_event,
     jzx_child_exit,
     jzx_child_restart,
+    jzx_down,
+    jzx_exit_signal,
     jzx_observer,
     jzx_stats,
 )
@@ -181,7 +211,7 @@ PROTOTYPES = {
     "jzx_config_init": (None, [POINTER(jzx_config)]),
     "jzx_loop_create": (loop_p, [POINTER(jzx_config)]),
     "jzx_loop_destroy": (None, [loop_p]),
-    "jzx_loop_run": (c_int, [loop_p]),
+    "jzx_loop_run": (c_int, [loop_p]),  # jzx_err from 0.2, int before: the same ABI
     "jzx_loop_request_stop": (None, [loop_p]),
     "jzx_loop_free": (None, [loop_p, c_void_p]),
     "jzx_loop_set_observer": (None, [loop_p, POINTER(jzx_observer), c_void_p]),
@@ -191,8 +221,20 @@ PROTOTYPES = {
     "jzx_send_async": (c_int, [loop_p, actor_id, c_void_p, c_size_t, c_uint32]),
     "jzx_actor_stop": (c_int, [loop_p, actor_id]),
     "jzx_actor_fail": (c_int, [loop_p, actor_id]),
+    "jzx_become": (c_int, [POINTER(jzx_context), behavior_fn, c_void_p]),
+    "jzx_monitor": (c_int, [loop_p, actor_id, actor_id, _u64p]),
+    "jzx_demonitor": (c_int, [loop_p, monitor_ref]),
+    "jzx_link": (c_int, [loop_p, actor_id, actor_id]),
+    "jzx_unlink": (c_int, [loop_p, actor_id, actor_id]),
+    "jzx_trap_exits": (c_int, [loop_p, actor_id, c_int]),
     "jzx_spawn_supervisor": (c_int, [loop_p, POINTER(jzx_supervisor_init), actor_id, _u64p]),
     "jzx_supervisor_child_id": (c_int, [loop_p, actor_id, c_size_t, _u64p]),
+    "jzx_supervisor_start_child": (
+        c_int,
+        [loop_p, actor_id, POINTER(jzx_child_spec), POINTER(c_uint32), _u64p],
+    ),
+    "jzx_supervisor_terminate_child": (c_int, [loop_p, actor_id, c_uint32]),
+    "jzx_supervisor_delete_child": (c_int, [loop_p, actor_id, c_uint32]),
     "jzx_send_after": (c_int, [loop_p, actor_id, c_uint32, c_void_p, c_size_t, c_uint32, _u64p]),
     "jzx_cancel_timer": (c_int, [loop_p, timer_id]),
     "jzx_watch_fd": (c_int, [loop_p, c_int, actor_id, c_uint32]),

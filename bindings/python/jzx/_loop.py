@@ -6,11 +6,20 @@ them: every payload is parked in a registry under an integer key, and the
 key travels as the message's `data` pointer. The key is taken out again
 exactly once: when the message reaches a behaviour, when on_drop hands it
 back, or when a cancelled timer returns it, so the registry holds only the
-payloads in flight. Behaviours work the same way: one C trampoline serves
-every actor, and the actor's `state` pointer is the key of its Python
-callable, released when the internal observer sees the actor end (for a
-supervisor: when the supervisor itself ends, since it restarts children from
-the same keys).
+payloads in flight.
+
+Actors work the same way, with one C trampoline per hook serving every actor
+of the loop (behaviour, init, terminate). What starts an actor is a _Spec
+(behaviour, state, init, init_arg, terminate) whose key is both the C spec's
+`state` and its `init_arg`. Every Python actor has the init trampoline: at
+each start it makes a _Run, the incarnation's behaviour and state, and hands
+its key back as the actor's state pointer; jzx_become keeps that key and
+the _Run changes instead. The terminate trampoline, which libjzx runs exactly
+once per incarnation that started (jzx_loop_destroy included), releases the
+_Run. A spawn's _Spec is released as soon as jzx_spawn returns. A child
+spec's _Spec lives as long as the supervisor's copy of that spec: until
+delete_child, until its index is handed out again (a temporary child's spec
+goes when the child ends), or until the supervisor ends.
 """
 
 import itertools
@@ -18,16 +27,18 @@ import sys
 import threading
 import traceback
 import warnings
-from ctypes import POINTER, byref, c_uint64, cast, pointer
+from ctypes import POINTER, byref, c_uint32, c_uint64, cast, pointer
 
 from . import _ffi
 from ._ffi import lib
 from ._types import (
     ActorStatus,
     ChildExit,
+    Down,
     DropReason,
     Err,
     ExitReason,
+    ExitSignal,
     IoEvent,
     JzxError,
     Message,
@@ -38,15 +49,65 @@ from ._types import (
 )
 
 
+_KEEP = object()  # Context.become without a state: the state stays
+
+
+class _Spec:
+    """What starts an actor: a spawn's arguments (one start) or a child
+    spec's (every start of that child)."""
+
+    __slots__ = ("behaviour", "state", "init", "init_arg", "terminate")
+
+    def __init__(self, behaviour, state, init, init_arg, terminate):
+        self.behaviour, self.state = behaviour, state
+        self.init, self.init_arg, self.terminate = init, init_arg, terminate
+
+
+class _Run:
+    """One incarnation of an actor, from its init to its terminate: the
+    behaviour and state it has now. `key` is the actor's C state pointer."""
+
+    __slots__ = ("key", "behaviour", "state", "terminate")
+
+    def __init__(self, key, spec):
+        self.key = key
+        self.behaviour, self.state, self.terminate = spec.behaviour, spec.state, spec.terminate
+
+
 class Context:
-    """Handed to a behaviour on every call: `self` is the actor's own id and
-    `loop` the Loop running it."""
+    """Handed to a behaviour on every call, and to init and terminate hooks:
+    `self` is the actor's own id, `loop` the Loop running it and `state` the
+    actor's state (init's result, or the spawn's state). Use it only during
+    the call it was handed to."""
 
-    __slots__ = ("self", "loop")
+    __slots__ = ("self", "loop", "_c", "_run")
 
-    def __init__(self, actor, loop):
+    def __init__(self, actor, loop, c=None, run=None):
         self.self = actor
         self.loop = loop
+        self._c = c  # the C context, None once the call is over
+        self._run = run
+
+    @property
+    def state(self):
+        return self._run.state if self._run is not None else None
+
+    def become(self, behavior, state=_KEEP):
+        """jzx_become: handle the next messages with `behavior`, and with
+        `state` if given (else the state stays). The message being handled
+        finishes with the old behaviour. Only during the call this context
+        was handed to (else JzxError INVALID_ARG); inside init, init's
+        result is still the state."""
+        if not callable(behavior):
+            raise TypeError("behavior must be callable")
+        if self._c is None or self._run is None:
+            raise JzxError(Err.INVALID_ARG, "jzx_become")
+        run = self._run
+        # The C side keeps the trampoline and the _Run's key; the _Run changes.
+        check(lib.jzx_become(self._c, self.loop._c_behaviour, run.key), "jzx_become")
+        run.behaviour = behavior
+        if state is not _KEEP:
+            run.state = state
 
 
 def _u32(value, what):
@@ -59,7 +120,7 @@ def _u32(value, what):
 def _id(value):
     value = int(value)
     if not 0 <= value <= 0xFFFFFFFFFFFFFFFF:
-        raise ValueError(f"an actor or timer id is a 64-bit unsigned int, got {value}")
+        raise ValueError(f"an actor, timer or monitor id is a 64-bit unsigned int, got {value}")
     return value
 
 
@@ -79,9 +140,11 @@ class Loop:
       on_drop(target, payload, tag, reason): gets every accepted payload that
           could not be delivered (reason is a DropReason);
       clock(): milliseconds, never going backwards (default: monotonic);
-      on_error(exc, where): called with an exception a behaviour, hook or
-          on_drop raised (default: print the traceback to stderr). A behaviour
-          that raises fails its actor, as if it had returned Result.FAIL.
+      on_error(exc, where): called with an exception a behaviour, hook,
+          terminate, on_drop or the init of a supervisor's restart raised
+          (default: print the traceback to stderr). A behaviour that raises
+          fails its actor, as if it had returned Result.FAIL; an init that
+          raises fails its start (a direct start call raises JzxError).
 
     Close it with close() or a `with` block: that destroys the loop, handing
     every pending payload to on_drop with DropReason.LOOP_DESTROYED.
@@ -108,19 +171,24 @@ class Loop:
         self._running = False
         self._pending_exit = None  # KeyboardInterrupt etc. raised in a callback
 
-        # Payload and behaviour keys, never 0 (NULL); next() on a count is
+        # Payload, spec and incarnation keys, never 0 (NULL); next() on a count is
         # atomic under the GIL, so any thread may draw one.
         self._keys = itertools.count(1)
         self._lock = threading.Lock()  # guards the two registries below
         self._payloads = {}  # key -> (object, timer id or 0)
         self._timers = {}  # timer id -> key
-        self._behaviours = {}  # key -> callable (owner thread only)
-        self._owned = {}  # actor id -> (keys, buffers) freed when that actor ends
+        # Owner thread only: see the module's docstring.
+        self._specs = {}  # key -> _Spec
+        self._runs = {}  # key -> _Run
+        self._children = {}  # supervisor id -> {child index: (spec keys, buffers)}
+        self._start_failures = None  # exceptions of inits, while a start call is on
         # Serialises send_async/request_stop (any thread) against close().
         self._ptr_lock = threading.RLock()
 
         # The C callables must outlive the loop: they are attributes of it.
         self._c_behaviour = _ffi.behavior_fn(self._behaviour_call)
+        self._c_init = _ffi.init_fn(self._init_call)
+        self._c_terminate = _ffi.terminate_fn(self._terminate_call)
         self._c_drop = _ffi.drop_fn(self._drop_call)
         self._c_clock = _ffi.clock_fn(self._clock_call)
         hooks = _ffi.jzx_observer._fields_
@@ -180,10 +248,11 @@ class Loop:
         if ptr is None:
             return
         try:
-            lib.jzx_loop_destroy(ptr)
+            lib.jzx_loop_destroy(ptr)  # every incarnation's terminate runs in here
         finally:
-            self._behaviours.clear()
-            self._owned.clear()
+            self._specs.clear()
+            self._runs.clear()
+            self._children.clear()
         exc, self._pending_exit = self._pending_exit, None
         if exc is not None:
             raise exc
@@ -232,29 +301,57 @@ class Loop:
 
     @property
     def live_behaviours(self):
-        """How many Python behaviours the runtime may still call."""
-        return len(self._behaviours)
+        """How many actor specs and incarnations the runtime may still call
+        back into (each holds a behaviour and its hooks)."""
+        return len(self._specs) + len(self._runs)
 
     # ---- actors -----------------------------------------------------------
 
-    def spawn(self, behavior, *, name=None, mailbox_cap=0, supervisor=0):
+    def spawn(
+        self,
+        behavior,
+        *,
+        name=None,
+        mailbox_cap=0,
+        supervisor=0,
+        state=None,
+        init=None,
+        init_arg=None,
+        terminate=None,
+        shutdown_ms=0,
+    ):
         """jzx_spawn: start an actor running `behavior(ctx, msg)`, which
-        returns None / Result.OK to go on, Result.STOP or Result.FAIL. The
-        callable is kept alive while the actor lives. Returns the actor id."""
+        returns None / Result.OK to go on, Result.STOP or Result.FAIL.
+        `init(ctx, init_arg)`, if given, runs before this returns and its
+        result is the actor's state (ctx.state), else `state` is; if init
+        raises, nothing is left of the actor and JzxError is raised with the
+        exception as its __cause__ (its code: UNKNOWN, or the code of a
+        JzxError init raised). `terminate(ctx, reason, state)` runs exactly
+        once when the actor ends, with its last state. shutdown_ms matters
+        only to supervisors (see ChildSpec). The callables are kept alive
+        while the actor lives. Returns the actor id."""
         ptr = self._loop("jzx_spawn")
-        if not callable(behavior):
-            raise TypeError("behavior must be callable")
-        key = self._add_behaviour(behavior)
+        supervisor = _id(supervisor)
+        mailbox_cap = _u32(mailbox_cap, "mailbox_cap")
+        shutdown_ms = _u32(shutdown_ms, "shutdown_ms")
         encoded = name.encode() if name is not None else None
+        key = self._add_spec(behavior, state, init, init_arg, terminate)
         opts = _ffi.jzx_spawn_opts(
-            self._c_behaviour, key, supervisor, _u32(mailbox_cap, "mailbox_cap"), encoded
+            self._c_behaviour,
+            key,
+            supervisor,
+            mailbox_cap,
+            encoded,
+            self._c_init,
+            key,
+            self._c_terminate,
+            shutdown_ms,
         )
         out = c_uint64()
-        err = lib.jzx_spawn(ptr, byref(opts), byref(out))
-        if err:
-            del self._behaviours[key]
-            raise JzxError(err, "jzx_spawn")
-        self._owned[out.value] = ([key], [])
+        try:
+            self._start("jzx_spawn", lib.jzx_spawn, ptr, byref(opts), byref(out))
+        finally:
+            del self._specs[key]  # one start: its _Run holds what the actor needs
         return out.value
 
     def stop(self, actor):
@@ -319,26 +416,30 @@ class Loop:
     def spawn_supervisor(self, spec, *, parent=0):
         """jzx_spawn_supervisor: start a supervisor from a Supervisor spec
         (children may nest Supervisors). `parent` (0 for none) gets a
-        ChildExit when it ends. Returns the supervisor's id."""
+        ChildExit when it ends. A child whose init raises makes the whole
+        spawn fail, as in spawn(). Returns the supervisor's id."""
         ptr = self._loop("jzx_spawn_supervisor")
-        keys, buffers = [], []
+        parent = _id(parent)
+        bundles = [([], []) for _ in spec.children]
         try:
-            init = self._build_init(spec, keys, buffers)
+            init, _children = self._build_init(spec, bundles)
             out = c_uint64()
-            err = lib.jzx_spawn_supervisor(ptr, byref(init), parent, byref(out))
-            check(err, "jzx_spawn_supervisor")
+            call = "jzx_spawn_supervisor"
+            self._start(call, lib.jzx_spawn_supervisor, ptr, byref(init), parent, byref(out))
         except BaseException:
-            for key in keys:
-                del self._behaviours[key]
+            for keys, _ in bundles:
+                self._drop_specs(keys)
             raise
-        # Child names are kept as pointers by the supervisor's copy of the
-        # spec: the buffers live as long as it does.
-        self._owned[out.value] = (keys, buffers)
+        if self._is_live(out.value):
+            self._children[out.value] = dict(enumerate(bundles))
+        else:  # an observer hook ended it during the call
+            for keys, _ in bundles:
+                self._drop_specs(keys)
         return out.value
 
     def child_id(self, supervisor, index):
         """jzx_supervisor_child_id: the current id of child `index` (0 while
-        it is down awaiting a restart)."""
+        it is down awaiting a restart, or terminated)."""
         out = c_uint64()
         err = lib.jzx_supervisor_child_id(
             self._loop("jzx_supervisor_child_id"), supervisor, index, byref(out)
@@ -346,39 +447,149 @@ class Loop:
         check(err, "jzx_supervisor_child_id")
         return out.value
 
-    def _build_init(self, spec, keys, buffers):
+    def start_child(self, supervisor, spec):
+        """jzx_supervisor_start_child: add a child (a ChildSpec) to a running
+        supervisor and start it now, last in start order. Returns (index,
+        id); the index names it for child_id, terminate_child and
+        delete_child, and is reused once the child is deleted (a temporary
+        child is deleted when it ends). If the child cannot start, nothing
+        is added and JzxError is raised, as for spawn()."""
+        ptr = self._loop("jzx_supervisor_start_child")
+        supervisor = _id(supervisor)
+        keys, buffers = [], []
+        try:
+            c = _ffi.jzx_child_spec()
+            self._build_child(c, spec, keys, buffers)
+            index, out = c_uint32(), c_uint64()
+            self._start(
+                "jzx_supervisor_start_child",
+                lib.jzx_supervisor_start_child,
+                ptr,
+                supervisor,
+                byref(c),
+                byref(index),
+                byref(out),
+            )
+        except BaseException:
+            self._drop_specs(keys)
+            raise
+        children = self._children.setdefault(supervisor, {})
+        # The supervisor hands out only free indices: a spec we still hold
+        # for this one was deleted on the C side (a temporary child's).
+        stale = children.pop(index.value, None)
+        if stale is not None:
+            self._drop_specs(stale[0])
+        # Its copy of the spec points at our keys and name: they live with it.
+        children[index.value] = (keys, buffers)
+        return index.value, out.value
+
+    def terminate_child(self, supervisor, index):
+        """jzx_supervisor_terminate_child: stop child `index` and keep it
+        down (its spec stays, for delete_child). A child with shutdown_ms
+        gets TAG_SYS_SHUTDOWN first and is stopped shutdown_ms later."""
+        err = lib.jzx_supervisor_terminate_child(
+            self._loop("jzx_supervisor_terminate_child"), _id(supervisor), _u32(index, "index")
+        )
+        check(err, "jzx_supervisor_terminate_child")
+
+    def delete_child(self, supervisor, index):
+        """jzx_supervisor_delete_child: forget the spec of child `index`,
+        which must be down and awaiting no restart; the index may then be
+        reused."""
+        supervisor = _id(supervisor)
+        err = lib.jzx_supervisor_delete_child(
+            self._loop("jzx_supervisor_delete_child"), supervisor, _u32(index, "index")
+        )
+        check(err, "jzx_supervisor_delete_child")
+        bundle = self._children.get(supervisor, {}).pop(index, None)
+        if bundle is not None:
+            self._drop_specs(bundle[0])
+
+    def _build_init(self, spec, bundles):
+        """A jzx_supervisor_init for `spec` and its children array (which
+        must outlive the call). What the supervisor's copy of child i keeps
+        pointing to (spec keys, names, nested inits) goes to bundles[i]."""
         children = (_ffi.jzx_child_spec * len(spec.children))()
-        for c, child in zip(children, spec.children):
-            if child.supervisor is not None:
-                c.supervisor = pointer(self._build_init(child.supervisor, keys, buffers))
-            elif child.behavior is not None:
-                if not callable(child.behavior):
-                    raise TypeError("ChildSpec.behavior must be callable")
-                key = self._add_behaviour(child.behavior)
-                keys.append(key)
-                c.behavior = self._c_behaviour
-                c.state = key
-            c.mode = int(child.mode)
-            c.mailbox_cap = _u32(child.mailbox_cap, "mailbox_cap")
-            c.restart_delay_ms = _u32(child.restart_delay_ms, "restart_delay_ms")
-            c.backoff = int(child.backoff)
-            if child.name is not None:
-                name = child.name.encode()
-                buffers.append(name)
-                c.name = name
-        buffers.append(children)
+        for c, child, (keys, buffers) in zip(children, spec.children, bundles):
+            self._build_child(c, child, keys, buffers)
         policy = _ffi.jzx_supervisor_spec(
             int(spec.strategy),
             _u32(spec.intensity, "intensity"),
             _u32(spec.period_ms, "period_ms"),
             int(spec.backoff),
             _u32(spec.backoff_delay_ms, "backoff_delay_ms"),
+            _u32(spec.backoff_reset_ms, "backoff_reset_ms"),
         )
         init = _ffi.jzx_supervisor_init(
             cast(children, POINTER(_ffi.jzx_child_spec)), len(spec.children), policy
         )
-        buffers.append(init)
-        return init
+        return init, children
+
+    def _build_child(self, c, child, keys, buffers):
+        """Fill the jzx_child_spec `c` from a ChildSpec."""
+        if child.supervisor is not None:
+            # A nested init belongs to this child: all of it in its bundle.
+            nested = [(keys, buffers)] * len(child.supervisor.children)
+            init, children = self._build_init(child.supervisor, nested)
+            buffers += (init, children)
+            c.supervisor = pointer(init)
+        elif child.behavior is not None:
+            hooks = (child.init, child.init_arg, child.terminate)
+            key = self._add_spec(child.behavior, child.state, *hooks, "ChildSpec.")
+            keys.append(key)
+            c.behavior = self._c_behaviour
+            c.state = key
+            c.init = self._c_init
+            c.init_arg = key
+            c.terminate = self._c_terminate
+        c.mode = int(child.mode)
+        c.mailbox_cap = _u32(child.mailbox_cap, "mailbox_cap")
+        c.restart_delay_ms = _u32(child.restart_delay_ms, "restart_delay_ms")
+        c.backoff = int(child.backoff)
+        c.shutdown_ms = _u32(child.shutdown_ms, "shutdown_ms")
+        if child.name is not None:
+            name = child.name.encode()
+            buffers.append(name)
+            c.name = name
+
+    def _is_live(self, supervisor):
+        out = c_uint64()
+        err = lib.jzx_supervisor_child_id(self._ptr, supervisor, 0, byref(out))
+        return err != Err.NO_SUCH_ACTOR
+
+    # ---- monitors and links -------------------------------------------------
+
+    def monitor(self, watcher, target):
+        """jzx_monitor: `watcher` gets exactly one message with tag
+        TAG_SYS_DOWN and a Down payload when `target` ends; if `target` is
+        already gone, the Down says ExitReason.NOPROC (delivered later, like
+        any message). Returns the monitor's reference, for demonitor."""
+        out = c_uint64()
+        err = lib.jzx_monitor(self._loop("jzx_monitor"), _id(watcher), _id(target), byref(out))
+        check(err, "jzx_monitor")
+        return out.value
+
+    def demonitor(self, ref):
+        """jzx_demonitor: remove a monitor, and its Down if one is queued.
+        INVALID_ARG if `ref` is unknown, removed, or its Down delivered."""
+        check(lib.jzx_demonitor(self._loop("jzx_demonitor"), _id(ref)), "jzx_demonitor")
+
+    def link(self, a, b):
+        """jzx_link: link two live actors, both ways. When one fails (or is
+        shut down), the other fails too, unless it traps exits: then it gets
+        a message with tag TAG_SYS_EXIT and an ExitSignal payload, for a
+        normal end too."""
+        check(lib.jzx_link(self._loop("jzx_link"), _id(a), _id(b)), "jzx_link")
+
+    def unlink(self, a, b):
+        """jzx_unlink: remove the link between `a` and `b`, if any."""
+        check(lib.jzx_unlink(self._loop("jzx_unlink"), _id(a), _id(b)), "jzx_unlink")
+
+    def trap_exits(self, actor, on=True):
+        """jzx_trap_exits: with `on`, linked actors' ends reach `actor` as
+        ExitSignal messages instead of ending it."""
+        err = lib.jzx_trap_exits(self._loop("jzx_trap_exits"), _id(actor), 1 if on else 0)
+        check(err, "jzx_trap_exits")
 
     # ---- file descriptors -------------------------------------------------
 
@@ -409,10 +620,35 @@ class Loop:
                 del self._timers[timer]
         return payload
 
-    def _add_behaviour(self, behavior):
+    def _add_spec(self, behavior, state, init, init_arg, terminate, what=""):
+        for name, fn in (("behavior", behavior), ("init", init), ("terminate", terminate)):
+            if not callable(fn) and (fn is not None or name == "behavior"):
+                raise TypeError(f"{what}{name} must be callable")
         key = next(self._keys)
-        self._behaviours[key] = behavior
+        self._specs[key] = _Spec(behavior, state, init, init_arg, terminate)
         return key
+
+    def _drop_specs(self, keys):
+        for key in keys:
+            del self._specs[key]
+
+    def _start(self, call, fn, *args):
+        """Call `fn`, which may run init hooks, and raise its error. The
+        exception an init raised is the JzxError's __cause__; one that is no
+        Exception (KeyboardInterrupt) is raised itself."""
+        outer, self._start_failures = self._start_failures, []
+        try:
+            err = fn(*args)
+        finally:
+            failures, self._start_failures = self._start_failures, outer
+        if err == Err.OK:
+            return
+        cause = failures[-1] if failures else None
+        if cause is None:
+            raise JzxError(err, call)
+        if not isinstance(cause, Exception):
+            raise cause
+        raise JzxError(err, call) from cause
 
     def _report(self, exc, where):
         if not isinstance(exc, Exception):
@@ -431,19 +667,30 @@ class Loop:
     def _behaviour_call(self, ctx_p, msg_p):
         ctx, msg = ctx_p.contents, msg_p.contents
         actor = ctx.self
+        context = None
         try:
-            if msg.tag == _ffi.TAG_SYS_CHILD_EXIT:
+            tag = msg.tag
+            if tag == _ffi.TAG_SYS_CHILD_EXIT:  # 0.1: handed over, ours to free
                 ev = _ffi.jzx_child_exit.from_address(msg.data)
                 payload = ChildExit(ev.child, _enum(ActorStatus, ev.status))
                 lib.jzx_loop_free(ctx.loop, msg.data)
-            elif msg.tag == _ffi.TAG_SYS_IO:
+            elif tag == _ffi.TAG_SYS_IO:
                 io = _ffi.jzx_io_event.from_address(msg.data)
                 payload = IoEvent(io.fd, io.readiness)
                 lib.jzx_loop_free(ctx.loop, msg.data)
+            elif tag == _ffi.TAG_SYS_DOWN:  # 0.2: lent for the call, so copied
+                down = _ffi.jzx_down.from_address(msg.data)
+                payload = Down(down.ref, down.actor, _enum(ExitReason, down.reason))
+            elif tag == _ffi.TAG_SYS_EXIT:
+                signal = _ffi.jzx_exit_signal.from_address(msg.data)
+                payload = ExitSignal(getattr(signal, "from"), _enum(ExitReason, signal.reason))
+            elif tag >= _ffi.TAG_SYS_MIN:
+                payload = None  # SHUTDOWN, or a newer one: lent, and nothing we know how to read
             else:
                 payload = self._unpark(msg.data) if msg.data else None
-            behaviour = self._behaviours[ctx.state]
-            result = behaviour(Context(actor, self), Message(payload, msg.tag, msg.sender))
+            run = self._runs[ctx.state]
+            context = Context(actor, self, ctx_p, run)
+            result = run.behaviour(context, Message(payload, tag, msg.sender))
             if result is None:
                 return Result.OK
             if isinstance(result, bool) or result not in (Result.OK, Result.STOP, Result.FAIL):
@@ -452,6 +699,44 @@ class Loop:
         except BaseException as exc:
             self._report(exc, f"the behaviour of actor {actor:#x}")
             return Result.FAIL if isinstance(exc, Exception) else Result.OK
+        finally:
+            if context is not None:
+                context._c = None
+
+    def _init_call(self, ctx_p, arg, state_p):
+        actor = ctx_p.contents.self
+        try:
+            spec = self._specs[arg]
+            run = _Run(next(self._keys), spec)
+            if spec.init is not None:
+                context = Context(actor, self, ctx_p, run)
+                try:
+                    run.state = spec.init(context, spec.init_arg)
+                finally:
+                    context._c = None
+        except BaseException as exc:
+            if self._start_failures is not None:
+                self._start_failures.append(exc)  # the start call raises it
+            else:
+                self._report(exc, f"the init of actor {actor:#x}")  # a supervisor's restart
+            code = int(exc.code) if isinstance(exc, JzxError) else 0
+            return code if code < 0 else Err.UNKNOWN
+        self._runs[run.key] = run
+        state_p[0] = run.key
+        return Err.OK
+
+    def _terminate_call(self, ctx_p, reason, key):
+        run = self._runs.pop(key, None)
+        if run is None or run.terminate is None:
+            return
+        actor = ctx_p.contents.self
+        context = Context(actor, self, ctx_p, run)
+        try:
+            run.terminate(context, _enum(ExitReason, reason), run.state)
+        except BaseException as exc:
+            self._report(exc, f"the terminate of actor {actor:#x}")
+        finally:
+            context._c = None
 
     def _drop_call(self, ctx, target, msg_p, reason):
         msg = msg_p.contents
@@ -484,10 +769,9 @@ class Loop:
         self._notify("on_actor_start", actor, name.decode() if name is not None else None)
 
     def _hook_on_actor_stop(self, ctx, actor, reason):
-        owned = self._owned.pop(actor, None)
-        if owned is not None:
-            for key in owned[0]:
-                del self._behaviours[key]
+        # A supervisor's copies of its child specs go with it.
+        for keys, _ in self._children.pop(actor, {}).values():
+            self._drop_specs(keys)
         self._notify("on_actor_stop", actor, _enum(ExitReason, reason))
 
     def _hook_on_actor_restart(self, ctx, supervisor, child, attempt):

@@ -52,11 +52,13 @@ class ActorStatus(IntEnum):
 
 
 class ExitReason(IntEnum):
-    """jzx_exit_reason, as given to an observer's on_actor_stop."""
+    """jzx_exit_reason: why an actor ended, as given to an observer's
+    on_actor_stop and to terminate hooks, and in Down and ExitSignal."""
 
     NORMAL = 0
     FAIL = 1
     SHUTDOWN = 2
+    NOPROC = 3  # in a Down only: the monitored actor did not exist
 
 
 class ChildMode(IntEnum):
@@ -114,7 +116,9 @@ def check(code, call):
 @dataclass(frozen=True)
 class Message:
     """What a behaviour receives. `payload` is the Python object that was
-    sent (now the behaviour's), or a ChildExit / IoEvent for system messages."""
+    sent (now the behaviour's); for system messages a ChildExit, IoEvent,
+    Down or ExitSignal (copies, the behaviour's to keep), or None for
+    TAG_SYS_SHUTDOWN."""
 
     payload: Any
     tag: int
@@ -138,6 +142,24 @@ class IoEvent:
 
 
 @dataclass(frozen=True)
+class Down:
+    """Payload of a TAG_SYS_DOWN message: a monitored actor ended."""
+
+    ref: int  # what Loop.monitor returned
+    actor: int  # the monitored actor (now stale)
+    reason: ExitReason  # NOPROC if it did not exist when monitored
+
+
+@dataclass(frozen=True)
+class ExitSignal:
+    """Payload of a TAG_SYS_EXIT message: a linked actor ended and the
+    receiver traps exits. (`from_`: jzx_exit_signal.from.)"""
+
+    from_: int  # the linked actor (now stale)
+    reason: ExitReason
+
+
+@dataclass(frozen=True)
 class Stats:
     """jzx_stats: the counters of one loop."""
 
@@ -152,11 +174,18 @@ class Stats:
 
 
 Behaviour = Callable[["Context", Message], Optional[int]]
+Init = Callable[["Context", Any], Any]  # init(ctx, init_arg) -> the state
+Terminate = Callable[["Context", ExitReason, Any], None]  # terminate(ctx, reason, state)
 
 
 @dataclass
 class ChildSpec:
-    """One child of a supervisor: a behaviour, or a nested Supervisor."""
+    """One child of a supervisor: a behaviour, or a nested Supervisor (which
+    ignores state, init, init_arg and terminate). At every start the child's
+    state is init(ctx, init_arg) if there is an init, else `state` (the same
+    object each time); terminate(ctx, reason, state) ends every incarnation.
+    With shutdown_ms, the supervisor stops the child by sending it
+    TAG_SYS_SHUTDOWN first, and stops it shutdown_ms later if still alive."""
 
     behavior: Optional[Behaviour] = None
     mode: ChildMode = ChildMode.PERMANENT
@@ -165,6 +194,12 @@ class ChildSpec:
     restart_delay_ms: int = 0
     backoff: Backoff = Backoff.NONE
     supervisor: Optional["Supervisor"] = None
+    # 0.2
+    state: Any = None
+    init: Optional[Init] = None
+    init_arg: Any = None
+    terminate: Optional[Terminate] = None
+    shutdown_ms: int = 0
 
 
 @dataclass
@@ -177,3 +212,4 @@ class Supervisor:
     period_ms: int = 0
     backoff: Backoff = Backoff.NONE
     backoff_delay_ms: int = 0
+    backoff_reset_ms: int = 0  # 0.2: up this long, a child's backoff starts over; 0 = never

@@ -61,23 +61,32 @@ class TimerTest(LoopTest):
         self.assertGreaterEqual(fired[0] - start, 0.025)  # 5 ms slack for ms rounding
         self.finish(loop)
 
-    def test_timer_for_a_gone_actor_and_armed_at_close_go_to_on_drop(self):
+    def test_timers_of_an_ended_actor_and_armed_at_close_go_to_on_drop(self):
         clock = FakeClock()
         loop = self.loop(clock=clock)
         actor = loop.spawn(lambda ctx, msg: None)
-        orphan, pending = object(), object()
-        loop.send_after(actor, 5, orphan, tag=1)
-        loop.send_after(actor, 60_000, pending, tag=2)
-        loop.stop(actor)
+        other = loop.spawn(lambda ctx, msg: None)
+        due, later, pending = object(), object(), object()
+        loop.send_after(actor, 5, due, tag=1)
+        loop.send_after(actor, 60_000, later, tag=2)
+        loop.send_after(other, 60_000, pending, tag=3)
+        loop.stop(actor)  # 0.2: a timer dies with its target, due or not
+        self.assertEqual(
+            sorted(self.rec.drops, key=lambda d: d[2]),
+            [
+                (actor, due, 1, jzx.DropReason.ACTOR_ENDED),
+                (actor, later, 2, jzx.DropReason.ACTOR_ENDED),
+            ],
+        )
+        self.assertEqual(loop.stats().pending_timers, 1)
         stopper = loop.spawn(lambda ctx, msg: ctx.loop.request_stop() or jzx.Result.STOP)
         loop.send_after(stopper, 5)
-        clock.now += 5  # both 5 ms timers are due, the 60 s one is not
+        clock.now += 5
         loop.run()  # returns at the request: the 60 s timer is still armed
-        self.assertEqual(self.rec.drops, [(actor, orphan, 1, jzx.DropReason.NO_ACTOR)])
+        self.assertEqual(len(self.rec.drops), 2)
         loop.close()
-        self.assertEqual(self.rec.drops[1], (actor, pending, 2, jzx.DropReason.LOOP_DESTROYED))
+        self.assertEqual(self.rec.drops[2], (other, pending, 3, jzx.DropReason.LOOP_DESTROYED))
         self.finish(loop)
-
 
 if __name__ == "__main__":
     unittest.main()
