@@ -35,13 +35,13 @@ extern "C" {
 /** Major version of this header. */
 #define JZX_VERSION_MAJOR 0
 /** Minor version of this header. */
-#define JZX_VERSION_MINOR 1
+#define JZX_VERSION_MINOR 2
 /** Patch version of this header. */
 #define JZX_VERSION_PATCH 0
 /** (major << 16) | (minor << 8) | patch, comparable with jzx_version(). */
 #define JZX_VERSION_HEX ((JZX_VERSION_MAJOR << 16) | (JZX_VERSION_MINOR << 8) | JZX_VERSION_PATCH)
 /** Version of this header as "major.minor.patch", comparable with jzx_version_string(). */
-#define JZX_VERSION_STRING "0.1.0"
+#define JZX_VERSION_STRING "0.2.0"
 
 /** Version of the library actually loaded, as JZX_VERSION_HEX. Any thread. */
 JZX_API uint32_t jzx_version(void);

@@ -23,7 +23,7 @@ from ctypes import (
 
 SONAME = "libjzx.so.0"
 #: The ABI this module mirrors: libjzx 0.x from 0.1 on.
-ABI_MAJOR, ABI_MINOR = 0, 1
+ABI_MAJOR, ABI_MINOR = 0, 2
 
 TAG_SYS_MIN = 0xFFFF0000
 TAG_SYS_IO = 0xFFFF0001
