@@ -626,6 +626,91 @@ static void bench_link_cascade(double scale) {
     bench_report("link_cascade", IMPL, "ns_per_actor", (double)(c.t1 - t0) / (double)n);
 }
 
+/* ---- request: sequential request/reply round trips on one loop ---------- */
+
+typedef struct requests {
+    jzx_actor_id server;
+    uint64_t left; /* round trips still to start */
+    uint64_t next; /* the number sent in the request under way */
+} requests;
+
+/* The number travels in `len`: no payload to allocate. */
+static jzx_behavior_result req_client(jzx_context* ctx, const jzx_message* msg) {
+    requests* r = ctx->state;
+    if (msg->tag == TAG_PONG) {
+        BENCH_CHECK(msg->in_reply_to != 0 && msg->len == r->next + 1);
+    }
+    if (r->left == 0) {
+        CHECK_OK(jzx_actor_stop(ctx->loop, r->server));
+        return JZX_BEHAVIOR_STOP;
+    }
+    r->left--;
+    r->next++;
+    CHECK_OK(jzx_request(ctx->loop, ctx->self, r->server, NULL, r->next, TAG_PING, 0, NULL));
+    return JZX_BEHAVIOR_OK;
+}
+
+static jzx_behavior_result req_server(jzx_context* ctx, const jzx_message* msg) {
+    CHECK_OK(jzx_reply(ctx->loop, msg, NULL, msg->len + 1, TAG_PONG));
+    return JZX_BEHAVIOR_OK;
+}
+
+static void bench_request(double scale) {
+    uint64_t n = bench_scaled(scale, 1000000);
+    jzx_config cfg;
+    jzx_config_init(&cfg);
+    jzx_loop* loop = loop_new(&cfg);
+    requests r = {spawn(loop, req_server, NULL, 0), n, 0};
+    jzx_actor_id client = spawn(loop, req_client, &r, 0);
+    CHECK_OK(jzx_send(loop, client, NULL, 0, TAG_GO));
+    uint64_t ns = run_timed(loop);
+    BENCH_CHECK(r.left == 0);
+    jzx_loop_destroy(loop);
+    bench_report("request", IMPL, "ns_per_rt", (double)ns / (double)n);
+}
+
+/* ---- whereis: lookups among 100,000 registered names --------------------- */
+
+static uint32_t xorshift32(uint32_t* s) {
+    uint32_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *s = x;
+}
+
+static void bench_whereis(double scale) {
+    uint64_t names = bench_scaled(scale, 100000);
+    uint64_t n = bench_scaled(scale, 1000000);
+    jzx_config cfg;
+    jzx_config_init(&cfg);
+    cfg.max_actors = (uint32_t)names;
+    jzx_loop* loop = loop_new(&cfg);
+    char(*name)[24] = malloc(names * sizeof *name);
+    uint32_t* pick = malloc(n * sizeof *pick);
+    BENCH_CHECK(name && pick);
+    for (uint64_t i = 0; i < names; ++i) {
+        snprintf(name[i], sizeof name[i], "w%llu", (unsigned long long)i);
+        CHECK_OK(jzx_register(loop, name[i], spawn(loop, idle_fn, NULL, 0)));
+    }
+    uint32_t seed = 2463534242u;
+    for (uint64_t i = 0; i < n; ++i) {
+        pick[i] = (uint32_t)(xorshift32(&seed) % names);
+    }
+    uint64_t found = 0;
+    uint64_t t0 = bench_now_ns();
+    for (uint64_t i = 0; i < n; ++i) {
+        jzx_actor_id id = 0;
+        found += jzx_whereis(loop, name[pick[i]], &id) == JZX_OK && id != 0;
+    }
+    uint64_t ns = bench_now_ns() - t0;
+    BENCH_CHECK(found == n);
+    free(pick);
+    free(name);
+    jzx_loop_destroy(loop);
+    bench_report("whereis", IMPL, "ns_per_lookup", (double)ns / (double)n);
+}
+
 /* ---- limit: the runtime's own push, pop and call, with and without a
  * run-queue step per message (compare bench/peers/floor.c's limit) -------- */
 
@@ -787,6 +872,8 @@ int main(int argc, char** argv) {
                                           {"limit", bench_limit},
                                           {"scale", bench_scale},
                                           {"monitor", bench_monitor},
-                                          {"link_cascade", bench_link_cascade}};
+                                          {"link_cascade", bench_link_cascade},
+                                          {"request", bench_request},
+                                          {"whereis", bench_whereis}};
     return bench_main(argc, argv, entries, sizeof(entries) / sizeof(entries[0]));
 }

@@ -20,6 +20,9 @@ ABI_ENUM(JZX_ERR_TIMER_INVALID, -8);
 ABI_ENUM(JZX_ERR_IO_REG_FAILED, -9);
 ABI_ENUM(JZX_ERR_IO_NOT_WATCHED, -10);
 ABI_ENUM(JZX_ERR_MAX_ACTORS, -11);
+ABI_ENUM(JZX_ERR_NAME_TAKEN, -12);
+ABI_ENUM(JZX_ERR_TIMEOUT, -13);
+ABI_ENUM(JZX_ERR_NO_REQUEST, -14);
 
 ABI_ENUM(JZX_DROP_NO_ACTOR, 1);
 ABI_ENUM(JZX_DROP_MAILBOX_FULL, 2);
@@ -61,6 +64,7 @@ ABI_ENUM(JZX_TAG_SYS_CHILD_RESTART, 0xFFFF0003u);
 ABI_ENUM(JZX_TAG_SYS_DOWN, 0xFFFF0004u);
 ABI_ENUM(JZX_TAG_SYS_EXIT, 0xFFFF0005u);
 ABI_ENUM(JZX_TAG_SYS_SHUTDOWN, 0xFFFF0006u);
+ABI_ENUM(JZX_TAG_SYS_NO_REPLY, 0xFFFF0007u);
 ABI_ENUM(JZX_IO_READ, 0x1u);
 ABI_ENUM(JZX_IO_WRITE, 0x2u);
 ABI_ENUM(JZX_IO_ERROR, 0x4u);
@@ -83,11 +87,13 @@ ABI_FIELD(jzx_allocator, alloc, 0);
 ABI_FIELD(jzx_allocator, free, 8);
 ABI_FIELD(jzx_allocator, ctx, 16);
 
-ABI_SIZE(jzx_message, 32);
+ABI_SIZE(jzx_message, 48);
 ABI_FIELD(jzx_message, data, 0);
 ABI_FIELD(jzx_message, len, 8);
 ABI_FIELD(jzx_message, tag, 16);
 ABI_FIELD(jzx_message, sender, 24);
+ABI_FIELD(jzx_message, request, 32);
+ABI_FIELD(jzx_message, in_reply_to, 40);
 
 ABI_SIZE(jzx_config, 80);
 ABI_FIELD(jzx_config, allocator, 0);
@@ -118,7 +124,7 @@ ABI_FIELD(jzx_spawn_opts, init_arg, 48);
 ABI_FIELD(jzx_spawn_opts, terminate, 56);
 ABI_FIELD(jzx_spawn_opts, shutdown_ms, 64);
 
-ABI_SIZE(jzx_child_spec, 80);
+ABI_SIZE(jzx_child_spec, 88);
 ABI_FIELD(jzx_child_spec, behavior, 0);
 ABI_FIELD(jzx_child_spec, state, 8);
 ABI_FIELD(jzx_child_spec, mode, 16);
@@ -131,6 +137,7 @@ ABI_FIELD(jzx_child_spec, init, 48);
 ABI_FIELD(jzx_child_spec, init_arg, 56);
 ABI_FIELD(jzx_child_spec, terminate, 64);
 ABI_FIELD(jzx_child_spec, shutdown_ms, 72);
+ABI_FIELD(jzx_child_spec, register_as, 80);
 
 ABI_SIZE(jzx_supervisor_spec, 24);
 ABI_FIELD(jzx_supervisor_spec, strategy, 0);
@@ -164,6 +171,22 @@ ABI_FIELD(jzx_down, reason, 16);
 ABI_SIZE(jzx_exit_signal, 16);
 ABI_FIELD(jzx_exit_signal, from, 0);
 ABI_FIELD(jzx_exit_signal, reason, 8);
+
+ABI_SIZE(jzx_no_reply, 16);
+ABI_FIELD(jzx_no_reply, request, 0);
+ABI_FIELD(jzx_no_reply, reason, 8);
+
+ABI_SIZE(jzx_actor_info, 56);
+ABI_FIELD(jzx_actor_info, id, 0);
+ABI_FIELD(jzx_actor_info, supervisor, 8);
+ABI_FIELD(jzx_actor_info, name, 16);
+ABI_FIELD(jzx_actor_info, mailbox_len, 24);
+ABI_FIELD(jzx_actor_info, mailbox_cap, 28);
+ABI_FIELD(jzx_actor_info, messages_handled, 32);
+ABI_FIELD(jzx_actor_info, monitors, 40);
+ABI_FIELD(jzx_actor_info, links, 44);
+ABI_FIELD(jzx_actor_info, is_supervisor, 48);
+ABI_FIELD(jzx_actor_info, traps_exits, 52);
 
 ABI_SIZE(jzx_observer, 40);
 ABI_FIELD(jzx_observer, on_actor_start, 0);

@@ -127,33 +127,6 @@ jzx__actor* jzx__runq_pop(jzx_loop* loop) {
     return a;
 }
 
-/* ---- observer callouts --------------------------------------------------- */
-
-static void notify_start(jzx_loop* loop, jzx_actor_id id, const char* name) {
-    if (loop->observer.on_actor_start) {
-        jzx__hook_enter(loop);
-        loop->observer.on_actor_start(loop->observer_ctx, id, name);
-        jzx__hook_leave(loop);
-    }
-}
-
-static void notify_stop(jzx_loop* loop, jzx_actor_id id, jzx_exit_reason reason) {
-    if (loop->observer.on_actor_stop) {
-        jzx__hook_enter(loop);
-        loop->observer.on_actor_stop(loop->observer_ctx, id, reason);
-        jzx__hook_leave(loop);
-    }
-}
-
-static void notify_full(jzx_loop* loop, jzx_actor_id id) {
-    loop->stats.mailbox_full++;
-    if (loop->observer.on_mailbox_full) {
-        jzx__hook_enter(loop);
-        loop->observer.on_mailbox_full(loop->observer_ctx, id);
-        jzx__hook_leave(loop);
-    }
-}
-
 /* ---- the cold part ------------------------------------------------------- */
 
 jzx__actor_ext* jzx__ext(jzx_loop* loop, jzx__actor* a) {
@@ -165,6 +138,15 @@ jzx__actor_ext* jzx__ext(jzx_loop* loop, jzx__actor* a) {
         }
     }
     return a->ext;
+}
+
+static void free_actor(jzx_loop* loop, jzx__actor* a) {
+    if (a->ext) {
+        jzx__free(loop, a->ext->name);
+        jzx__free(loop, a->ext->reg_name);
+    }
+    jzx__free(loop, a->ext);
+    jzx__free(loop, a);
 }
 
 /* ---- hooks that run as the actor ----------------------------------------- */
@@ -207,6 +189,9 @@ static void run_terminate(jzx_loop* loop, jzx__actor* a) {
  * started: no terminate, no observer. */
 static void teardown(jzx_loop* loop, jzx__actor* a) {
     runq_unlink(loop, a);
+    if (a->ext && a->ext->reg_name) {
+        jzx__unregister_actor(loop, a); /* before anyone can learn of the end */
+    }
     if (a->ext) {
         jzx__timers_cancel_for(loop, a);
         jzx__io_remove_actor(loop, a);
@@ -215,13 +200,12 @@ static void teardown(jzx_loop* loop, jzx__actor* a) {
         }
     }
     if (a->started) {
-        notify_stop(loop, a->id, (jzx_exit_reason)a->reason);
+        jzx__notify_stop(loop, a->id, (jzx_exit_reason)a->reason);
     }
     jzx__exit_notify(loop, a);
     jzx__mailbox_release(loop, a->id, &a->mailbox, JZX_DROP_ACTOR_ENDED);
     slot_release(loop, a);
-    jzx__free(loop, a->ext);
-    jzx__free(loop, a);
+    free_actor(loop, a);
 }
 
 /* Tears an actor down, then every actor its links failed meanwhile, one by
@@ -305,7 +289,18 @@ jzx_err jzx_actor_fail(jzx_loop* loop, jzx_actor_id id) {
 
 static bool needs_ext(const jzx__spawn_args* args) {
     const jzx_spawn_opts* o = args->opts;
-    return o->terminate || o->shutdown_ms || args->on_stop || args->parent;
+    return o->terminate || o->shutdown_ms || o->name || args->on_stop || args->parent ||
+           args->register_as;
+}
+
+/* The spawn name, copied so introspection can show it. */
+static bool copy_name(jzx_loop* loop, jzx__actor* a, const char* name) {
+    size_t len = strlen(name) + 1u;
+    a->ext->name = jzx__alloc(loop, len);
+    if (a->ext->name) {
+        memcpy(a->ext->name, name, len);
+    }
+    return a->ext->name != NULL;
 }
 
 /* Everything a spawn can run out of is reserved before init runs, so once
@@ -329,21 +324,29 @@ static jzx_err reserve(jzx_loop* loop, const jzx__spawn_args* args, jzx__actor**
     if (needs_ext(args) && !jzx__ext(loop, a)) {
         goto fail;
     }
+    if (args->opts->name && !copy_name(loop, a, args->opts->name)) {
+        goto fail;
+    }
     if (parent &&
         (!jzx__ext(loop, parent) || !(*watch = jzx__mon_reserve(loop, JZX_TAG_SYS_CHILD_EXIT)))) {
         goto fail;
     }
     err = slot_take(loop, a);
+    if (err != JZX_OK) {
+        goto fail;
+    }
+    /* Live under its name from the start, init included. */
+    err = args->register_as ? jzx__register(loop, a, args->register_as) : JZX_OK;
     if (err == JZX_OK) {
         *out = a;
         return JZX_OK;
     }
+    slot_release(loop, a);
 fail:
     if (*watch) {
-        jzx__mon_cancel(loop, *watch);
+        jzx__mon_free(loop, *watch);
     }
-    jzx__free(loop, a->ext);
-    jzx__free(loop, a);
+    free_actor(loop, a);
     return err;
 }
 
@@ -374,7 +377,7 @@ jzx_err jzx__spawn(jzx_loop* loop, const jzx__spawn_args* args, jzx_actor_id* ou
             *args->init_failed = true;
         }
         if (watch) {
-            jzx__mon_cancel(loop, watch);
+            jzx__mon_free(loop, watch);
         }
         if (a->status == JZX_ACTOR_RUNNING) {
             a->status = JZX_ACTOR_FAILED;
@@ -392,7 +395,7 @@ jzx_err jzx__spawn(jzx_loop* loop, const jzx__spawn_args* args, jzx_actor_id* ou
             *args->watch = watch->ref;
         }
     } else if (watch) {
-        jzx__mon_cancel(loop, watch);
+        jzx__mon_free(loop, watch);
     }
     jzx_actor_id id = a->id;
     if (out_id) {
@@ -401,7 +404,7 @@ jzx_err jzx__spawn(jzx_loop* loop, const jzx__spawn_args* args, jzx_actor_id* ou
     /* Ended from inside init: nobody else can tear it down (its status says
      * it is ending), so it is safe to touch after the start hook. */
     bool ended = a->status != JZX_ACTOR_RUNNING;
-    notify_start(loop, id, opts->name);
+    jzx__notify_start(loop, id, opts->name);
     if (ended) {
         teardown_all(loop, a);
     }
@@ -435,6 +438,9 @@ jzx_err jzx_become(jzx_context* ctx, jzx_behavior_fn fn, void* state) {
     if (!ctx || !fn || !ctx->loop) {
         return JZX_ERR_INVALID_ARG;
     }
+    if (ctx->loop->destroying) {
+        return JZX_ERR_LOOP_CLOSED;
+    }
     jzx__actor* a = ctx->loop->current;
     if (!a || a->id != ctx->self) {
         return JZX_ERR_INVALID_ARG;
@@ -447,14 +453,20 @@ jzx_err jzx_become(jzx_context* ctx, jzx_behavior_fn fn, void* state) {
 
 /* ---- send ---------------------------------------------------------------- */
 
-/* Queues a user message for a live actor and makes it runnable; a full
- * mailbox is counted and reported to on_mailbox_full. */
-static jzx_err push_user(jzx_loop* loop, jzx__actor* a, const jzx_message* msg) {
+jzx_err jzx__enqueue(jzx_loop* loop, jzx__actor* a, const jzx_message* msg) {
     jzx_err err = jzx__mailbox_push(loop, &a->mailbox, msg);
     if (err == JZX_OK) {
         jzx__schedule(loop, a);
-    } else if (err == JZX_ERR_MAILBOX_FULL) {
-        notify_full(loop, a->id);
+    }
+    return err;
+}
+
+/* Queues a user message for a live actor and makes it runnable; a full
+ * mailbox is counted and reported to on_mailbox_full. */
+static jzx_err push_user(jzx_loop* loop, jzx__actor* a, const jzx_message* msg) {
+    jzx_err err = jzx__enqueue(loop, a, msg);
+    if (err == JZX_ERR_MAILBOX_FULL) {
+        jzx__notify_full(loop, a->id);
     }
     return err;
 }
@@ -472,7 +484,7 @@ jzx_err jzx_send(jzx_loop* loop, jzx_actor_id target, void* data, size_t len, ui
     if (!a) {
         return JZX_ERR_NO_SUCH_ACTOR;
     }
-    jzx_message msg = {data, len, tag, loop->current ? loop->current->id : 0};
+    jzx_message msg = {data, len, tag, loop->current ? loop->current->id : 0, 0, 0};
     return push_user(loop, a, &msg);
 }
 
@@ -529,7 +541,8 @@ static void sys_before(jzx_loop* loop, jzx__actor* a, const jzx_message* msg) {
 
 /* The 0.2 system messages lend their payload: it goes after the call. */
 static void sys_after(jzx_loop* loop, const jzx_message* msg) {
-    if (msg->tag == JZX_TAG_SYS_DOWN || msg->tag == JZX_TAG_SYS_EXIT) {
+    if (msg->tag == JZX_TAG_SYS_DOWN || msg->tag == JZX_TAG_SYS_EXIT ||
+        msg->tag == JZX_TAG_SYS_NO_REPLY) {
         jzx__exit_release(loop, msg->data);
     }
 }
@@ -564,6 +577,7 @@ void jzx__actor_turn(jzx_loop* loop, jzx__actor* a) {
     }
     a->busy = false;
     loop->current = NULL;
+    a->handled += handled;
     loop->stats.messages_delivered += handled;
     if (a->status != JZX_ACTOR_RUNNING) {
         teardown_all(loop, a);
@@ -600,8 +614,7 @@ void jzx__actors_destroy(jzx_loop* loop) {
             continue;
         }
         jzx__mailbox_release(loop, a->id, &a->mailbox, JZX_DROP_LOOP_DESTROYED);
-        jzx__free(loop, a->ext);
-        jzx__free(loop, a);
+        free_actor(loop, a);
         t->slots[i].actor = NULL;
     }
     jzx__free(loop, t->slots);

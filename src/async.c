@@ -154,7 +154,7 @@ jzx_err jzx_send_async(jzx_loop* loop, jzx_actor_id target, void* data, size_t l
 /* ---- consumer (loop thread) ---------------------------------------------- */
 
 static void deliver(jzx_loop* loop, const entry* e) {
-    jzx_message msg = {e->data, e->len, e->tag, 0};
+    jzx_message msg = {.data = e->data, .len = e->len, .tag = e->tag};
     (void)jzx__deliver(loop, e->target, &msg); /* failures go to on_drop */
 }
 
@@ -265,7 +265,7 @@ static void drop_chunks(jzx_loop* loop, jzx__async_chunk* c, uint32_t from) {
     for (; c; from = 0) {
         jzx__async_chunk* next = c->next;
         for (uint32_t i = from; i < c->count; ++i) {
-            jzx_message msg = {c->e[i].data, c->e[i].len, c->e[i].tag, 0};
+            jzx_message msg = {.data = c->e[i].data, .len = c->e[i].len, .tag = c->e[i].tag};
             jzx__drop(loop, c->e[i].target, &msg, JZX_DROP_LOOP_DESTROYED);
         }
         jzx__free(loop, c);
@@ -282,7 +282,7 @@ void jzx__async_shutdown(jzx_loop* loop) {
     /* No producer is left, so every claimed cell has been published. */
     entry e;
     while (ring_pop(q, &e)) {
-        jzx_message msg = {e.data, e.len, e.tag, 0};
+        jzx_message msg = {.data = e.data, .len = e.len, .tag = e.tag};
         jzx__drop(loop, e.target, &msg, JZX_DROP_LOOP_DESTROYED);
     }
     /* Detach before dropping: on_drop may call jzx_loop_stats, which counts

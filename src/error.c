@@ -27,6 +27,12 @@ const char* jzx_strerror(int err) {
         return "fd is not watched";
     case JZX_ERR_MAX_ACTORS:
         return "actor table full";
+    case JZX_ERR_NAME_TAKEN:
+        return "name already registered";
+    case JZX_ERR_TIMEOUT:
+        return "timed out";
+    case JZX_ERR_NO_REQUEST:
+        return "no such request";
     default:
         return "unknown error";
     }

@@ -13,6 +13,7 @@
 
 static void on_target(jzx__mon* m, jzx__actor* target) {
     jzx__actor_ext* x = target->ext;
+    x->nmonitors += m->note.tag == JZX_TAG_SYS_DOWN;
     m->target = target;
     m->t_prev = NULL;
     m->t_next = x->watched_by;
@@ -24,6 +25,7 @@ static void on_target(jzx__mon* m, jzx__actor* target) {
 
 static void off_target(jzx__mon* m) {
     jzx__actor_ext* x = m->target->ext;
+    x->nmonitors -= m->note.tag == JZX_TAG_SYS_DOWN;
     if (m->t_prev) {
         m->t_prev->t_next = m->t_next;
     } else {
@@ -57,9 +59,24 @@ static void off_watcher(jzx__mon* m) {
     }
 }
 
-static void mon_free(jzx_loop* loop, jzx__mon* m) {
+void jzx__mon_unlink(jzx__mon* m) {
+    off_target(m);
+    off_watcher(m);
+}
+
+/* Spare records are kept for the next watch or request, up to this many:
+ * a request/reply round trip then allocates nothing. */
+static const uint32_t spares_max = 256;
+
+void jzx__mon_free(jzx_loop* loop, jzx__mon* m) {
     if (jzx__handle_get(&loop->monitors, m->ref) == m) {
         jzx__handle_free(&loop->monitors, m->ref);
+    }
+    if (loop->nspare_mons < spares_max) {
+        m->spare = loop->spare_mons;
+        loop->spare_mons = m;
+        loop->nspare_mons++;
+        return;
     }
     jzx__free(loop, m);
 }
@@ -67,8 +84,11 @@ static void mon_free(jzx_loop* loop, jzx__mon* m) {
 /* ---- setting and removing watches ---------------------------------------- */
 
 jzx__mon* jzx__mon_reserve(jzx_loop* loop, uint32_t tag) {
-    jzx__mon* m = jzx__alloc(loop, sizeof(*m));
-    if (!m) {
+    jzx__mon* m = loop->spare_mons;
+    if (m) {
+        loop->spare_mons = m->spare;
+        loop->nspare_mons--;
+    } else if (!(m = jzx__alloc(loop, sizeof(*m)))) {
         return NULL;
     }
     memset(m, 0, sizeof(*m));
@@ -80,9 +100,6 @@ jzx__mon* jzx__mon_reserve(jzx_loop* loop, uint32_t tag) {
     return m;
 }
 
-void jzx__mon_cancel(jzx_loop* loop, jzx__mon* m) {
-    mon_free(loop, m);
-}
 
 void jzx__mon_arm(jzx__mon* m, jzx__actor* watcher, jzx__actor* target, uint32_t child_index) {
     m->watcher = watcher;
@@ -109,7 +126,7 @@ bool jzx__unwatch_exit(jzx_loop* loop, jzx_monitor_ref ref, uint32_t tag) {
     } else {
         jzx__mailbox_unlink_sys(&m->watcher->mailbox, &m->note); /* its DOWN is queued */
     }
-    mon_free(loop, m);
+    jzx__mon_free(loop, m);
     return true;
 }
 
@@ -184,9 +201,13 @@ static void link_fire(jzx_loop* loop, jzx__link* l, jzx__actor* a) {
 static void watch_fire(jzx_loop* loop, jzx__mon* m, jzx__actor* a) {
     off_watcher(m);
     m->target = NULL;
+    if (m->note.tag == JZX_TAG_SYS_NO_REPLY) {
+        jzx__request_target_ended(loop, m);
+        return;
+    }
     jzx__actor* w = m->watcher;
     if (w->status != JZX_ACTOR_RUNNING) {
-        mon_free(loop, m);
+        jzx__mon_free(loop, m);
         return;
     }
     if (m->note.tag == JZX_TAG_SYS_DOWN) {
@@ -198,6 +219,20 @@ static void watch_fire(jzx_loop* loop, jzx__mon* m, jzx__actor* a) {
         jzx__handle_free(&loop->monitors, m->ref);
     }
     jzx__post_sys(loop, w, &m->note, m->note.tag);
+}
+
+/* The watcher ends: its monitors and requests go, telling nobody. */
+static void drop_held(jzx_loop* loop, jzx__actor_ext* x) {
+    while (x->holding) {
+        jzx__mon* m = x->holding;
+        off_target(m);
+        off_watcher(m);
+        if (m->note.tag == JZX_TAG_SYS_NO_REPLY) {
+            jzx__request_dropped(loop, m);
+        } else {
+            jzx__mon_free(loop, m);
+        }
+    }
 }
 
 void jzx__exit_notify(jzx_loop* loop, jzx__actor* a) {
@@ -219,12 +254,7 @@ void jzx__exit_notify(jzx_loop* loop, jzx__actor* a) {
     while (x->links) {
         link_fire(loop, x->links, a);
     }
-    while (x->holding) {
-        jzx__mon* h = x->holding;
-        off_target(h);
-        off_watcher(h);
-        mon_free(loop, h);
-    }
+    drop_held(loop, x);
 }
 
 void jzx__exit_forget(jzx_loop* loop, jzx__actor* a) {
@@ -236,7 +266,11 @@ void jzx__exit_forget(jzx_loop* loop, jzx__actor* a) {
         jzx__mon* m = x->watched_by;
         off_target(m);
         off_watcher(m);
-        mon_free(loop, m);
+        if (m->note.tag == JZX_TAG_SYS_NO_REPLY) {
+            jzx__request_dropped(loop, m);
+        } else {
+            jzx__mon_free(loop, m);
+        }
     }
     while (x->links) {
         jzx__link* l = x->links;
@@ -244,12 +278,7 @@ void jzx__exit_forget(jzx_loop* loop, jzx__actor* a) {
         link_off(l, 1);
         jzx__free(loop, l);
     }
-    while (x->holding) {
-        jzx__mon* m = x->holding;
-        off_target(m);
-        off_watcher(m);
-        mon_free(loop, m);
-    }
+    drop_held(loop, x);
 }
 
 /* ---- delivery ------------------------------------------------------------ */
@@ -262,10 +291,10 @@ void jzx__exit_delivering(jzx_loop* loop, jzx__sys* note) {
 }
 
 void jzx__exit_release(jzx_loop* loop, jzx__sys* note) {
-    if (note->tag == JZX_TAG_SYS_DOWN) {
-        mon_free(loop, (jzx__mon*)note);
-    } else {
+    if (note->tag == JZX_TAG_SYS_EXIT) {
         jzx__free(loop, note); /* a link's EXIT note is the link record */
+    } else {
+        jzx__mon_free(loop, (jzx__mon*)note); /* DOWN, NO_REPLY */
     }
 }
 
@@ -276,6 +305,12 @@ void jzx__exit_init(jzx_loop* loop) {
 void jzx__exit_destroy(jzx_loop* loop) {
     JZX_ASSERT(loop->monitors.live == 0);
     jzx__handles_destroy(loop, &loop->monitors);
+    while (loop->spare_mons) {
+        jzx__mon* m = loop->spare_mons;
+        loop->spare_mons = m->spare;
+        jzx__free(loop, m);
+    }
+    loop->nspare_mons = 0;
 }
 
 /* ---- public API ---------------------------------------------------------- */

@@ -31,6 +31,10 @@ static inline bool jzx__is_sys_tag(uint32_t tag) {
     return tag >= JZX_TAG_SYS_MIN;
 }
 
+/* A request's deadline: the tag of its timer, whose payload is the request
+ * (owned by the request, not by the timer). Never delivered. */
+#define JZX__TAG_DEADLINE 0xFFFF00F0u
+
 /* ---- system messages ----------------------------------------------------- */
 
 /* A runtime-owned system payload. `u` comes first so the pointer handed to a
@@ -50,6 +54,7 @@ typedef struct jzx__sys {
         } restart;
         jzx_down down;
         jzx_exit_signal signal;
+        jzx_no_reply no_reply;
     } u;
     struct jzx__sys* next; /* intrusive links in a mailbox's system queue */
     struct jzx__sys* prev;
@@ -65,13 +70,18 @@ void jzx__sys_release(jzx_loop* loop, jzx__sys* sys);
 /* Bounded FIFO of user messages (a power-of-two ring that grows on demand up
  * to the cap) plus an unbounded FIFO of system messages. System messages are
  * naturally bounded (one per child exit, restart timer or watched fd) and
- * their payloads are preallocated, so pushing one never fails. Loop thread. */
+ * their payloads are preallocated, so pushing one never fails. Replies to
+ * pending requests have room reserved in the ring, beyond the cap. Loop
+ * thread. */
 typedef struct jzx__mailbox {
     jzx_message* ring; /* NULL until the first user message */
     uint32_t mask;     /* ring size - 1 (ring size 0 when ring is NULL) */
     uint32_t head;     /* index of the oldest message */
-    uint32_t count;    /* user messages queued */
-    uint32_t cap;      /* most user messages accepted */
+    uint32_t count;    /* user messages queued, replies included */
+    uint32_t cap;      /* most user messages accepted, replies aside */
+    uint32_t reserved; /* ring cells kept for the replies of pending requests */
+    uint32_t limit;    /* a push finds room without a check while count < limit:
+                          min(cap, ring size - reserved) */
     jzx__sys* sys_head;
     jzx__sys* sys_tail;
 } jzx__mailbox;
@@ -81,15 +91,21 @@ void jzx__mailbox_init(jzx__mailbox* box, uint32_t cap);
  * JZX_ERR_NO_MEMORY if that fails) or the mailbox holds `cap` messages
  * (JZX_ERR_MAILBOX_FULL). The message is not taken on error. */
 jzx_err jzx__mailbox_push_slow(jzx_loop* loop, jzx__mailbox* box, const jzx_message* msg);
+/* Keeps a ring cell for a reply (growing the ring now, JZX_ERR_NO_MEMORY if
+ * it cannot), gives one back, and fills one. */
+jzx_err jzx__mailbox_reserve(jzx_loop* loop, jzx__mailbox* box);
+void jzx__mailbox_unreserve(jzx__mailbox* box);
+void jzx__mailbox_push_reserved(jzx__mailbox* box, const jzx_message* msg);
 /* Pops the oldest system message; the system queue must not be empty. */
 void jzx__mailbox_pop_sys(jzx__mailbox* box, jzx_message* out);
 /* Takes a queued system message out of the queue, wherever it is. */
 void jzx__mailbox_unlink_sys(jzx__mailbox* box, jzx__sys* sys);
 
-/* Hot path, inlined into send and the actor turn: a store and a count
- * unless the ring must grow. 0, JZX_ERR_MAILBOX_FULL or JZX_ERR_NO_MEMORY. */
+/* Hot path, inlined into send and the actor turn: one compare, a store and
+ * a count unless the ring must grow. 0, JZX_ERR_MAILBOX_FULL or
+ * JZX_ERR_NO_MEMORY. */
 static inline jzx_err jzx__mailbox_push(jzx_loop* loop, jzx__mailbox* box, const jzx_message* msg) {
-    if (box->ring && box->count <= box->mask && box->count < box->cap) {
+    if (box->count < box->limit) {
         box->ring[(box->head + box->count) & box->mask] = *msg;
         box->count++;
         return JZX_OK;
@@ -168,6 +184,9 @@ typedef struct jzx__actor_ext {
     struct jzx__mon* holding;    /* monitors this actor holds, not yet fired */
     struct jzx__link* links;     /* its links, each also on the other end's list */
     uint32_t nlinks;             /* entries of `links` */
+    uint32_t nmonitors; /* DOWN monitors in `watched_by` */
+    char* name;         /* copy of the spawn or child-spec name, or NULL */
+    char* reg_name;     /* its registered name (the registry's key), or NULL */
     uint32_t timers;             /* first timer slot aimed at it, UINT32_MAX if none */
     jzx_terminate_fn terminate;  /* NULL: none */
     jzx__stop_fn on_stop;        /* NULL: stops end it at once */
@@ -185,6 +204,7 @@ typedef struct jzx__actor {
     struct jzx__actor* rq_next; /* (the ending list reuses it once status leaves RUNNING) */
     jzx__mailbox mailbox;
     jzx__actor_ext* ext; /* NULL until a cold feature is used */
+    uint64_t handled; /* messages its behaviours got */
     uint8_t status;      /* jzx_actor_status */
     uint8_t reason;      /* jzx_exit_reason, set when status leaves RUNNING */
     bool in_run_queue;
@@ -225,6 +245,9 @@ static inline void jzx__post_sys(jzx_loop* loop, jzx__actor* a, jzx__sys* sys, u
     jzx__mailbox_push_sys(&a->mailbox, sys, tag);
     jzx__schedule(loop, a);
 }
+/* Queues a user message for a live actor and makes it runnable; calls no
+ * hook (a full mailbox is the caller's to report). */
+jzx_err jzx__enqueue(jzx_loop* loop, jzx__actor* a, const jzx_message* msg);
 /* The common delivery path of async mail: a failure goes to on_drop. */
 jzx_err jzx__deliver(jzx_loop* loop, jzx_actor_id target, const jzx_message* msg);
 /* The same for a live actor already at hand (timers). */
@@ -246,7 +269,8 @@ typedef struct jzx__spawn_args {
     jzx_monitor_ref* watch; /* out: the parent's watch, so the parent can drop it */
     bool builtin;           /* see jzx__actor.builtin */
     jzx__stop_fn on_stop;   /* see jzx__actor_ext.on_stop */
-    bool* init_failed;      /* out, may be NULL: the error came from init */
+    bool* init_failed;       /* out, may be NULL: the error came from init */
+    const char* register_as; /* registered before init runs, NULL: none */
 } jzx__spawn_args;
 
 /* Spawns and runs init. The parent's watch is set only once init succeeded,
@@ -263,9 +287,13 @@ void jzx__actors_destroy(jzx_loop* loop);
  * `*actors` (saturating). JZX_ERR_INVALID_ARG, or JZX_ERR_NO_MEMORY for the
  * scratch table a spec with nested inits needs. */
 jzx_err jzx__spec_check(jzx_loop* loop, const jzx_supervisor_init* init, uint64_t* actors);
-/* Deep copy of a checked spec (one allocation per level), NULL on failure. */
+/* Deep copy of a checked spec, NULL on failure. */
 jzx_supervisor_init* jzx__spec_copy(jzx_loop* loop, const jzx_supervisor_init* src);
 void jzx__spec_free(jzx_loop* loop, jzx_supervisor_init* init);
+/* One child's spec: its register_as and nested init copied too; false on
+ * failure, with nothing left. */
+bool jzx__child_spec_copy(jzx_loop* loop, const jzx_child_spec* src, jzx_child_spec* dst);
+void jzx__child_spec_free(jzx_loop* loop, jzx_child_spec* c);
 
 /* ---- exit notification (exit.c) ----------------------------------------- */
 
@@ -279,8 +307,10 @@ typedef struct jzx__mon {
     struct jzx__mon* t_next;
     struct jzx__mon* w_prev; /* watcher's holding list */
     struct jzx__mon* w_next;
-    jzx_monitor_ref ref;
-    uint32_t child_index; /* CHILD_EXIT only */
+    jzx_monitor_ref ref;    /* the monitor ref, or the request id */
+    jzx_timer_id deadline;  /* NO_REPLY (a request): its deadline timer, 0 if none */
+    uint32_t child_index;   /* CHILD_EXIT only */
+    struct jzx__mon* spare; /* on the loop's list of spare records */
 } jzx__mon;
 
 /* A link between two actors, on both their lists; it becomes the EXIT note
@@ -295,8 +325,9 @@ typedef struct jzx__link {
 /* A watch's record and ref, reserved before anything that could fail
  * after it; JZX_TAG_SYS_DOWN or JZX_TAG_SYS_CHILD_EXIT. NULL: no memory. */
 jzx__mon* jzx__mon_reserve(jzx_loop* loop, uint32_t tag);
-/* Gives back a reservation that was never armed. */
-void jzx__mon_cancel(jzx_loop* loop, jzx__mon* m);
+/* Gives back a record (and its ref, if still live): one never armed, or one
+ * whose note nobody will get. */
+void jzx__mon_free(jzx_loop* loop, jzx__mon* m);
 /* Arms a reservation; both actors' cold parts must exist. Cannot fail. */
 void jzx__mon_arm(jzx__mon* m, jzx__actor* watcher, jzx__actor* target, uint32_t child_index);
 /* Removes a watch or monitor of this kind, and its note if queued; false if
@@ -312,6 +343,8 @@ void jzx__exit_forget(jzx_loop* loop, jzx__actor* a);
  * behaviour call or when nobody will receive it. */
 void jzx__exit_delivering(jzx_loop* loop, jzx__sys* note);
 void jzx__exit_release(jzx_loop* loop, jzx__sys* note);
+/* The two lists a watch record is on, for request.c. */
+void jzx__mon_unlink(jzx__mon* m);
 void jzx__exit_init(jzx_loop* loop);
 void jzx__exit_destroy(jzx_loop* loop);
 
@@ -460,6 +493,63 @@ void jzx__io_check_started(jzx_loop* loop);
 void jzx__io_close(jzx_loop* loop);
 void jzx__io_destroy(jzx_loop* loop);
 
+/* ---- names (registry.c) -------------------------------------------------- */
+
+/* Open addressing with linear probing and backward-shift deletion (no
+ * tombstones), at most half full. The key is the actor's own copy of its
+ * name (ext->reg_name). Loop thread. */
+typedef struct jzx__name {
+    const char* name; /* NULL: an empty cell */
+    uint64_t hash;
+    jzx__actor* actor;
+} jzx__name;
+
+typedef struct jzx__registry {
+    jzx__name* cells;
+    uint32_t mask; /* cells - 1 */
+    uint32_t count;
+} jzx__registry;
+
+/* Registers a live actor that has no name yet: JZX_ERR_INVALID_ARG (bad
+ * length), JZX_ERR_NAME_TAKEN or JZX_ERR_NO_MEMORY. */
+jzx_err jzx__register(jzx_loop* loop, jzx__actor* a, const char* name);
+/* An ending actor's name goes, before anyone can learn of its end. */
+void jzx__unregister_actor(jzx_loop* loop, jzx__actor* a);
+/* 1..255 bytes. */
+bool jzx__name_ok(const char* name);
+void jzx__registry_destroy(jzx_loop* loop);
+
+/* ---- observers (observer.c) ---------------------------------------------- */
+
+typedef struct jzx__observer {
+    jzx_observer hooks;
+    void* ctx;
+} jzx__observer;
+
+/* Slot 0 is jzx_loop_set_observer's, the rest were added. Loop thread. */
+typedef struct jzx__observers {
+    jzx__observer* slots;
+    uint32_t count; /* slots in use, 1 at least once created */
+    uint32_t cap;
+    bool removed;   /* a slot was emptied from inside a hook: compact later */
+} jzx__observers;
+
+jzx_err jzx__observers_init(jzx_loop* loop);
+void jzx__observers_destroy(jzx_loop* loop);
+void jzx__notify_start(jzx_loop* loop, jzx_actor_id id, const char* name);
+void jzx__notify_stop(jzx_loop* loop, jzx_actor_id id, jzx_exit_reason reason);
+void jzx__notify_restart(jzx_loop* loop, jzx_actor_id sup, jzx_actor_id child, uint32_t attempt);
+void jzx__notify_escalate(jzx_loop* loop, jzx_actor_id sup);
+void jzx__notify_full(jzx_loop* loop, jzx_actor_id id);
+
+/* ---- requests (request.c) ------------------------------------------------ */
+
+/* The three ends a request can meet besides its reply; each produces the
+ * one outcome (or, for a requester that ended, none). */
+void jzx__request_target_ended(jzx_loop* loop, jzx__mon* req);
+void jzx__request_deadline(jzx_loop* loop, jzx__mon* req);
+void jzx__request_dropped(jzx_loop* loop, jzx__mon* req);
+
 /* ---- loop (loop.c) ------------------------------------------------------- */
 
 struct jzx_loop {
@@ -471,12 +561,14 @@ struct jzx_loop {
     jzx__timers timers;      /* loop thread */
     jzx__async async;        /* see its fields */
     jzx__io io;              /* loop thread */
-    jzx__handles monitors;   /* loop thread: monitor refs (exit.c) */
+    jzx__handles monitors;   /* loop thread: monitor refs and request ids (exit.c) */
+    jzx__mon* spare_mons;    /* loop thread: freed watch records, reused first */
+    uint32_t nspare_mons;
+    jzx__registry names;     /* loop thread (registry.c) */
     jzx__actor* ending;      /* loop thread: actors failed by a link, awaiting teardown */
     jzx__actor* ending_tail; /* (a FIFO through rq_next) */
     bool draining;           /* loop thread: a teardown is under way */
-    jzx_observer observer;   /* loop thread */
-    void* observer_ctx;
+    jzx__observers observers; /* loop thread (observer.c) */
     jzx_stats stats;   /* loop thread; gauges filled in by jzx_loop_stats */
     bool running;      /* loop thread */
     bool just_polled;  /* loop thread: the last uv_run blocked and polled fds */

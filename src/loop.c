@@ -117,25 +117,31 @@ jzx_loop* jzx_loop_create(const jzx_config* cfg) {
     loop->cfg = local;
     loop->actors.free_head = UINT32_MAX;
     atomic_init(&loop->stop_requested, false);
-    if (uv_loop_init(&loop->uv) != 0) {
+    if (jzx__observers_init(loop) != JZX_OK) {
         jzx__free(loop, loop);
         return NULL;
+    }
+    if (uv_loop_init(&loop->uv) != 0) {
+        goto no_uv;
     }
     jzx__io_init(loop);
     jzx__exit_init(loop);
     if (jzx__async_init(loop) != JZX_OK) {
-        close_uv(loop);
-        jzx__free(loop, loop);
-        return NULL;
+        goto no_async;
     }
     if (jzx__timers_init(loop) != 0) {
         jzx__async_close(loop);
         close_uv(loop);
         jzx__async_destroy(loop);
-        jzx__free(loop, loop);
-        return NULL;
+        goto no_uv;
     }
     return loop;
+no_async:
+    close_uv(loop);
+no_uv:
+    jzx__observers_destroy(loop);
+    jzx__free(loop, loop);
+    return NULL;
 }
 
 void jzx_loop_destroy(jzx_loop* loop) {
@@ -148,11 +154,13 @@ void jzx_loop_destroy(jzx_loop* loop) {
     jzx__io_close(loop); /* before the actors: watches point at their owners */
     jzx__actors_destroy(loop);
     jzx__exit_destroy(loop);
+    jzx__registry_destroy(loop);
     jzx__async_close(loop);
     jzx__timers_close(loop);
     close_uv(loop);
     jzx__async_destroy(loop);
     jzx__io_destroy(loop);
+    jzx__observers_destroy(loop);
     jzx__free(loop, loop);
 }
 
@@ -238,19 +246,6 @@ void jzx_loop_request_stop(jzx_loop* loop) {
 void jzx_loop_free(jzx_loop* loop, void* ptr) {
     if (loop) {
         jzx__free(loop, ptr);
-    }
-}
-
-void jzx_loop_set_observer(jzx_loop* loop, const jzx_observer* obs, void* ctx) {
-    if (!loop) {
-        return;
-    }
-    if (obs) {
-        loop->observer = *obs;
-        loop->observer_ctx = ctx;
-    } else {
-        memset(&loop->observer, 0, sizeof(loop->observer));
-        loop->observer_ctx = NULL;
     }
 }
 

@@ -19,6 +19,13 @@ void jzx__mailbox_init(jzx__mailbox* box, uint32_t cap) {
     box->cap = cap > CAP_MAX ? CAP_MAX : cap;
 }
 
+/* The ring always has room for what it holds plus the reserved cells. */
+static void set_limit(jzx__mailbox* box) {
+    uint32_t size = box->ring ? box->mask + 1u : 0;
+    uint32_t room = size - box->reserved;
+    box->limit = room < box->cap ? room : box->cap;
+}
+
 /* The first ring: RING_MIN cells, or fewer when the cap is smaller, so that
  * no ring is ever larger than the cap rounded up to a power of two. */
 static uint32_t first_size(uint32_t cap) {
@@ -32,6 +39,9 @@ static uint32_t first_size(uint32_t cap) {
 /* Doubles the ring, keeping messages in order at the front. */
 static jzx_err grow(jzx_loop* loop, jzx__mailbox* box) {
     uint32_t size = box->ring ? (box->mask + 1u) * 2u : first_size(box->cap);
+    if (size == 0) {
+        return JZX_ERR_NO_MEMORY; /* 2^32 cells: more than a 32-bit count can fill */
+    }
     jzx_message* ring = jzx__alloc(loop, sizeof(jzx_message) * size);
     if (!ring) {
         return JZX_ERR_NO_MEMORY;
@@ -43,6 +53,7 @@ static jzx_err grow(jzx_loop* loop, jzx__mailbox* box) {
     box->ring = ring;
     box->mask = size - 1u;
     box->head = 0;
+    set_limit(box);
     return JZX_OK;
 }
 
@@ -56,6 +67,30 @@ jzx_err jzx__mailbox_push_slow(jzx_loop* loop, jzx__mailbox* box, const jzx_mess
     }
     box->ring[box->count++] = *msg; /* grow put the messages at the front */
     return JZX_OK;
+}
+
+jzx_err jzx__mailbox_reserve(jzx_loop* loop, jzx__mailbox* box) {
+    uint32_t size = box->ring ? box->mask + 1u : 0;
+    if (box->count + box->reserved == size) {
+        jzx_err err = grow(loop, box);
+        if (err != JZX_OK) {
+            return err;
+        }
+    }
+    box->reserved++;
+    set_limit(box);
+    return JZX_OK;
+}
+
+void jzx__mailbox_unreserve(jzx__mailbox* box) {
+    box->reserved--;
+    set_limit(box);
+}
+
+void jzx__mailbox_push_reserved(jzx__mailbox* box, const jzx_message* msg) {
+    box->ring[(box->head + box->count) & box->mask] = *msg;
+    box->count++;
+    jzx__mailbox_unreserve(box);
 }
 
 void jzx__mailbox_push_sys(jzx__mailbox* box, jzx__sys* sys, uint32_t tag) {
@@ -95,6 +130,8 @@ static size_t sys_len(uint32_t tag) {
         return sizeof(jzx_down);
     case JZX_TAG_SYS_EXIT:
         return sizeof(jzx_exit_signal);
+    case JZX_TAG_SYS_NO_REPLY:
+        return sizeof(jzx_no_reply);
     default:
         return 0;
     }
@@ -118,6 +155,11 @@ void jzx__sys_release(jzx_loop* loop, jzx__sys* sys) {
         break;
     case JZX_TAG_SYS_SHUTDOWN:
         break; /* part of its actor, which is ending */
+    case JZX__TAG_DEADLINE:
+        break; /* a timer's reference to its request, which owns itself */
+    case JZX_TAG_SYS_NO_REPLY:
+        jzx__exit_release(loop, sys);
+        break;
     default:
         jzx__free(loop, sys);
         break;
@@ -139,4 +181,6 @@ void jzx__mailbox_release(jzx_loop* loop, jzx_actor_id owner, jzx__mailbox* box,
     box->ring = NULL;
     box->mask = 0;
     box->head = 0;
+    box->reserved = 0;
+    set_limit(box);
 }

@@ -71,7 +71,8 @@ static jzx_err walk_reserve(walk* w) {
 
 static bool child_fields_ok(const jzx_child_spec* c) {
     return (unsigned)c->mode <= JZX_CHILD_TEMPORARY &&
-           (unsigned)c->backoff <= JZX_BACKOFF_EXPONENTIAL && (c->supervisor || c->behavior);
+           (unsigned)c->backoff <= JZX_BACKOFF_EXPONENTIAL && (c->supervisor || c->behavior) &&
+           (!c->register_as || jzx__name_ok(c->register_as));
 }
 
 static jzx_err check_init(walk* w, const jzx_supervisor_init* init, uint32_t depth,
@@ -145,17 +146,46 @@ jzx_err jzx__spec_check(jzx_loop* loop, const jzx_supervisor_init* init, uint64_
 
 /* ---- the copy ------------------------------------------------------------ */
 
+void jzx__child_spec_free(jzx_loop* loop, jzx_child_spec* c) {
+    jzx__spec_free(loop, (jzx_supervisor_init*)c->supervisor);
+    jzx__free(loop, (char*)c->register_as);
+}
+
+bool jzx__child_spec_copy(jzx_loop* loop, const jzx_child_spec* src, jzx_child_spec* dst) {
+    *dst = *src;
+    dst->supervisor = NULL;
+    dst->register_as = NULL;
+    if (src->register_as) {
+        size_t len = strlen(src->register_as) + 1u;
+        char* name = jzx__alloc(loop, len);
+        if (!name) {
+            return false;
+        }
+        memcpy(name, src->register_as, len);
+        dst->register_as = name;
+    }
+    if (src->supervisor) {
+        dst->supervisor = jzx__spec_copy(loop, src->supervisor);
+        if (!dst->supervisor) {
+            jzx__child_spec_free(loop, dst);
+            return false;
+        }
+    }
+    return true;
+}
+
 void jzx__spec_free(jzx_loop* loop, jzx_supervisor_init* init) {
     if (!init) {
         return;
     }
     for (size_t i = 0; i < init->child_count; ++i) {
-        jzx__spec_free(loop, (jzx_supervisor_init*)init->children[i].supervisor);
+        jzx__child_spec_free(loop, (jzx_child_spec*)&init->children[i]);
     }
     jzx__free(loop, init);
 }
 
-/* One allocation per level: the init followed by its children array. */
+/* One allocation per level (the init followed by its children array), plus
+ * the children's own copies. */
 jzx_supervisor_init* jzx__spec_copy(jzx_loop* loop, const jzx_supervisor_init* src) {
     jzx_supervisor_init* dst =
         jzx__alloc(loop, sizeof(*dst) + sizeof(jzx_child_spec) * src->child_count);
@@ -164,19 +194,14 @@ jzx_supervisor_init* jzx__spec_copy(jzx_loop* loop, const jzx_supervisor_init* s
     }
     jzx_child_spec* kids = (jzx_child_spec*)(dst + 1);
     *dst = *src;
-    memcpy(kids, src->children, sizeof(jzx_child_spec) * src->child_count);
     dst->children = kids;
+    dst->child_count = 0; /* counts the children copied, for jzx__spec_free */
     for (size_t i = 0; i < src->child_count; ++i) {
-        kids[i].supervisor = NULL; /* so jzx__spec_free stops at the first uncopied level */
-    }
-    for (size_t i = 0; i < src->child_count; ++i) {
-        if (src->children[i].supervisor) {
-            kids[i].supervisor = jzx__spec_copy(loop, src->children[i].supervisor);
-            if (!kids[i].supervisor) {
-                jzx__spec_free(loop, dst);
-                return NULL;
-            }
+        if (!jzx__child_spec_copy(loop, &src->children[i], &kids[i])) {
+            jzx__spec_free(loop, dst);
+            return NULL;
         }
+        dst->child_count++;
     }
     return dst;
 }

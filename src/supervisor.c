@@ -129,7 +129,7 @@ static void kid_remove(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
     } else {
         sup->last = c->prev;
     }
-    jzx__spec_free(loop, (jzx_supervisor_init*)c->spec.supervisor);
+    jzx__child_spec_free(loop, &c->spec);
     c->state = C_FREE;
     c->next = sup->free_head;
     sup->free_head = i;
@@ -144,7 +144,7 @@ static child* kid(jzx__sup* sup, size_t i) {
 static void sup_free(jzx_loop* loop, jzx__sup* sup) {
     for (uint32_t i = 0; i < sup->used; ++i) {
         if (sup->kids[i].state != C_FREE) {
-            jzx__spec_free(loop, (jzx_supervisor_init*)sup->kids[i].spec.supervisor);
+            jzx__child_spec_free(loop, &sup->kids[i].spec);
         }
     }
     jzx__free(loop, sup->kids);
@@ -152,15 +152,6 @@ static void sup_free(jzx_loop* loop, jzx__sup* sup) {
     jzx__free(loop, sup);
 }
 
-/* Copies a checked child spec, deep-copying a nested init; false: no memory. */
-static bool spec_copy(jzx_loop* loop, const jzx_child_spec* src, jzx_child_spec* dst) {
-    *dst = *src;
-    if (src->supervisor) {
-        dst->supervisor = jzx__spec_copy(loop, src->supervisor);
-        return dst->supervisor != NULL;
-    }
-    return true;
-}
 
 static jzx__sup* sup_create(jzx_loop* loop, const jzx_supervisor_init* init) {
     jzx__sup* sup = jzx__alloc(loop, sizeof(*sup));
@@ -183,7 +174,7 @@ static jzx__sup* sup_create(jzx_loop* loop, const jzx_supervisor_init* init) {
     }
     for (uint32_t i = 0; i < n; ++i) {
         jzx_child_spec spec;
-        if (!spec_copy(loop, &init->children[i], &spec)) {
+        if (!jzx__child_spec_copy(loop, &init->children[i], &spec)) {
             sup_free(loop, sup);
             return NULL;
         }
@@ -216,7 +207,8 @@ static jzx_err start_child(jzx_loop* loop, jzx__sup* sup, uint32_t i, bool* init
                             .parent = self,
                             .child_index = i,
                             .watch = &watch,
-                            .init_failed = init_failed};
+                            .init_failed = init_failed,
+                            .register_as = spec->register_as};
     jzx_actor_id id = 0;
     jzx_err err = spec->supervisor ? spawn_sup(loop, spec->supervisor, &args, &id)
                                    : jzx__spawn(loop, &args, &id);
@@ -476,10 +468,8 @@ static jzx_behavior_result restart_child(jzx_loop* loop, jzx__sup* sup, uint32_t
 }
 
 static void notify_restart(jzx_loop* loop, jzx__sup* sup, jzx_actor_id id, const child* c) {
-    if (id && loop->observer.on_actor_restart) {
-        jzx__hook_enter(loop);
-        loop->observer.on_actor_restart(loop->observer_ctx, sup->self, id, c->restart_count + 1);
-        jzx__hook_leave(loop);
+    if (id) {
+        jzx__notify_restart(loop, sup->self, id, c->restart_count + 1);
     }
 }
 
@@ -552,13 +542,9 @@ static jzx_behavior_result escalate(jzx_loop* loop, jzx__sup* sup) {
     if (!jzx__actor_lookup(loop, sup->self)) {
         return JZX_BEHAVIOR_OK; /* a hook already ended it: it ends as that call said */
     }
-    if (loop->observer.on_supervisor_escalate) {
-        jzx__hook_enter(loop);
-        loop->observer.on_supervisor_escalate(loop->observer_ctx, sup->self);
-        jzx__hook_leave(loop);
-        if (!jzx__actor_lookup(loop, sup->self)) {
-            return JZX_BEHAVIOR_OK;
-        }
+    jzx__notify_escalate(loop, sup->self);
+    if (!jzx__actor_lookup(loop, sup->self)) {
+        return JZX_BEHAVIOR_OK; /* the hook ended it */
     }
     return begin_exit(loop, sup, JZX_ACTOR_FAILED, JZX_EXIT_FAIL) ? JZX_BEHAVIOR_OK
                                                                   : JZX_BEHAVIOR_FAIL;
@@ -846,7 +832,7 @@ jzx_err jzx_supervisor_start_child(jzx_loop* loop, jzx_actor_id supervisor,
         return JZX_ERR_MAX_ACTORS;
     }
     jzx_child_spec copy;
-    if (kids_reserve(loop, sup) != JZX_OK || !spec_copy(loop, spec, &copy)) {
+    if (kids_reserve(loop, sup) != JZX_OK || !jzx__child_spec_copy(loop, spec, &copy)) {
         return JZX_ERR_NO_MEMORY;
     }
     uint32_t i = kid_add(sup, &copy);

@@ -209,9 +209,11 @@ void jzx__timers_fire(jzx_loop* loop, uint64_t now) {
     while (t->count && t->heap[0].due <= now && t->heap[0].seq < limit) {
         jzx__timer* tm = &t->slots[t->heap[0].slot];
         jzx__actor* a = tm->target; /* live: a timer dies with its target */
-        jzx_message msg = {tm->data, tm->len, tm->tag, 0};
+        jzx_message msg = {.data = tm->data, .len = tm->len, .tag = tm->tag};
         jzx__timer_remove(loop, tm);
-        if (jzx__is_sys_tag(msg.tag)) {
+        if (msg.tag == JZX__TAG_DEADLINE) {
+            jzx__request_deadline(loop, msg.data);
+        } else if (jzx__is_sys_tag(msg.tag)) {
             jzx__post_sys(loop, a, msg.data, msg.tag);
         } else {
             jzx__deliver_to(loop, a, &msg);
@@ -238,7 +240,7 @@ void jzx__timers_close(jzx_loop* loop) {
 /* Disarms one timer and hands its payload on; `tm` is gone afterwards (the
  * drop hook may arm timers and move the slots). */
 static void timer_drop(jzx_loop* loop, jzx__timer* tm, jzx_drop_reason why) {
-    jzx_message msg = {tm->data, tm->len, tm->tag, 0};
+    jzx_message msg = {.data = tm->data, .len = tm->len, .tag = tm->tag};
     jzx_actor_id target = tm->target->id;
     jzx__timer_remove(loop, tm);
     jzx__drop(loop, target, &msg, why);

@@ -2290,16 +2290,19 @@ static void dynamic_children_bad_input(void** state) {
     bad_mode.mode = (jzx_child_mode)3;
     jzx_child_spec bad_backoff = good;
     bad_backoff.backoff = (jzx_backoff_type)9;
-    jzx_supervisor_init empty = {kids, 0, policy(JZX_SUP_ONE_FOR_ONE, 0, 0)};
+    jzx_supervisor_init broken = {NULL, 1, policy(JZX_SUP_ONE_FOR_ONE, 0, 0)};
     jzx_child_spec bad_nested = {0};
-    bad_nested.supervisor = &empty;
-    const jzx_child_spec* bad[4] = {&no_behavior, &bad_mode, &bad_backoff, &bad_nested};
+    bad_nested.supervisor = &broken;
+    jzx_child_spec bad_name = good;
+    bad_name.register_as = "";
+    const jzx_child_spec* bad[5] = {&no_behavior, &bad_mode, &bad_backoff, &bad_nested,
+                                    &bad_name};
     long live = th_alloc_live();
     uint32_t idx = 777;
     jzx_actor_id id = 0xbeef;
     assert_int_equal(jzx_supervisor_start_child(NULL, sup, &good, &idx, &id), JZX_ERR_INVALID_ARG);
     assert_int_equal(jzx_supervisor_start_child(loop, sup, NULL, &idx, &id), JZX_ERR_INVALID_ARG);
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < 5; ++i) {
         assert_int_equal(jzx_supervisor_start_child(loop, sup, bad[i], &idx, &id),
                          JZX_ERR_INVALID_ARG);
     }

@@ -1012,6 +1012,9 @@ static void strerror_names_every_code(void** state) {
         {JZX_ERR_IO_REG_FAILED, "fd cannot be watched"},
         {JZX_ERR_IO_NOT_WATCHED, "fd is not watched"},
         {JZX_ERR_MAX_ACTORS, "actor table full"},
+        {JZX_ERR_NAME_TAKEN, "name already registered"},
+        {JZX_ERR_TIMEOUT, "timed out"},
+        {JZX_ERR_NO_REQUEST, "no such request"},
     };
     enum { N = sizeof(names) / sizeof(names[0]) };
     for (int i = 0; i < N; ++i) {
@@ -1025,7 +1028,8 @@ static void strerror_names_every_code(void** state) {
     /* The fixed values are ABI. */
     assert_int_equal(JZX_ERR_MAILBOX_FULL, -7);
     assert_int_equal(JZX_ERR_MAX_ACTORS, -11);
-    static const int unknown[] = {-6, -12, 1, 2, 100, -100, INT_MIN, INT_MAX};
+    assert_int_equal(JZX_ERR_NO_REQUEST, -14);
+    static const int unknown[] = {-6, -15, 1, 2, 100, -100, INT_MIN, INT_MAX};
     for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); ++i) {
         assert_string_equal(jzx_strerror(unknown[i]), "unknown error");
     }

@@ -64,7 +64,10 @@ typedef enum jzx_err {
     JZX_ERR_TIMER_INVALID = -8,   /**< timer id unknown, already fired or cancelled */
     JZX_ERR_IO_REG_FAILED = -9,   /**< libuv refused to poll this fd */
     JZX_ERR_IO_NOT_WATCHED = -10, /**< the fd has no watch */
-    JZX_ERR_MAX_ACTORS = -11      /**< the actor table holds max_actors actors */
+    JZX_ERR_MAX_ACTORS = -11,     /**< the actor table holds max_actors actors */
+    JZX_ERR_NAME_TAKEN = -12,     /**< (0.2) the name, or the actor, is registered already */
+    JZX_ERR_TIMEOUT = -13,        /**< (0.2) no reply came within the request's deadline */
+    JZX_ERR_NO_REQUEST = -14      /**< (0.2) the request already had its outcome, or never was */
 } jzx_err;
 
 /** A static, human-readable name for an error code ("unknown error" if none). Any thread. */
@@ -81,6 +84,8 @@ typedef uint64_t jzx_actor_id;
 /** Timer ids are never 0 and never reused within a loop; they say nothing
  * about creation order. */
 typedef uint64_t jzx_timer_id;
+/** A request's id (0.2): never 0, never reused within a loop. */
+typedef uint64_t jzx_request_id;
 
 /** Opaque. One loop per thread; see "Threading" below. */
 typedef struct jzx_loop jzx_loop;
@@ -101,6 +106,9 @@ typedef struct jzx_message {
     uint32_t tag;        /**< user tag, or one of the JZX_TAG_SYS_* values */
     jzx_actor_id sender; /**< actor whose behaviour called jzx_send; 0 from outside any
                             behaviour, and for jzx_send_async, timers and system messages */
+    /* Added in 0.2.0 (the runtime fills them; callers never build messages). */
+    jzx_request_id request;     /**< non-zero in a request: pass the message to jzx_reply */
+    jzx_request_id in_reply_to; /**< non-zero in a reply: the request it answers */
 } jzx_message;
 
 /** Why an accepted payload was not delivered to a behaviour. */
@@ -266,6 +274,12 @@ typedef struct jzx_child_spec {
     /** 0: stopped at once when the supervisor stops it; else it first gets
      * JZX_TAG_SYS_SHUTDOWN and is stopped after shutdown_ms if still alive. */
     uint32_t shutdown_ms;
+    /** Added in 0.2.0: NULL, or a name (1..255 bytes, copied with the spec)
+     * under which every start of the child is registered: jzx_send_named
+     * reaches the current incarnation, and fails with NO_SUCH_ACTOR while
+     * the child is down. A start fails with NAME_TAKEN if another actor holds
+     * the name. */
+    const char* register_as;
 } jzx_child_spec;
 
 /** How a supervisor restarts its children. */
@@ -310,6 +324,8 @@ typedef struct jzx_supervisor_init {
  * and will stop it after its spec's shutdown_ms; finish up and return
  * JZX_BEHAVIOR_STOP. */
 #define JZX_TAG_SYS_SHUTDOWN 0xFFFF0006u
+/** (0.2) data: const jzx_no_reply*, borrowed: a request ended without a reply. */
+#define JZX_TAG_SYS_NO_REPLY 0xFFFF0007u
 
 #define JZX_IO_READ 0x1u  /**< interest and readiness: the fd is readable */
 #define JZX_IO_WRITE 0x2u /**< interest and readiness: the fd is writable */
@@ -348,6 +364,13 @@ typedef struct jzx_exit_signal {
     jzx_actor_id from;      /**< the linked actor that ended (now stale) */
     jzx_exit_reason reason; /**< how it ended */
 } jzx_exit_signal;
+
+/** Payload of JZX_TAG_SYS_NO_REPLY (0.2), borrowed: the one outcome of a
+ * request that got no reply. */
+typedef struct jzx_no_reply {
+    jzx_request_id request; /**< what jzx_request returned */
+    jzx_err reason;         /**< JZX_ERR_TIMEOUT, or JZX_ERR_NO_SUCH_ACTOR (the target ended) */
+} jzx_no_reply;
 
 /* ------------------------------------------------------------------------ */
 /* Observer                                                                 */
@@ -447,8 +470,21 @@ JZX_API void jzx_loop_request_stop(jzx_loop* loop);
  * JZX_TAG_SYS_CHILD_EXIT payloads). NULL loop or ptr is ignored. */
 JZX_API void jzx_loop_free(jzx_loop* loop, void* ptr);
 
-/** Install hooks (copied) with their context; NULL removes them. */
+/** Install hooks (copied) with their context in the loop's first observer
+ * slot; NULL empties it. The observers added with jzx_loop_add_observer are
+ * not affected. */
 JZX_API void jzx_loop_set_observer(jzx_loop* loop, const jzx_observer* obs, void* ctx);
+
+/** Add an observer (0.2; `obs` is copied): every event goes to the first slot
+ * (jzx_loop_set_observer), then to each added observer in the order added.
+ * One added or removed from inside a hook takes effect from the next event.
+ * Errors: INVALID_ARG (NULL), NO_MEMORY, LOOP_CLOSED. Owner thread. */
+JZX_API jzx_err jzx_loop_add_observer(jzx_loop* loop, const jzx_observer* obs, void* ctx);
+
+/** Remove the added observer with these hooks and this ctx (0.2; the first
+ * such one). Errors: INVALID_ARG (NULL, or no such observer), LOOP_CLOSED.
+ * Owner thread. */
+JZX_API jzx_err jzx_loop_remove_observer(jzx_loop* loop, const jzx_observer* obs, void* ctx);
 
 /** Copy the loop's counters into `out`. JZX_ERR_INVALID_ARG for NULL. */
 JZX_API jzx_err jzx_loop_stats(jzx_loop* loop, jzx_stats* out);
@@ -503,8 +539,8 @@ JZX_API jzx_err jzx_actor_fail(jzx_loop* loop, jzx_actor_id id);
  * (0.2). The message being handled finishes with the old behaviour; ctx->state
  * is set to `state` too. (Writing ctx->state alone changes nothing: the
  * context is rebuilt for every message.) Errors: INVALID_ARG (NULL ctx or fn,
- * or ctx is not the context of the behaviour, init or terminate running now).
- * Loop thread. */
+ * or ctx is not the context of the behaviour, init or terminate running now),
+ * LOOP_CLOSED (a terminate hook during jzx_loop_destroy). Loop thread. */
 JZX_API jzx_err jzx_become(jzx_context* ctx, jzx_behavior_fn fn, void* state);
 
 /* ------------------------------------------------------------------------ */
@@ -519,8 +555,8 @@ JZX_API jzx_err jzx_become(jzx_context* ctx, jzx_behavior_fn fn, void* state);
  * any other message (not inside this call). Any number of monitors per
  * target and per watcher. The watcher's end removes its monitors. `out_ref`
  * (may be NULL) receives the reference. Errors: INVALID_ARG (NULL loop,
- * watcher == target), NO_SUCH_ACTOR (watcher not live), NO_MEMORY,
- * LOOP_CLOSED. O(1). Owner thread. */
+ * watcher == target, the watcher is a supervisor), NO_SUCH_ACTOR (watcher
+ * not live), NO_MEMORY, LOOP_CLOSED. O(1). Owner thread. */
 JZX_API jzx_err jzx_monitor(jzx_loop* loop, jzx_actor_id watcher, jzx_actor_id target,
                             jzx_monitor_ref* out_ref);
 
@@ -549,6 +585,98 @@ JZX_API jzx_err jzx_unlink(jzx_loop* loop, jzx_actor_id a, jzx_actor_id b);
  * INVALID_ARG (NULL loop), NO_SUCH_ACTOR, NO_MEMORY, LOOP_CLOSED. Owner
  * thread. */
 JZX_API jzx_err jzx_trap_exits(jzx_loop* loop, jzx_actor_id id, int on);
+
+/* ------------------------------------------------------------------------ */
+/* Names (0.2)                                                              */
+/* ------------------------------------------------------------------------ */
+
+/** Register `id` under `name` (copied; 1..255 bytes). An actor has at most
+ * one name; the name is removed when the actor ends, before anyone gets its
+ * DOWN, EXIT or CHILD_EXIT, so whoever learns of the death finds the name
+ * free. Errors, in this order: INVALID_ARG (NULL loop or name, length 0 or
+ * over 255), LOOP_CLOSED, NO_SUCH_ACTOR (id not live), NAME_TAKEN (the name
+ * is registered, or the actor already has a name), NO_MEMORY. O(1) average.
+ * Owner thread. */
+JZX_API jzx_err jzx_register(jzx_loop* loop, const char* name, jzx_actor_id id);
+
+/** Remove a name. Errors: INVALID_ARG, LOOP_CLOSED, NO_SUCH_ACTOR (not
+ * registered). Owner thread. */
+JZX_API jzx_err jzx_unregister(jzx_loop* loop, const char* name);
+
+/** The actor registered under `name`, into `*out`. No allocation. Errors:
+ * INVALID_ARG (NULL or a bad length), LOOP_CLOSED, NO_SUCH_ACTOR. Owner
+ * thread. */
+JZX_API jzx_err jzx_whereis(jzx_loop* loop, const char* name, jzx_actor_id* out);
+
+/** jzx_send to the actor registered under `name`: the same errors, and
+ * NO_SUCH_ACTOR for an unknown name (the payload stays with the caller).
+ * Owner thread. */
+JZX_API jzx_err jzx_send_named(jzx_loop* loop, const char* name, void* data, size_t len,
+                               uint32_t tag);
+
+/* ------------------------------------------------------------------------ */
+/* Requests (0.2)                                                           */
+/* ------------------------------------------------------------------------ */
+
+/** Send `data` to `to` as a request on behalf of `from`: `to` gets a message
+ * whose `request` field is the new id (`*out`, may be NULL) and whose
+ * `sender` is `from`. Every request then has exactly one outcome at `from`:
+ * the reply (a message whose `in_reply_to` is the id, FIFO with `from`'s
+ * other mail), or one JZX_TAG_SYS_NO_REPLY with JZX_ERR_TIMEOUT (no reply
+ * within timeout_ms; 0: no deadline) or JZX_ERR_NO_SUCH_ACTOR (`to` ended
+ * first; at once, not at the deadline). Room for the reply is reserved in
+ * `from`'s mailbox now, beyond its mailbox_cap, so the reply is never refused.
+ * If `from` ends first, its requests are cancelled and their ids are dead.
+ * Errors (the payload then stays with the caller): INVALID_ARG (NULL loop,
+ * reserved tag, `from` a supervisor), LOOP_CLOSED, NO_SUCH_ACTOR (`from` or
+ * `to` not live; no request is made), MAILBOX_FULL (`to`'s mailbox), NO_MEMORY.
+ * Owner thread. */
+JZX_API jzx_err jzx_request(jzx_loop* loop, jzx_actor_id from, jzx_actor_id to, void* data,
+                            size_t len, uint32_t tag, uint32_t timeout_ms, jzx_request_id* out);
+
+/** Answer a request. Only `request->request` and `request->sender` are
+ * read, so a behaviour may keep a copy of the request message and reply
+ * later, from any later call on the loop thread. The reply's sender is the
+ * actor whose behaviour calls this (0 outside one). Errors (the payload then
+ * stays with the caller): INVALID_ARG (NULL, reserved tag), LOOP_CLOSED,
+ * NO_REQUEST (not a request, or it already had its outcome: replied, timed
+ * out, target or requester ended). Owner thread. */
+JZX_API jzx_err jzx_reply(jzx_loop* loop, const jzx_message* request, void* data, size_t len,
+                          uint32_t tag);
+
+/* ------------------------------------------------------------------------ */
+/* Introspection (0.2)                                                      */
+/* ------------------------------------------------------------------------ */
+
+/** One actor, as jzx_actor_info_get and jzx_loop_foreach_actor see it. The
+ * library writes this struct, so it never grows: a later release adds a new
+ * function instead. */
+typedef struct jzx_actor_info {
+    jzx_actor_id id;
+    jzx_actor_id supervisor;   /**< the actor that gets its CHILD_EXIT, 0 if none */
+    const char* name;          /**< registered name, else the spawn or child-spec name, else
+                                  NULL; valid until the actor ends or unregisters */
+    uint32_t mailbox_len;      /**< user messages queued */
+    uint32_t mailbox_cap;      /**< its mailbox_cap */
+    uint64_t messages_handled; /**< messages its behaviours got, system ones included */
+    uint32_t monitors;         /**< monitors others hold on it */
+    uint32_t links;            /**< its links */
+    int is_supervisor;
+    int traps_exits;
+} jzx_actor_info;
+
+/** Exact values of a live actor, into `*out`. Errors: INVALID_ARG (NULL),
+ * LOOP_CLOSED, NO_SUCH_ACTOR. Owner thread (and from a foreach callback). */
+JZX_API jzx_err jzx_actor_info_get(jzx_loop* loop, jzx_actor_id id, jzx_actor_info* out);
+
+/** Call `fn` once for every live actor, in slot order. The callback may call
+ * jzx_actor_info_get; it runs like an observer hook (jzx_loop_run and
+ * jzx_loop_destroy refuse), and other calls are allowed but an actor they
+ * start or end may or may not be visited. Errors: INVALID_ARG (NULL),
+ * LOOP_CLOSED. Owner thread. */
+JZX_API jzx_err jzx_loop_foreach_actor(jzx_loop* loop,
+                                       void (*fn)(void* ctx, const jzx_actor_info* info),
+                                       void* ctx);
 
 /* ------------------------------------------------------------------------ */
 /* Supervisors                                                              */
