@@ -1462,6 +1462,241 @@ static void destroy_frees_monitors_links_and_notes(void** state) {
     }
 }
 
+/* ---- jzx_become ------------------------------------------------------------------------------ */
+
+/* A behaviour's log: which function handled each message, with which state. */
+typedef struct bstate {
+    char name;
+    struct bstate* next; /* what TAG_DO becomes */
+    jzx_err rc;          /* of that jzx_become */
+    void* ctx_state;     /* ctx->state right after it */
+} bstate;
+
+static char blog[64];
+static size_t blog_n;
+
+static void blog_add(char fn, const bstate* s) {
+    if (blog_n + 3 < sizeof(blog)) {
+        blog[blog_n++] = fn;
+        blog[blog_n++] = s ? s->name : '-';
+        blog[blog_n++] = ' ';
+        blog[blog_n] = '\0';
+    }
+}
+
+static jzx_behavior_result beh_b(jzx_context* ctx, const jzx_message* msg);
+
+/* 'a': TAG_DO becomes beh_b with state->next; TAG_STOP ends. */
+static jzx_behavior_result beh_a(jzx_context* ctx, const jzx_message* msg) {
+    bstate* s = ctx->state;
+    calls++;
+    blog_add('a', s);
+    if (msg->tag == TAG_DO) {
+        s->rc = jzx_become(ctx, beh_b, s->next);
+        s->ctx_state = ctx->state;
+    }
+    return msg->tag == TAG_STOP ? JZX_BEHAVIOR_STOP : JZX_BEHAVIOR_OK;
+}
+
+/* 'b': TAG_DO becomes beh_a with state->next; TAG_STOP ends. */
+static jzx_behavior_result beh_b(jzx_context* ctx, const jzx_message* msg) {
+    bstate* s = ctx->state;
+    calls++;
+    blog_add('b', s);
+    if (msg->tag == TAG_DO && s->next) {
+        s->rc = jzx_become(ctx, beh_a, s->next);
+        s->ctx_state = ctx->state;
+    }
+    return msg->tag == TAG_STOP ? JZX_BEHAVIOR_STOP : JZX_BEHAVIOR_OK;
+}
+
+static void blog_reset(void) {
+    blog_n = 0;
+    blog[0] = '\0';
+}
+
+/* jzx_become: the message being handled finishes with the old behaviour, ctx->state is the new
+ * state at once, and every later message (in the same turn too) goes to the new behaviour with
+ * the new state; it can be done again. */
+static void become_switches_behaviour_and_state(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    bstate s3 = {.name = '3'};
+    bstate s2 = {.name = '2', .next = &s3};
+    bstate s1 = {.name = '1', .next = &s2};
+    jzx_actor_id x = th_spawn(loop, beh_a, &s1);
+    blog_reset();
+    static const uint32_t tags[] = {TAG_WORK, TAG_DO, TAG_WORK, TAG_WORK, TAG_DO, TAG_WORK};
+    for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); ++i) {
+        assert_int_equal(jzx_send(loop, x, NULL, 0, tags[i]), JZX_OK);
+    }
+    settle(loop, stopper);
+    assert_string_equal(blog, "a1 a1 b2 b2 b2 a3 ");
+    assert_int_equal(s1.rc, JZX_OK);
+    assert_ptr_equal(s1.ctx_state, &s2);
+    assert_int_equal(s2.rc, JZX_OK);
+    assert_ptr_equal(s2.ctx_state, &s3);
+    FINISH(loop, x, stopper);
+}
+
+/* Writing ctx->state alone changes nothing: the next message brings the spawn's state. */
+static jzx_behavior_result state_scribbler(jzx_context* ctx, const jzx_message* msg) {
+    static bstate other = {.name = 'X'};
+    (void)msg;
+    blog_add('s', ctx->state);
+    ctx->state = &other;
+    return JZX_BEHAVIOR_OK;
+}
+
+static void writing_ctx_state_does_not_persist(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    bstate s1 = {.name = '1'};
+    jzx_actor_id x = th_spawn(loop, state_scribbler, &s1);
+    blog_reset();
+    for (int i = 0; i < 3; ++i) {
+        assert_int_equal(jzx_send(loop, x, NULL, 0, TAG_WORK), JZX_OK);
+    }
+    settle(loop, stopper);
+    assert_int_equal(jzx_send(loop, x, NULL, 0, TAG_WORK), JZX_OK); /* and in a later turn */
+    settle(loop, stopper);
+    assert_string_equal(blog, "s1 s1 s1 s1 ");
+    FINISH(loop, x, stopper);
+}
+
+static jzx_context saved_ctx; /* a copy of a's context, kept past its behaviour call */
+
+static void do_save_ctx(jzx_context* ctx, watcher* w) {
+    (void)w;
+    saved_ctx = *ctx;
+}
+
+/* From b's behaviour: become with a's saved context, with NULL fn, with NULL ctx. */
+static void do_become_badly(jzx_context* ctx, watcher* w) {
+    probe* p = w->arg;
+    p->rc[0] = jzx_become(&saved_ctx, beh_b, NULL);
+    p->rc[1] = jzx_become(ctx, NULL, NULL);
+    p->rc[2] = jzx_become(NULL, beh_b, NULL);
+    jzx_context forged = {w, p->a, ctx->loop}; /* a's id, in b's turn */
+    p->rc[3] = jzx_become(&forged, beh_b, NULL);
+}
+
+/* jzx_become with a context that is not the running actor's is INVALID_ARG and changes
+ * nothing: a copy used from outside any behaviour, another actor's context (saved or forged)
+ * used in a behaviour, a NULL ctx or a NULL fn. Both actors keep their behaviour and state. */
+static void become_with_a_foreign_context_is_refused(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    watcher aw = {.on_do = do_save_ctx};
+    jzx_actor_id a = spawn_w(loop, &aw);
+    probe p = {.a = a};
+    watcher bw = {.on_do = do_become_badly, .arg = &p};
+    jzx_actor_id b = spawn_w(loop, &bw);
+    assert_int_equal(jzx_send(loop, a, NULL, 0, TAG_DO), JZX_OK);
+    settle(loop, stopper);
+    assert_int_equal(saved_ctx.self, a);
+    assert_int_equal(jzx_become(&saved_ctx, beh_b, NULL), JZX_ERR_INVALID_ARG); /* outside */
+    assert_int_equal(jzx_send(loop, b, NULL, 0, TAG_DO), JZX_OK);
+    settle(loop, stopper);
+    for (int i = 0; i < 4; ++i) {
+        assert_int_equal(p.rc[i], JZX_ERR_INVALID_ARG);
+    }
+    /* Nothing changed: both still run watch_fn with their own state. */
+    assert_int_equal(jzx_send(loop, a, NULL, 0, TAG_WORK), JZX_OK);
+    assert_int_equal(jzx_send(loop, b, NULL, 0, TAG_WORK), JZX_OK);
+    settle(loop, stopper);
+    assert_int_equal(aw.users, 2);
+    assert_int_equal(bw.users, 2);
+    FINISH(loop, a, b, stopper);
+}
+
+static struct {
+    int calls;
+    void* state[4];
+    jzx_exit_reason reason[4];
+} TERM;
+
+static void record_terminate(jzx_context* ctx, jzx_exit_reason reason, void* st) {
+    (void)ctx;
+    if (TERM.calls < 4) {
+        TERM.state[TERM.calls] = st;
+        TERM.reason[TERM.calls] = reason;
+    }
+    TERM.calls++;
+}
+
+/* init becomes beh_b with the bstate passed as init_arg and leaves *state alone. */
+static jzx_err init_becomes(jzx_context* ctx, void* arg, void** st) {
+    (void)st;
+    return jzx_become(ctx, beh_b, arg);
+}
+
+/* terminate gets the state of the last jzx_become: for an end by STOP, for an actor whose init
+ * did the jzx_become, and at jzx_loop_destroy (reason SHUTDOWN). */
+static void terminate_gets_the_state_of_the_last_become(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    memset(&TERM, 0, sizeof(TERM));
+    bstate s2 = {.name = '2'};
+    bstate s1 = {.name = '1', .next = &s2};
+    bstate s4 = {.name = '4'};
+    bstate s3 = {.name = '3', .next = &s4};
+    bstate s5 = {.name = '5'};
+    jzx_spawn_opts o = {.behavior = beh_a, .state = &s1, .terminate = record_terminate};
+    jzx_actor_id x = 0;
+    assert_int_equal(jzx_spawn(loop, &o, &x), JZX_OK);
+    o.state = &s3;
+    jzx_actor_id y = 0;
+    assert_int_equal(jzx_spawn(loop, &o, &y), JZX_OK);
+    jzx_spawn_opts oi = {.behavior = beh_a,
+                         .state = &s1,
+                         .init = init_becomes,
+                         .init_arg = &s5,
+                         .terminate = record_terminate};
+    jzx_actor_id z = 0;
+    assert_int_equal(jzx_spawn(loop, &oi, &z), JZX_OK);
+    blog_reset();
+    assert_int_equal(jzx_send(loop, x, NULL, 0, TAG_DO), JZX_OK);
+    assert_int_equal(jzx_send(loop, x, NULL, 0, TAG_STOP), JZX_OK);
+    assert_int_equal(jzx_send(loop, z, NULL, 0, TAG_STOP), JZX_OK);
+    assert_int_equal(jzx_send(loop, y, NULL, 0, TAG_DO), JZX_OK);
+    settle(loop, stopper);
+    assert_string_equal(blog, "a1 b2 b5 a3 ");
+    assert_int_equal(TERM.calls, 2);
+    assert_ptr_equal(TERM.state[0], &s2);
+    assert_int_equal(TERM.reason[0], JZX_EXIT_NORMAL);
+    assert_ptr_equal(TERM.state[1], &s5);
+    assert_int_equal(TERM.reason[1], JZX_EXIT_NORMAL);
+    th_loop_finish(loop); /* y is still alive */
+    assert_int_equal(TERM.calls, 3);
+    assert_ptr_equal(TERM.state[2], &s4);
+    assert_int_equal(TERM.reason[2], JZX_EXIT_SHUTDOWN);
+}
+
+static jzx_err become_rc_at_destroy;
+
+static void terminate_becomes(jzx_context* ctx, jzx_exit_reason reason, void* st) {
+    (void)reason;
+    become_rc_at_destroy = jzx_become(ctx, beh_b, st);
+}
+
+/* jzx_terminate_fn: "During jzx_loop_destroy ... every API call returns JZX_ERR_LOOP_CLOSED":
+ * jzx_become from a terminate hook run by jzx_loop_destroy is refused like the others. */
+static void become_in_terminate_during_destroy_is_refused(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    bstate s1 = {.name = '1'};
+    jzx_spawn_opts o = {.behavior = beh_a, .state = &s1, .terminate = terminate_becomes};
+    assert_int_equal(jzx_spawn(loop, &o, NULL), JZX_OK);
+    become_rc_at_destroy = JZX_ERR_UNKNOWN;
+    th_loop_finish(loop);
+    assert_int_equal(become_rc_at_destroy, JZX_ERR_LOOP_CLOSED);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(down_once_with_the_reason_of_the_end),
     cmocka_unit_test(down_says_shutdown_when_a_supervisor_stops_its_child),
@@ -1492,6 +1727,11 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(trapping_actor_stops_a_cascade),
     cmocka_unit_test(timer_dies_with_its_target_in_a_cascade),
     cmocka_unit_test(destroy_frees_monitors_links_and_notes),
+    cmocka_unit_test(become_switches_behaviour_and_state),
+    cmocka_unit_test(writing_ctx_state_does_not_persist),
+    cmocka_unit_test(become_with_a_foreign_context_is_refused),
+    cmocka_unit_test(terminate_gets_the_state_of_the_last_become),
+    cmocka_unit_test(become_in_terminate_during_destroy_is_refused),
 };
 
 TH_MAIN(tests)
