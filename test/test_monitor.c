@@ -1697,6 +1697,184 @@ static void become_in_terminate_during_destroy_is_refused(void** state) {
     assert_int_equal(become_rc_at_destroy, JZX_ERR_LOOP_CLOSED);
 }
 
+/* ---- allocation failures ----------------------------------------------------------------------
+ * Allocation n fails, for n = 1, 2, ... until a call makes fewer than n allocations. A call
+ * returns NO_MEMORY exactly when its allocation failed, and then has set nothing: no monitor,
+ * link or trap, *out untouched, and no memory kept beyond the actors' cold parts (an internal
+ * cache freed with the actor; "warm" runs allocate those first and then check the exact block
+ * count). A retry then succeeds, and the loop returns every byte. */
+
+#define SENTINEL_REF 77u
+
+/* jzx_monitor(w, target) with allocation n failing; whether allocation n was reached. */
+static bool monitor_with_failure_at(long n, bool target_live, bool warm) {
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    settle(loop, stopper);
+    watcher w = {0};
+    watcher tw = {0};
+    watcher hw = {0};
+    jzx_actor_id wid = spawn_w(loop, &w);
+    jzx_actor_id t = spawn_w(loop, &tw);
+    jzx_actor_id target = target_live ? t : dead_id(loop);
+    jzx_actor_id holder = 0;
+    if (warm) {
+        jzx_monitor_ref r = 0;
+        assert_int_equal(jzx_monitor(loop, wid, t, &r), JZX_OK);
+        assert_int_equal(jzx_demonitor(loop, r), JZX_OK);
+        /* Sixteen refs held fill the ref table's first size: the call under test grows it. */
+        holder = spawn_w(loop, &hw);
+        for (int i = 0; i < 16; ++i) {
+            assert_int_equal(jzx_monitor(loop, holder, stopper, NULL), JZX_OK);
+        }
+    }
+    long blocks = th_alloc_live();
+    jzx_monitor_ref ref = SENTINEL_REF;
+    th_alloc_fail_at(n);
+    jzx_err rc = jzx_monitor(loop, wid, target, &ref);
+    bool reached = th_alloc_calls() >= n;
+    th_alloc_fail_at(0);
+    assert_int_equal(rc == JZX_ERR_NO_MEMORY, reached);
+    if (rc == JZX_ERR_NO_MEMORY) {
+        assert_int_equal(ref, SENTINEL_REF);
+        long kept = th_alloc_live() - blocks;
+        if (warm) {
+            assert_int_equal(kept, 0);
+        } else {
+            assert_true(kept >= 0 && kept <= (target_live ? 2 : 1));
+        }
+        settle(loop, stopper);
+        assert_int_equal(w.n, 0); /* not even a NOPROC DOWN */
+        assert_int_equal(jzx_monitor(loop, wid, target, &ref), JZX_OK);
+    } else {
+        assert_int_equal(rc, JZX_OK);
+    }
+    assert_true(ref != 0 && ref != SENTINEL_REF);
+    if (target_live) {
+        assert_int_equal(jzx_actor_stop(loop, t), JZX_OK);
+    }
+    settle(loop, stopper);
+    assert_int_equal(w.n, 1); /* the retry's DOWN, and only it */
+    assert_down(&w, 0, ref, target, target_live ? JZX_EXIT_NORMAL : JZX_EXIT_NOPROC);
+    FINISH(loop, holder, wid, t, stopper);
+    return reached;
+}
+
+static void sweep_monitor(const char* name, bool target_live, bool warm, long min_points) {
+    long n = 0;
+    while (monitor_with_failure_at(++n, target_live, warm)) {
+    }
+    print_message("# jzx_monitor, %s: %ld allocation points\n", name, n - 1);
+    assert_true(n - 1 >= min_points);
+}
+
+/* jzx_monitor under allocation failure: of a live target and of a gone one (NOPROC), with
+ * fresh actors and an empty ref table, and with warm actors and a full ref table. */
+static void oom_sweep_over_monitor(void** state) {
+    (void)state;
+    sweep_monitor("live target, cold", true, false, 3);
+    sweep_monitor("gone target, cold", false, false, 2);
+    sweep_monitor("live target, warm", true, true, 1);
+    sweep_monitor("gone target, warm", false, true, 1);
+}
+
+/* jzx_link(a, b) with allocation n failing; whether allocation n was reached. After a
+ * NO_MEMORY no link exists (a's failure spares b) and linking works again. */
+static bool link_with_failure_at(long n, bool warm) {
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    settle(loop, stopper);
+    watcher aw = {0};
+    watcher bw = {0};
+    watcher cw = {0};
+    jzx_actor_id a = spawn_w(loop, &aw);
+    jzx_actor_id b = spawn_w(loop, &bw);
+    jzx_actor_id c = spawn_w(loop, &cw);
+    if (warm) {
+        assert_int_equal(jzx_link(loop, a, b), JZX_OK);
+        assert_int_equal(jzx_unlink(loop, a, b), JZX_OK);
+    }
+    long blocks = th_alloc_live();
+    th_alloc_fail_at(n);
+    jzx_err rc = jzx_link(loop, a, b);
+    bool reached = th_alloc_calls() >= n;
+    th_alloc_fail_at(0);
+    assert_int_equal(rc == JZX_ERR_NO_MEMORY, reached);
+    if (rc == JZX_ERR_NO_MEMORY) {
+        long kept = th_alloc_live() - blocks;
+        if (warm) {
+            assert_int_equal(kept, 0);
+        } else {
+            assert_true(kept >= 0 && kept <= 2);
+        }
+        assert_int_equal(jzx_actor_fail(loop, a), JZX_OK);
+        assert_int_equal(ended(b), 0);
+        assert_int_equal(jzx_link(loop, b, c), JZX_OK);
+        assert_int_equal(jzx_actor_fail(loop, b), JZX_OK);
+        assert_int_equal(ended(c), 1);
+        assert_int_equal(end_reason(c), JZX_EXIT_FAIL);
+    } else {
+        assert_int_equal(rc, JZX_OK);
+        assert_int_equal(jzx_actor_fail(loop, a), JZX_OK);
+        assert_int_equal(ended(b), 1);
+        assert_int_equal(end_reason(b), JZX_EXIT_FAIL);
+    }
+    settle(loop, stopper);
+    assert_int_equal(aw.n + bw.n + cw.n, 0);
+    FINISH(loop, a, b, c, stopper);
+    return reached;
+}
+
+/* jzx_trap_exits(b, 1) with allocation n failing: after a NO_MEMORY b does not trap (a linked
+ * failure kills it); after success it traps (it gets the EXIT and lives). */
+static bool trap_with_failure_at(long n) {
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    settle(loop, stopper);
+    watcher aw = {0};
+    watcher bw = {0};
+    jzx_actor_id a = spawn_w(loop, &aw);
+    jzx_actor_id b = spawn_w(loop, &bw);
+    long blocks = th_alloc_live();
+    th_alloc_fail_at(n);
+    jzx_err rc = jzx_trap_exits(loop, b, 1);
+    bool reached = th_alloc_calls() >= n;
+    th_alloc_fail_at(0);
+    assert_int_equal(rc == JZX_ERR_NO_MEMORY, reached);
+    if (rc == JZX_ERR_NO_MEMORY) {
+        assert_int_equal(th_alloc_live(), blocks);
+    } else {
+        assert_int_equal(rc, JZX_OK);
+    }
+    assert_int_equal(jzx_link(loop, a, b), JZX_OK);
+    assert_int_equal(jzx_actor_fail(loop, a), JZX_OK);
+    settle(loop, stopper);
+    assert_int_equal(ended(b), reached ? 1 : 0);
+    assert_int_equal(bw.exits, reached ? 0 : 1);
+    FINISH(loop, b, stopper);
+    return reached;
+}
+
+/* jzx_link under allocation failure, with fresh and with warm actors; and jzx_trap_exits. */
+static void oom_sweep_over_link(void** state) {
+    (void)state;
+    long n = 0;
+    while (link_with_failure_at(++n, false)) {
+    }
+    print_message("# jzx_link, cold: %ld allocation points\n", n - 1);
+    assert_true(n - 1 >= 3);
+    n = 0;
+    while (link_with_failure_at(++n, true)) {
+    }
+    print_message("# jzx_link, warm: %ld allocation points\n", n - 1);
+    assert_true(n - 1 >= 1);
+    n = 0;
+    while (trap_with_failure_at(++n)) {
+    }
+    print_message("# jzx_trap_exits: %ld allocation points\n", n - 1);
+    assert_true(n - 1 >= 1);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(down_once_with_the_reason_of_the_end),
     cmocka_unit_test(down_says_shutdown_when_a_supervisor_stops_its_child),
@@ -1732,6 +1910,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(become_with_a_foreign_context_is_refused),
     cmocka_unit_test(terminate_gets_the_state_of_the_last_become),
     cmocka_unit_test(become_in_terminate_during_destroy_is_refused),
+    cmocka_unit_test(oom_sweep_over_monitor),
+    cmocka_unit_test(oom_sweep_over_link),
 };
 
 TH_MAIN(tests)
