@@ -11,7 +11,7 @@
 #include <string.h>
 
 /* What a user message asks the actors below to do. */
-enum { TAG_WORK = 1, TAG_STOP = 2, TAG_FAIL = 3, TAG_DO = 4 };
+enum { TAG_WORK = 1, TAG_STOP = 2, TAG_FAIL = 3, TAG_DO = 4, TAG_PLAIN = 5 };
 
 static long calls; /* behaviour calls of every actor in this file: "nothing ran meanwhile" */
 
@@ -1875,6 +1875,472 @@ static void oom_sweep_over_link(void** state) {
     assert_true(n - 1 >= 1);
 }
 
+/* ---- a randomized stress against a model ---------------------------------------------------
+ * Fixed-seed operations from outside and from inside behaviours: spawn, monitor, demonitor,
+ * link, unlink, trap, fail, stop, send, send_after, steps of the fake clock. A model predicts
+ * every return code, which actors a failure takes with it, which EXITs a trapping actor gets and
+ * what each DOWN says. Checked: every monitor has exactly one outcome (one DOWN, taken back by
+ * jzx_demonitor, or dropped with its watcher), each actor ends once, nothing a link failed is
+ * left over when control returns, and user payloads delivered + dropped == sent. */
+
+#define SX_SLOTS 16
+#define SX_REFS 8192
+#define SX_DEAD 64
+
+typedef struct sx_actor {
+    jzx_actor_id id; /* 0: slot never used */
+    bool live;       /* spawned, and not yet seen by on_actor_stop */
+    bool doomed;     /* failed by a link: it must end before control returns to the caller */
+    bool traps;
+    int exits_due; /* EXITs queued for it and not yet handled */
+} sx_actor;
+
+typedef struct sx_ref {
+    jzx_monitor_ref ref;
+    jzx_actor_id watcher, target;
+    bool noproc;            /* the target was gone when the monitor was set */
+    bool demonitored;       /* jzx_demonitor took it back */
+    bool watcher_gone;      /* the watcher ended before its DOWN */
+    bool target_ended;      /* on_actor_stop saw the target end ... */
+    jzx_exit_reason reason; /* ... with this reason */
+    int downs;
+} sx_ref;
+
+static struct sx {
+    jzx_loop* loop;
+    jzx_actor_id stopper;
+    uint64_t seed;
+    bool pairs_only; /* at most one link per actor, so every cascade is one hop */
+    sx_actor a[SX_SLOTS];
+    bool link[SX_SLOTS][SX_SLOTS];
+    sx_ref refs[SX_REFS];
+    int nrefs;
+    jzx_actor_id dead[SX_DEAD];
+    long ndead;
+    long spawned, ends, monitors, links, in_behaviours, full;
+    long sent, delivered, dropped, downs, exits;
+} SX;
+
+static uint32_t sx_rand(uint32_t n) {
+    return (uint32_t)(th_xorshift(&SX.seed) % n);
+}
+
+static sx_actor* sx_find(jzx_actor_id id) {
+    for (int i = 0; id && i < SX_SLOTS; ++i) {
+        if (SX.a[i].id == id) {
+            return &SX.a[i];
+        }
+    }
+    return NULL;
+}
+
+/* What the runtime accepts as a live actor. */
+static bool sx_running(jzx_actor_id id) {
+    const sx_actor* x = sx_find(id);
+    return x && x->live && !x->doomed;
+}
+
+/* A slot's actor (live, dead or none), a stale id, or 0. */
+static jzx_actor_id sx_pick(void) {
+    uint32_t r = sx_rand(12);
+    if (r == 0) {
+        return 0;
+    }
+    if (r == 1 && SX.ndead) {
+        return SX.dead[sx_rand(SX.ndead < SX_DEAD ? (uint32_t)SX.ndead : SX_DEAD)];
+    }
+    return SX.a[sx_rand(SX_SLOTS)].id;
+}
+
+static sx_ref* sx_ref_find(jzx_monitor_ref ref) {
+    for (int i = 0; i < SX.nrefs; ++i) {
+        if (SX.refs[i].ref == ref) {
+            return &SX.refs[i];
+        }
+    }
+    return NULL;
+}
+
+static int sx_nlinks(int i) {
+    int n = 0;
+    for (int j = 0; j < SX_SLOTS; ++j) {
+        n += SX.link[i][j];
+    }
+    return n;
+}
+
+/* An actor ended: its monitors and links as the runtime handles them. */
+static void sx_on_stop(void* ctx, jzx_actor_id id, jzx_exit_reason reason) {
+    (void)ctx;
+    if (id == SX.stopper) {
+        return;
+    }
+    sx_actor* x = sx_find(id);
+    assert_non_null(x);
+    assert_true(x->live); /* once */
+    if (x->doomed) {
+        assert_int_equal(reason, JZX_EXIT_FAIL);
+    }
+    x->live = false;
+    x->doomed = false;
+    x->exits_due = 0; /* released with its mailbox */
+    SX.ends++;
+    SX.dead[SX.ndead++ % SX_DEAD] = id;
+    for (int i = 0; i < SX.nrefs; ++i) {
+        sx_ref* r = &SX.refs[i];
+        if (r->target == id && !r->noproc) {
+            assert_false(r->target_ended);
+            r->target_ended = true;
+            r->reason = reason;
+        }
+        if (r->watcher == id && r->downs == 0 && !r->demonitored) {
+            r->watcher_gone = true;
+        }
+    }
+    int i = (int)(x - SX.a);
+    for (int j = 0; j < SX_SLOTS; ++j) {
+        if (!SX.link[i][j]) {
+            continue;
+        }
+        SX.link[i][j] = SX.link[j][i] = false;
+        sx_actor* y = &SX.a[j];
+        if (!y->live || y->doomed) {
+            continue;
+        }
+        if (y->traps) {
+            y->exits_due++;
+        } else if (reason != JZX_EXIT_NORMAL) {
+            y->doomed = true;
+        }
+    }
+}
+
+static void sx_drop(void* ctx, jzx_actor_id target, const jzx_message* msg,
+                    jzx_drop_reason reason) {
+    (void)ctx;
+    (void)target;
+    if (!msg->data) {
+        return; /* the stopper's steps */
+    }
+    assert_true(reason == JZX_DROP_ACTOR_ENDED || reason == JZX_DROP_MAILBOX_FULL ||
+                reason == JZX_DROP_LOOP_DESTROYED);
+    free(msg->data);
+    SX.dropped++;
+}
+
+static void sx_monitor(jzx_actor_id w, jzx_actor_id t) {
+    if (SX.nrefs == SX_REFS) {
+        return;
+    }
+    bool w_ok = sx_running(w);
+    bool t_ok = sx_running(t);
+    jzx_monitor_ref ref = 0;
+    jzx_err rc = jzx_monitor(SX.loop, w, t, &ref);
+    if (w == t) {
+        assert_int_equal(rc, JZX_ERR_INVALID_ARG);
+        return;
+    }
+    if (!w_ok) {
+        assert_int_equal(rc, JZX_ERR_NO_SUCH_ACTOR);
+        return;
+    }
+    assert_int_equal(rc, JZX_OK);
+    assert_true(ref != 0);
+    assert_null(sx_ref_find(ref)); /* never reused */
+    SX.refs[SX.nrefs++] = (sx_ref){.ref = ref, .watcher = w, .target = t, .noproc = !t_ok};
+    SX.monitors++;
+}
+
+static void sx_demonitor(void) {
+    if (!SX.nrefs || sx_rand(8) == 0) {
+        jzx_monitor_ref bogus = sx_rand(2) ? 0 : (jzx_monitor_ref)0xdead << 32 | 0xbeef;
+        assert_int_equal(jzx_demonitor(SX.loop, bogus), JZX_ERR_INVALID_ARG);
+        return;
+    }
+    sx_ref* r = &SX.refs[sx_rand((uint32_t)SX.nrefs)];
+    bool armed = !r->demonitored && !r->watcher_gone && r->downs == 0;
+    assert_int_equal(jzx_demonitor(SX.loop, r->ref), armed ? JZX_OK : JZX_ERR_INVALID_ARG);
+    r->demonitored |= armed;
+}
+
+static void sx_link(jzx_actor_id a, jzx_actor_id b, bool on) {
+    bool ok = a != b && sx_running(a) && sx_running(b);
+    int ia = ok ? (int)(sx_find(a) - SX.a) : 0;
+    int ib = ok ? (int)(sx_find(b) - SX.a) : 0;
+    if (on && ok && SX.pairs_only && !SX.link[ia][ib] && (sx_nlinks(ia) || sx_nlinks(ib))) {
+        return;
+    }
+    jzx_err rc = on ? jzx_link(SX.loop, a, b) : jzx_unlink(SX.loop, a, b);
+    if (a == b) {
+        assert_int_equal(rc, JZX_ERR_INVALID_ARG);
+    } else if (!ok) {
+        assert_int_equal(rc, JZX_ERR_NO_SUCH_ACTOR);
+    } else {
+        assert_int_equal(rc, JZX_OK);
+        SX.links += on && !SX.link[ia][ib];
+        SX.link[ia][ib] = SX.link[ib][ia] = on;
+    }
+}
+
+static void sx_trap(jzx_actor_id a, int on) {
+    bool ok = sx_running(a);
+    jzx_err rc = jzx_trap_exits(SX.loop, a, on);
+    assert_int_equal(rc, ok ? JZX_OK : JZX_ERR_NO_SUCH_ACTOR);
+    if (ok) {
+        sx_find(a)->traps = on != 0;
+    }
+}
+
+static uint32_t sx_tag(void) {
+    uint32_t r = sx_rand(24);
+    return r == 0 ? TAG_FAIL : r == 1 ? TAG_STOP : r < 9 ? TAG_WORK : TAG_PLAIN;
+}
+
+static void sx_send(jzx_actor_id t, bool later) {
+    bool ok = sx_running(t);
+    void* token = malloc(1);
+    assert_non_null(token);
+    jzx_err rc = later ? jzx_send_after(SX.loop, t, sx_rand(20), token, 1, sx_tag(), NULL)
+                       : jzx_send(SX.loop, t, token, 1, sx_tag());
+    if (!ok) {
+        assert_int_equal(rc, JZX_ERR_NO_SUCH_ACTOR);
+    } else if (rc == JZX_ERR_MAILBOX_FULL && !later) {
+        SX.full++;
+    } else {
+        assert_int_equal(rc, JZX_OK);
+        SX.sent++;
+        return;
+    }
+    free(token); /* a refused payload stays with the caller */
+}
+
+static void sx_end(jzx_actor_id a, bool fail) {
+    bool ok = sx_running(a);
+    jzx_err rc = fail ? jzx_actor_fail(SX.loop, a) : jzx_actor_stop(SX.loop, a);
+    assert_int_equal(rc, ok ? JZX_OK : JZX_ERR_NO_SUCH_ACTOR);
+}
+
+/* One random operation, from outside (me == 0) or from inside actor `me`'s behaviour. */
+static void sx_op(jzx_actor_id me) {
+    switch (sx_rand(10)) {
+    case 0:
+        sx_monitor(me && sx_rand(2) ? me : sx_pick(), sx_pick());
+        break;
+    case 1:
+        sx_demonitor();
+        break;
+    case 2:
+        sx_link(me ? me : sx_pick(), sx_pick(), true);
+        break;
+    case 3:
+        sx_link(me ? me : sx_pick(), sx_pick(), false);
+        break;
+    case 4:
+        sx_trap(me && sx_rand(2) ? me : sx_pick(), (int)sx_rand(2));
+        break;
+    case 5:
+    case 6:
+        sx_send(sx_pick(), false);
+        break;
+    case 7:
+        sx_send(sx_pick(), true);
+        break;
+    case 8:
+        if (sx_rand(3) == 0) {
+            sx_end(sx_pick(), sx_rand(2));
+        }
+        break;
+    default:
+        sx_monitor(sx_pick(), sx_pick());
+        break;
+    }
+}
+
+static jzx_behavior_result sx_fn(jzx_context* ctx, const jzx_message* msg) {
+    sx_actor* self = ctx->state;
+    assert_int_equal(self->id, ctx->self);
+    assert_true(self->live && !self->doomed);
+    if (msg->tag == JZX_TAG_SYS_DOWN) {
+        const jzx_down* d = msg->data;
+        sx_ref* r = sx_ref_find(d->ref);
+        assert_non_null(r);
+        assert_int_equal(r->watcher, ctx->self);
+        assert_int_equal(d->actor, r->target);
+        assert_false(r->demonitored);
+        assert_false(r->watcher_gone);
+        assert_int_equal(r->downs, 0);
+        if (r->noproc) {
+            assert_int_equal(d->reason, JZX_EXIT_NOPROC);
+        } else {
+            assert_true(r->target_ended);
+            assert_int_equal(d->reason, r->reason);
+        }
+        r->downs++;
+        SX.downs++;
+        return JZX_BEHAVIOR_OK;
+    }
+    if (msg->tag == JZX_TAG_SYS_EXIT) {
+        const jzx_exit_signal* e = msg->data;
+        assert_true(e->from != 0);
+        assert_true(self->exits_due > 0);
+        self->exits_due--;
+        SX.exits++;
+        return JZX_BEHAVIOR_OK;
+    }
+    assert_non_null(msg->data);
+    free(msg->data);
+    SX.delivered++;
+    if (msg->tag == TAG_STOP) {
+        return JZX_BEHAVIOR_STOP;
+    }
+    if (msg->tag == TAG_FAIL) {
+        return JZX_BEHAVIOR_FAIL;
+    }
+    if (msg->tag == TAG_WORK) {
+        SX.in_behaviours++;
+        sx_op(ctx->self);
+    }
+    return JZX_BEHAVIOR_OK;
+}
+
+static void sx_spawn(void) {
+    int i = (int)sx_rand(SX_SLOTS);
+    if (SX.a[i].live) {
+        return;
+    }
+    assert_int_equal(sx_nlinks(i), 0);
+    SX.a[i] = (sx_actor){0};
+    jzx_spawn_opts o = {.behavior = sx_fn, .state = &SX.a[i], .mailbox_cap = 1 + sx_rand(4)};
+    jzx_actor_id id = 0;
+    assert_int_equal(jzx_spawn(SX.loop, &o, &id), JZX_OK);
+    SX.a[i].id = id;
+    SX.a[i].live = true;
+    SX.spawned++;
+}
+
+/* Control is back with the test: whatever a link failed has ended. */
+static void sx_calm(void) {
+    for (int i = 0; i < SX_SLOTS; ++i) {
+        if (SX.a[i].doomed) {
+            jzx_actor_id id = SX.a[i].id;
+            unsigned long long live = th_stats(SX.loop).live_actors;
+            th_loop_finish(SX.loop); /* first, so the failure leaves nothing behind */
+            fail_msg("actor %llx was failed by a link and never ended (%llu counted live)",
+                     (unsigned long long)id, live);
+        }
+    }
+}
+
+/* Every monitor so far has at most one DOWN, and none once taken back. Once the loop has
+ * settled (nothing runnable), one for a gone or ended target while its watcher lives; and at
+ * the very end, exactly one outcome each. */
+typedef enum sx_when { SX_MIDWAY, SX_SETTLED, SX_FINAL } sx_when;
+
+static void sx_check_refs(sx_when when) {
+    long downs = 0;
+    for (int i = 0; i < SX.nrefs; ++i) {
+        const sx_ref* r = &SX.refs[i];
+        assert_true(r->downs <= 1);
+        downs += r->downs;
+        if (r->demonitored) {
+            assert_int_equal(r->downs, 0);
+        } else if (!r->watcher_gone && when != SX_MIDWAY) {
+            int want = r->noproc || r->target_ended ? 1 : 0;
+            if (r->downs != want) {
+                fail_msg("ref %llx (%s target): %d DOWNs, expected %d", (unsigned long long)r->ref,
+                         r->noproc         ? "gone"
+                         : r->target_ended ? "ended"
+                                           : "live",
+                         r->downs, want);
+            }
+        }
+        if (when == SX_FINAL) {
+            assert_int_equal(r->downs + r->demonitored + r->watcher_gone, 1);
+        }
+    }
+    assert_int_equal(downs, SX.downs);
+}
+
+static void run_stress(uint64_t seed, bool pairs_only, int nops) {
+    jzx_config cfg;
+    th_config_fake_clock(&cfg, 1000);
+    cfg.on_drop = sx_drop;
+    cfg.max_msgs_per_actor = 2;
+    jzx_loop* loop = th_loop_with(&cfg);
+    memset(&SX, 0, sizeof(SX));
+    SX.loop = loop;
+    SX.seed = seed;
+    SX.pairs_only = pairs_only;
+    jzx_observer obs = {.on_actor_stop = sx_on_stop};
+    jzx_loop_set_observer(loop, &obs, NULL);
+    SX.stopper = th_spawn(loop, th_stopper, NULL);
+    for (int i = 0; i < SX_SLOTS; ++i) {
+        sx_spawn();
+    }
+    for (int op = 0; op < nops; ++op) {
+        uint32_t r = sx_rand(16);
+        if (r < 2) {
+            sx_spawn();
+        } else if (r == 2) {
+            th_clock_ms += sx_rand(8);
+            th_step(loop, SX.stopper);
+        } else if (r == 3) {
+            th_step(loop, SX.stopper);
+        } else {
+            sx_op(0);
+        }
+        sx_calm();
+        if (op % 256 == 0) {
+            sx_check_refs(SX_MIDWAY);
+        }
+        if (op % 1024 == 1023) {
+            settle(loop, SX.stopper);
+            sx_calm();
+            sx_check_refs(SX_SETTLED);
+        }
+    }
+    settle(loop, SX.stopper);
+    sx_calm();
+    sx_check_refs(SX_SETTLED);
+    for (int i = 0; i < SX_SLOTS; ++i) {
+        assert_int_equal(SX.a[i].live ? SX.a[i].exits_due : 0, 0);
+    }
+    /* Everyone ends, from outside, one at a time. */
+    for (int i = 0; i < SX_SLOTS; ++i) {
+        if (SX.a[i].live) {
+            sx_end(SX.a[i].id, sx_rand(2));
+            sx_calm();
+        }
+    }
+    settle(loop, SX.stopper);
+    sx_check_refs(SX_FINAL);
+    assert_int_equal(SX.ends, SX.spawned);
+    assert_int_equal(jzx_actor_stop(loop, SX.stopper), JZX_OK);
+    th_assert_empty(loop);
+    th_loop_finish(loop);
+    assert_int_equal(SX.sent, SX.delivered + SX.dropped);
+    print_message("# seed %llx%s: %ld actors, %ld ops in behaviours, %ld monitors, %ld DOWNs, "
+                  "%ld links, %ld EXITs, %ld sent = %ld delivered + %ld dropped, %ld refused "
+                  "as full\n",
+                  (unsigned long long)seed, pairs_only ? " (links in pairs)" : "", SX.spawned,
+                  SX.in_behaviours, SX.monitors, SX.downs, SX.links, SX.exits, SX.sent,
+                  SX.delivered, SX.dropped, SX.full);
+}
+
+/* The stress with links between any actors: chains, stars and cycles. */
+static void stress_monitors_links_and_payloads(void** state) {
+    (void)state;
+    run_stress(0x9e3779b97f4a7c15ull, false, 20000);
+    run_stress(0x0123456789abcdefull, false, 20000);
+}
+
+/* The same with at most one link per actor, so every cascade is one hop long. */
+static void stress_with_links_in_pairs(void** state) {
+    (void)state;
+    run_stress(0x2545f4914f6cdd1dull, true, 20000);
+    run_stress(0x853c49e6748fea9bull, true, 20000);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(down_once_with_the_reason_of_the_end),
     cmocka_unit_test(down_says_shutdown_when_a_supervisor_stops_its_child),
@@ -1912,6 +2378,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(become_in_terminate_during_destroy_is_refused),
     cmocka_unit_test(oom_sweep_over_monitor),
     cmocka_unit_test(oom_sweep_over_link),
+    cmocka_unit_test(stress_monitors_links_and_payloads),
+    cmocka_unit_test(stress_with_links_in_pairs),
 };
 
 TH_MAIN(tests)
