@@ -6,7 +6,6 @@
 #include "harness.h"
 
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +14,7 @@ enum { TAG_WORK = 1, TAG_STOP = 2, TAG_FAIL = 3, TAG_DO = 4, TAG_PLAIN = 5 };
 
 static long calls; /* behaviour calls of every actor in this file: "nothing ran meanwhile" */
 
-/* ---- the observer: every end, in order ------------------------------------------------- */
+/* ---- the observer: every end, in order ------------------------------------------------------- */
 
 #define ENDS_MAX 256
 
@@ -53,7 +52,7 @@ static jzx_exit_reason end_reason(jzx_actor_id id) {
     return JZX_EXIT_NOPROC;
 }
 
-/* ---- loops ------------------------------------------------------------------------------- */
+/* ---- loops ----------------------------------------------------------------------------------- */
 
 static jzx_loop* start_loop(const jzx_config* cfg) {
     jzx_loop* loop = th_loop_with(cfg);
@@ -98,7 +97,7 @@ static void finish(jzx_loop* loop, const jzx_actor_id* ids, size_t n) {
     finish(loop, (const jzx_actor_id[]){__VA_ARGS__}, \
            sizeof((const jzx_actor_id[]){__VA_ARGS__}) / sizeof(jzx_actor_id))
 
-/* ---- a watcher: records what reaches it ------------------------------------------------- */
+/* ---- a watcher: records what reaches it ------------------------------------------------------ */
 
 #define SEEN_MAX 64
 
@@ -223,7 +222,7 @@ typedef struct probe {
     bool went_on;       /* the code after the call ran */
 } probe;
 
-/* ---- monitors: one DOWN, right reason ----------------------------------------------------- */
+/* ---- monitors: one DOWN, right reason -------------------------------------------------------- */
 
 enum end_how { END_RETURN_STOP, END_API_STOP, END_RETURN_FAIL, END_API_FAIL };
 
@@ -519,7 +518,7 @@ static void monitor_of_an_ending_target_gets_noproc(void** state) {
     FINISH(loop, wid, stopper);
 }
 
-/* ---- demonitor ----------------------------------------------------------------------------- */
+/* ---- demonitor ------------------------------------------------------------------------------- */
 
 /* jzx_demonitor before the target ends: no DOWN ever, the ref is spent, and the monitor's
  * memory is back. */
@@ -843,7 +842,7 @@ static void refs_are_never_zero_nor_reused(void** state) {
     FINISH(loop, wid, t, stopper);
 }
 
-/* ---- calls while the loop is destroyed ---------------------------------------------------- */
+/* ---- calls while the loop is destroyed ------------------------------------------------------- */
 
 static struct destroy_probe {
     jzx_loop* loop;
@@ -1199,7 +1198,7 @@ static void supervisor_shutdown_kills_linked_actors(void** state) {
     FINISH(loop, y, stopper);
 }
 
-/* ---- cascades ----------------------------------------------------------------------------- */
+/* ---- cascades -------------------------------------------------------------------------------- */
 
 static struct chain_obs {
     uint32_t* ends; /* by slot index */
@@ -1462,6 +1461,57 @@ static void destroy_frees_monitors_links_and_notes(void** state) {
     }
 }
 
+/* An init that links its actor to y and z (z traps), has w monitor it, then fails. */
+static struct {
+    jzx_actor_id self, y, z, w;
+    jzx_monitor_ref ref;
+    jzx_err rc[3];
+} IF;
+
+static jzx_err init_links_then_fails(jzx_context* ctx, void* arg, void** st) {
+    (void)arg;
+    (void)st;
+    IF.self = ctx->self;
+    IF.rc[0] = jzx_link(ctx->loop, ctx->self, IF.y);
+    IF.rc[1] = jzx_link(ctx->loop, IF.z, ctx->self);
+    IF.rc[2] = jzx_monitor(ctx->loop, IF.w, ctx->self, &IF.ref);
+    return JZX_ERR_UNKNOWN;
+}
+
+/* jzx_init_fn: an init that fails leaves an actor that never started, but the links and
+ * monitors made meanwhile fire with FAIL: the linked actor fails, the trapping one gets an
+ * EXIT, the watcher a DOWN; no on_actor_stop for it, and jzx_spawn returns init's error. */
+static void failed_init_fires_links_and_monitors_made_by_it(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    watcher yw = {0};
+    watcher zw = {0};
+    watcher w = {0};
+    memset(&IF, 0, sizeof(IF));
+    IF.y = spawn_w(loop, &yw);
+    IF.z = spawn_w(loop, &zw);
+    IF.w = spawn_w(loop, &w);
+    assert_int_equal(jzx_trap_exits(loop, IF.z, 1), JZX_OK);
+    jzx_spawn_opts o = {.behavior = th_idle, .init = init_links_then_fails};
+    jzx_actor_id x = 0;
+    assert_int_equal(jzx_spawn(loop, &o, &x), JZX_ERR_UNKNOWN);
+    for (int i = 0; i < 3; ++i) {
+        assert_int_equal(IF.rc[i], JZX_OK);
+    }
+    assert_true(IF.self != 0);
+    assert_int_equal(ended(IF.self), 0); /* it never started */
+    assert_int_equal(ended(IF.y), 1);
+    assert_int_equal(end_reason(IF.y), JZX_EXIT_FAIL);
+    settle(loop, stopper);
+    assert_int_equal(zw.n, 1);
+    assert_exit(&zw, 0, IF.self, JZX_EXIT_FAIL);
+    assert_int_equal(w.n, 1);
+    assert_down(&w, 0, IF.ref, IF.self, JZX_EXIT_FAIL);
+    assert_int_equal(th_stats(loop).live_actors, 3);
+    FINISH(loop, IF.z, IF.w, stopper);
+}
+
 /* ---- jzx_become ------------------------------------------------------------------------------ */
 
 /* A behaviour's log: which function handled each message, with which state. */
@@ -1697,7 +1747,7 @@ static void become_in_terminate_during_destroy_is_refused(void** state) {
     assert_int_equal(become_rc_at_destroy, JZX_ERR_LOOP_CLOSED);
 }
 
-/* ---- allocation failures ----------------------------------------------------------------------
+/* ---- allocation failures
  * Allocation n fails, for n = 1, 2, ... until a call makes fewer than n allocations. A call
  * returns NO_MEMORY exactly when its allocation failed, and then has set nothing: no monitor,
  * link or trap, *out untouched, and no memory kept beyond the actors' cold parts (an internal
@@ -1875,7 +1925,7 @@ static void oom_sweep_over_link(void** state) {
     assert_true(n - 1 >= 1);
 }
 
-/* ---- a randomized stress against a model ---------------------------------------------------
+/* ---- a randomized stress against a model
  * Fixed-seed operations from outside and from inside behaviours: spawn, monitor, demonitor,
  * link, unlink, trap, fail, stop, send, send_after, steps of the fake clock. A model predicts
  * every return code, which actors a failure takes with it, which EXITs a trapping actor gets and
@@ -2371,6 +2421,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(trapping_actor_stops_a_cascade),
     cmocka_unit_test(timer_dies_with_its_target_in_a_cascade),
     cmocka_unit_test(destroy_frees_monitors_links_and_notes),
+    cmocka_unit_test(failed_init_fires_links_and_monitors_made_by_it),
     cmocka_unit_test(become_switches_behaviour_and_state),
     cmocka_unit_test(writing_ctx_state_does_not_persist),
     cmocka_unit_test(become_with_a_foreign_context_is_refused),
