@@ -100,7 +100,6 @@ jzx__mon* jzx__mon_reserve(jzx_loop* loop, uint32_t tag) {
     return m;
 }
 
-
 void jzx__mon_arm(jzx__mon* m, jzx__actor* watcher, jzx__actor* target, uint32_t child_index) {
     m->watcher = watcher;
     m->child_index = child_index;

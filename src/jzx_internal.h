@@ -184,9 +184,9 @@ typedef struct jzx__actor_ext {
     struct jzx__mon* holding;    /* monitors this actor holds, not yet fired */
     struct jzx__link* links;     /* its links, each also on the other end's list */
     uint32_t nlinks;             /* entries of `links` */
-    uint32_t nmonitors; /* DOWN monitors in `watched_by` */
-    char* name;         /* copy of the spawn or child-spec name, or NULL */
-    char* reg_name;     /* its registered name (the registry's key), or NULL */
+    uint32_t nmonitors;          /* DOWN monitors in `watched_by` */
+    char* name;                  /* copy of the spawn or child-spec name, or NULL */
+    char* reg_name;              /* its registered name (the registry's key), or NULL */
     uint32_t timers;             /* first timer slot aimed at it, UINT32_MAX if none */
     jzx_terminate_fn terminate;  /* NULL: none */
     jzx__stop_fn on_stop;        /* NULL: stops end it at once */
@@ -204,7 +204,7 @@ typedef struct jzx__actor {
     struct jzx__actor* rq_next; /* (the ending list reuses it once status leaves RUNNING) */
     jzx__mailbox mailbox;
     jzx__actor_ext* ext; /* NULL until a cold feature is used */
-    uint64_t handled; /* messages its behaviours got */
+    uint64_t handled;    /* messages its behaviours got */
     uint8_t status;      /* jzx_actor_status */
     uint8_t reason;      /* jzx_exit_reason, set when status leaves RUNNING */
     bool in_run_queue;
@@ -264,11 +264,11 @@ void jzx__actor_fail_later(jzx_loop* loop, jzx__actor* actor);
 /* What a spawn needs beyond the public options. */
 typedef struct jzx__spawn_args {
     const jzx_spawn_opts* opts;
-    jzx_actor_id parent;    /* gets CHILD_EXIT when the actor ends; 0: none */
-    uint32_t child_index;   /* the parent's index for it, in the CHILD_EXIT note */
-    jzx_monitor_ref* watch; /* out: the parent's watch, so the parent can drop it */
-    bool builtin;           /* see jzx__actor.builtin */
-    jzx__stop_fn on_stop;   /* see jzx__actor_ext.on_stop */
+    jzx_actor_id parent;     /* gets CHILD_EXIT when the actor ends; 0: none */
+    uint32_t child_index;    /* the parent's index for it, in the CHILD_EXIT note */
+    jzx_monitor_ref* watch;  /* out: the parent's watch, so the parent can drop it */
+    bool builtin;            /* see jzx__actor.builtin */
+    jzx__stop_fn on_stop;    /* see jzx__actor_ext.on_stop */
     bool* init_failed;       /* out, may be NULL: the error came from init */
     const char* register_as; /* registered before init runs, NULL: none */
 } jzx__spawn_args;
@@ -531,7 +531,7 @@ typedef struct jzx__observers {
     jzx__observer* slots;
     uint32_t count; /* slots in use, 1 at least once created */
     uint32_t cap;
-    bool removed;   /* a slot was emptied from inside a hook: compact later */
+    bool removed; /* a slot was emptied from inside a hook: compact later */
 } jzx__observers;
 
 jzx_err jzx__observers_init(jzx_loop* loop);
@@ -564,16 +564,16 @@ struct jzx_loop {
     jzx__handles monitors;   /* loop thread: monitor refs and request ids (exit.c) */
     jzx__mon* spare_mons;    /* loop thread: freed watch records, reused first */
     uint32_t nspare_mons;
-    jzx__registry names;     /* loop thread (registry.c) */
-    jzx__actor* ending;      /* loop thread: actors failed by a link, awaiting teardown */
-    jzx__actor* ending_tail; /* (a FIFO through rq_next) */
-    bool draining;           /* loop thread: a teardown is under way */
+    jzx__registry names;      /* loop thread (registry.c) */
+    jzx__actor* ending;       /* loop thread: actors failed by a link, awaiting teardown */
+    jzx__actor* ending_tail;  /* (a FIFO through rq_next) */
+    bool draining;            /* loop thread: a teardown is under way */
     jzx__observers observers; /* loop thread (observer.c) */
-    jzx_stats stats;   /* loop thread; gauges filled in by jzx_loop_stats */
-    bool running;      /* loop thread */
-    bool just_polled;  /* loop thread: the last uv_run blocked and polled fds */
-    uint32_t in_hooks; /* loop thread: observer hooks and on_drop calls under way */
-    bool destroying;   /* loop thread: jzx_loop_destroy has begun */
+    jzx_stats stats;          /* loop thread; gauges filled in by jzx_loop_stats */
+    bool running;             /* loop thread */
+    bool just_polled;         /* loop thread: the last uv_run blocked and polled fds */
+    uint32_t in_hooks;        /* loop thread: observer hooks and on_drop calls under way */
+    bool destroying;          /* loop thread: jzx_loop_destroy has begun */
     /* Any thread may set it; the loop thread reads it and clears it when a
      * run returns. relaxed: nothing is published with it, and the
      * uv_async_send that follows the store is what wakes the loop. */

@@ -44,17 +44,17 @@ static void compact(jzx__observers* o) {
  * refuse inside). The count is read once: an observer added meanwhile sees
  * the next event; the slots are re-read for each call, since adding one may
  * move them. */
-#define NOTIFY(loop, hook, ...)                                                     \
-    do {                                                                            \
-        uint32_t n_ = (loop)->observers.count;                                      \
-        for (uint32_t i_ = 0; i_ < n_; ++i_) {                                      \
-            jzx__observer* o_ = &(loop)->observers.slots[i_];                      \
-            if (o_->hooks.hook) {                                                   \
-                jzx__hook_enter(loop);                                              \
-                o_->hooks.hook(o_->ctx, __VA_ARGS__);                               \
-                jzx__hook_leave(loop);                                              \
-            }                                                                       \
-        }                                                                           \
+#define NOTIFY(loop, hook, ...)                               \
+    do {                                                      \
+        uint32_t n_ = (loop)->observers.count;                \
+        for (uint32_t i_ = 0; i_ < n_; ++i_) {                \
+            jzx__observer* o_ = &(loop)->observers.slots[i_]; \
+            if (o_->hooks.hook) {                             \
+                jzx__hook_enter(loop);                        \
+                o_->hooks.hook(o_->ctx, __VA_ARGS__);         \
+                jzx__hook_leave(loop);                        \
+            }                                                 \
+        }                                                     \
     } while (0)
 
 void jzx__notify_start(jzx_loop* loop, jzx_actor_id id, const char* name) {

@@ -152,7 +152,6 @@ static void sup_free(jzx_loop* loop, jzx__sup* sup) {
     jzx__free(loop, sup);
 }
 
-
 static jzx__sup* sup_create(jzx_loop* loop, const jzx_supervisor_init* init) {
     jzx__sup* sup = jzx__alloc(loop, sizeof(*sup));
     if (!sup) {

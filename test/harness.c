@@ -212,3 +212,18 @@ int th_main(const struct CMUnitTest* tests, size_t count, const char* group, int
     const char* base = strrchr(group, '/');
     return _cmocka_run_group_tests(base ? base + 1 : group, tests, count, NULL, NULL);
 }
+
+void th_warm_watch_records(jzx_loop* loop) {
+    enum { RECORDS = 64 };
+    jzx_actor_id a = th_spawn(loop, th_idle, NULL);
+    jzx_actor_id b = th_spawn(loop, th_idle, NULL);
+    jzx_monitor_ref refs[RECORDS];
+    for (int i = 0; i < RECORDS; ++i) {
+        assert_int_equal(jzx_monitor(loop, a, b, &refs[i]), JZX_OK);
+    }
+    for (int i = 0; i < RECORDS; ++i) {
+        assert_int_equal(jzx_demonitor(loop, refs[i]), JZX_OK);
+    }
+    assert_int_equal(jzx_actor_stop(loop, a), JZX_OK);
+    assert_int_equal(jzx_actor_stop(loop, b), JZX_OK);
+}

@@ -77,6 +77,11 @@ void th_step(jzx_loop* loop, jzx_actor_id stop_actor);
 /* A small deterministic pseudo-random generator (xorshift64). */
 uint64_t th_xorshift(uint64_t* s);
 
+/* Fills the loop's list of spare watch records (monitors, parent watches
+ * and requests reuse freed ones, up to a bound): a test that counts blocks
+ * around a call that makes and frees some then sees no difference. */
+void th_warm_watch_records(jzx_loop* loop);
+
 /* A behaviour that does nothing and keeps running. */
 jzx_behavior_result th_idle(jzx_context* ctx, const jzx_message* msg);
 

@@ -1208,6 +1208,7 @@ static void spawn_supervisor_child_init_fails(void** state) {
     r[0].ignore_shutdown = true;
     jzx_supervisor_init init = {kids, 4, policy(JZX_SUP_ONE_FOR_ONE, 0, 0)};
     assert_int_equal(jzx_trap_exits(loop, pid, 0), JZX_OK); /* its cold part, kept */
+    th_warm_watch_records(loop);
     long live = th_alloc_live();
     log_clear();
     jzx_actor_id id = 0xbeef;
@@ -2295,8 +2296,7 @@ static void dynamic_children_bad_input(void** state) {
     bad_nested.supervisor = &broken;
     jzx_child_spec bad_name = good;
     bad_name.register_as = "";
-    const jzx_child_spec* bad[5] = {&no_behavior, &bad_mode, &bad_backoff, &bad_nested,
-                                    &bad_name};
+    const jzx_child_spec* bad[5] = {&no_behavior, &bad_mode, &bad_backoff, &bad_nested, &bad_name};
     long live = th_alloc_live();
     uint32_t idx = 777;
     jzx_actor_id id = 0xbeef;
@@ -2526,6 +2526,7 @@ static void oom_spawn_with_hooks(void** state) {
         memset(&par, 0, sizeof par);
         memset(&OK_, 0, sizeof OK_);
         OK_.trapper = tid;
+        th_warm_watch_records(loop);
         th_drops_reset();
         long live = th_alloc_live();
         uint64_t actors = th_stats(loop).live_actors;

@@ -1826,6 +1826,7 @@ static void spawn_fails_on_second_child_leaves_nothing(void** state) {
     pr.exits = 0;
     jzx_actor_id filler = spawn_named(loop, worker, NULL, "filler");
     jzx_supervisor_init init = {kids, 3, strategy(JZX_SUP_ONE_FOR_ONE, 0, 0)};
+    th_warm_watch_records(loop);
     long base = th_alloc_live();
     log_clear();
     jzx_actor_id out = 0;
