@@ -8,77 +8,82 @@
 #define NO_SLOT UINT32_MAX
 #define TABLE_MIN 64u
 
-static inline uint32_t id_index(jzx_actor_id id) {
-    return (uint32_t)(id & 0xffffffffu);
-}
-
-static inline uint32_t id_gen(jzx_actor_id id) {
-    return (uint32_t)(id >> 32);
-}
 
 /* ---- slot table ---------------------------------------------------------- */
 
+/* The whole id is compared, so a stale id, or one made by another loop,
+ * finds nothing. */
 jzx__actor* jzx__actor_lookup(jzx_loop* loop, jzx_actor_id id) {
-    uint32_t idx = id_index(id);
+    uint32_t idx = jzx__id_slot(id);
     if (idx >= loop->actors.used) {
         return NULL;
     }
-    jzx__slot* slot = &loop->actors.slots[idx];
-    jzx__actor* a = slot->actor;
-    if (!a || slot->gen != id_gen(id) || a->status != JZX_ACTOR_RUNNING) {
+    jzx__actor* a = loop->actors.slots[idx].actor;
+    if (!a || a->id != id || a->status != JZX_ACTOR_RUNNING) {
         return NULL;
     }
     return a;
 }
 
-/* Takes a free slot (reused LIFO for cache warmth, else a fresh one),
- * growing the table by doubling up to max_actors. */
+static jzx_err table_grow(jzx_loop* loop) {
+    jzx__actor_table* t = &loop->actors;
+    uint32_t size = t->size ? t->size * 2u : TABLE_MIN;
+    if (size > JZX__SLOT_LIMIT) {
+        size = JZX__SLOT_LIMIT;
+    }
+    jzx__slot* slots = jzx__alloc(loop, sizeof(jzx__slot) * size);
+    if (!slots) {
+        return JZX_ERR_NO_MEMORY;
+    }
+    if (t->slots) {
+        memcpy(slots, t->slots, sizeof(jzx__slot) * t->size);
+    }
+    jzx__free(loop, t->slots);
+    t->slots = slots;
+    t->size = size;
+    return JZX_OK;
+}
+
+/* Takes a free slot (reused LIFO for cache warmth, else a fresh one). */
 static jzx_err slot_take(jzx_loop* loop, jzx__actor* actor) {
     jzx__actor_table* t = &loop->actors;
+    if (t->live == loop->cfg.max_actors) {
+        return JZX_ERR_MAX_ACTORS;
+    }
     uint32_t idx;
     if (t->free_head != NO_SLOT) {
         idx = t->free_head;
         t->free_head = t->slots[idx].next_free;
     } else {
-        if (t->used == loop->cfg.max_actors) {
-            return JZX_ERR_MAX_ACTORS;
+        if (t->used == JZX__SLOT_LIMIT) {
+            return JZX_ERR_MAX_ACTORS; /* every slot index retired or in use */
         }
-        if (t->used == t->size) {
-            uint32_t size = t->size ? t->size * 2u : TABLE_MIN;
-            if (size > loop->cfg.max_actors || size < t->size) {
-                size = loop->cfg.max_actors;
-            }
-            jzx__slot* slots = jzx__alloc(loop, sizeof(jzx__slot) * size);
-            if (!slots) {
-                return JZX_ERR_NO_MEMORY;
-            }
-            if (t->slots) {
-                memcpy(slots, t->slots, sizeof(jzx__slot) * t->size);
-            }
-            jzx__free(loop, t->slots);
-            t->slots = slots;
-            t->size = size;
+        if (t->used == t->size && table_grow(loop) != JZX_OK) {
+            return JZX_ERR_NO_MEMORY;
         }
         idx = t->used++;
-        t->slots[idx].gen = 1;
+        t->slots[idx].gen = t->gen_base;
     }
     t->slots[idx].actor = actor;
     t->live++;
-    actor->id = ((uint64_t)t->slots[idx].gen << 32) | idx;
+    actor->id = ((uint64_t)t->slots[idx].gen << JZX__GEN_SHIFT) | t->home | idx;
     return JZX_OK;
 }
 
-/* Frees the slot and bumps its generation so the old id goes stale. A slot
- * whose generation would wrap is retired instead (left empty with generation
- * 0, off the free list): reusing it would hand out its first id again. */
+/* Frees the slot and moves its generation on so the old id goes stale. A
+ * slot whose generation would come back to its first is retired instead
+ * (left empty, off the free list): reusing it would hand out an old id
+ * again. Generations skip 0, so no id is 0. */
 static void slot_release(jzx_loop* loop, jzx__actor* actor) {
     jzx__actor_table* t = &loop->actors;
-    uint32_t idx = id_index(actor->id);
+    uint32_t idx = jzx__id_slot(actor->id);
     JZX_ASSERT(idx < t->used && t->slots[idx].actor == actor);
     jzx__slot* slot = &t->slots[idx];
     slot->actor = NULL;
     t->live--;
-    if (++slot->gen == 0) {
+    slot->gen = (slot->gen + 1u) & (JZX__GEN_LIMIT - 1u);
+    slot->gen += slot->gen == 0;
+    if (slot->gen == t->gen_base) {
         return;
     }
     slot->next_free = t->free_head;
@@ -189,9 +194,6 @@ static void run_terminate(jzx_loop* loop, jzx__actor* a) {
  * started: no terminate, no observer. */
 static void teardown(jzx_loop* loop, jzx__actor* a) {
     runq_unlink(loop, a);
-    if (a->ext && a->ext->reg_name) {
-        jzx__unregister_actor(loop, a); /* before anyone can learn of the end */
-    }
     if (a->ext) {
         jzx__timers_cancel_for(loop, a);
         jzx__io_remove_actor(loop, a);
@@ -230,11 +232,21 @@ static void teardown_all(jzx_loop* loop, jzx__actor* a) {
     loop->draining = false;
 }
 
+/* The moment an actor stops being live: its name goes too, so whoever looks
+ * it up, or learns of the end, finds the name free. */
+static void leave_running(jzx_loop* loop, jzx__actor* a, jzx_actor_status status,
+                          jzx_exit_reason reason) {
+    a->status = (uint8_t)status;
+    a->reason = (uint8_t)reason;
+    if (a->ext && a->ext->reg_name) {
+        jzx__unregister_actor(loop, a);
+    }
+}
+
 void jzx__actor_end(jzx_loop* loop, jzx__actor* a, jzx_actor_status status,
                     jzx_exit_reason reason) {
     JZX_ASSERT(a->status == JZX_ACTOR_RUNNING);
-    a->status = (uint8_t)status;
-    a->reason = (uint8_t)reason;
+    leave_running(loop, a, status, reason);
     if (a->busy) {
         return; /* the turn (or spawn) finishes the job when the behaviour returns */
     }
@@ -243,8 +255,7 @@ void jzx__actor_end(jzx_loop* loop, jzx__actor* a, jzx_actor_status status,
 
 void jzx__actor_fail_later(jzx_loop* loop, jzx__actor* a) {
     JZX_ASSERT(a->status == JZX_ACTOR_RUNNING && loop->draining);
-    a->status = JZX_ACTOR_FAILED;
-    a->reason = JZX_EXIT_FAIL;
+    leave_running(loop, a, JZX_ACTOR_FAILED, JZX_EXIT_FAIL);
     if (a->busy) {
         return;
     }
@@ -258,6 +269,14 @@ void jzx__actor_fail_later(jzx_loop* loop, jzx__actor* a) {
     loop->ending_tail = a;
 }
 
+void jzx__stop(jzx_loop* loop, jzx__actor* a, jzx_actor_status status) {
+    jzx_exit_reason reason = status == JZX_ACTOR_FAILED ? JZX_EXIT_FAIL : JZX_EXIT_NORMAL;
+    if (a->ext && a->ext->on_stop && a->ext->on_stop(loop, a, status, reason)) {
+        return; /* it ends by itself once its shutdown is done */
+    }
+    jzx__actor_end(loop, a, status, reason);
+}
+
 static jzx_err end_by_id(jzx_loop* loop, jzx_actor_id id, jzx_actor_status status) {
     if (!loop) {
         return JZX_ERR_INVALID_ARG;
@@ -266,15 +285,18 @@ static jzx_err end_by_id(jzx_loop* loop, jzx_actor_id id, jzx_actor_status statu
         return JZX_ERR_LOOP_CLOSED;
     }
     jzx__actor* a = jzx__actor_lookup(loop, id);
-    if (!a) {
+    if (a) {
+        jzx__stop(loop, a, status);
+        return JZX_OK;
+    }
+    /* An actor of another loop of the group stops when the request gets
+     * there: it is on its way. */
+    uint32_t dst = jzx__remote_loop(loop, id);
+    if (dst == UINT32_MAX) {
         return JZX_ERR_NO_SUCH_ACTOR;
     }
-    jzx_exit_reason reason = status == JZX_ACTOR_FAILED ? JZX_EXIT_FAIL : JZX_EXIT_NORMAL;
-    if (a->ext && a->ext->on_stop && a->ext->on_stop(loop, a, status, reason)) {
-        return JZX_OK; /* it ends by itself once its shutdown is done */
-    }
-    jzx__actor_end(loop, a, status, reason);
-    return JZX_OK;
+    jzx__xmsg m = {.msg = {.tag = (uint32_t)status}, .target = id, .kind = JZX__X_STOP};
+    return jzx__xsend(loop, dst, &m);
 }
 
 jzx_err jzx_actor_stop(jzx_loop* loop, jzx_actor_id id) {
@@ -379,10 +401,9 @@ jzx_err jzx__spawn(jzx_loop* loop, const jzx__spawn_args* args, jzx_actor_id* ou
         if (watch) {
             jzx__mon_free(loop, watch);
         }
-        if (a->status == JZX_ACTOR_RUNNING) {
-            a->status = JZX_ACTOR_FAILED;
-        }
-        a->reason = JZX_EXIT_FAIL; /* links and monitors made by init see a failure */
+        /* links and monitors made by init see a failure */
+        leave_running(loop, a, a->status == JZX_ACTOR_RUNNING ? JZX_ACTOR_FAILED : a->status,
+                      JZX_EXIT_FAIL);
         teardown_all(loop, a);
         return err;
     }
@@ -471,8 +492,20 @@ static jzx_err push_user(jzx_loop* loop, jzx__actor* a, const jzx_message* msg) 
     return err;
 }
 
+/* To an actor of another loop of the group: accepted for transfer; a
+ * target gone or full on arrival gives the payload to on_drop there. */
+static jzx_err send_remote(jzx_loop* loop, jzx_actor_id target, const jzx_message* msg) {
+    uint32_t dst = jzx__remote_loop(loop, target);
+    if (dst == UINT32_MAX) {
+        return JZX_ERR_NO_SUCH_ACTOR;
+    }
+    jzx__xmsg m = {.msg = *msg, .target = target, .kind = JZX__X_MSG};
+    return jzx__xsend(loop, dst, &m);
+}
+
 /* Hot path: a table lookup, a ring push and at most one run-queue append; no
- * lock and, once the mailbox has grown, no allocation. */
+ * lock and, once the mailbox has grown, no allocation. A target on another
+ * loop costs nothing here: its lookup fails first. */
 jzx_err jzx_send(jzx_loop* loop, jzx_actor_id target, void* data, size_t len, uint32_t tag) {
     if (!loop || jzx__is_sys_tag(tag)) {
         return JZX_ERR_INVALID_ARG;
@@ -480,11 +513,11 @@ jzx_err jzx_send(jzx_loop* loop, jzx_actor_id target, void* data, size_t len, ui
     if (loop->destroying) {
         return JZX_ERR_LOOP_CLOSED;
     }
+    jzx_message msg = {data, len, tag, loop->current ? loop->current->id : 0, 0, 0};
     jzx__actor* a = jzx__actor_lookup(loop, target);
     if (!a) {
-        return JZX_ERR_NO_SUCH_ACTOR;
+        return send_remote(loop, target, &msg);
     }
-    jzx_message msg = {data, len, tag, loop->current ? loop->current->id : 0, 0, 0};
     return push_user(loop, a, &msg);
 }
 
@@ -565,19 +598,19 @@ void jzx__actor_turn(jzx_loop* loop, jzx__actor* a) {
             sys_after(loop, &msg);
         }
         handled++;
+        a->handled++; /* exact for introspection, even inside the turn */
         if (a->status != JZX_ACTOR_RUNNING) {
             break; /* ended from inside the behaviour: that call decided how */
         }
         if (r == JZX_BEHAVIOR_STOP || r == JZX_BEHAVIOR_FAIL) {
             bool failed = r == JZX_BEHAVIOR_FAIL;
-            a->status = failed ? JZX_ACTOR_FAILED : JZX_ACTOR_STOPPING;
-            a->reason = failed ? JZX_EXIT_FAIL : JZX_EXIT_NORMAL;
+            leave_running(loop, a, failed ? JZX_ACTOR_FAILED : JZX_ACTOR_STOPPING,
+                          failed ? JZX_EXIT_FAIL : JZX_EXIT_NORMAL);
             break;
         }
     }
     a->busy = false;
     loop->current = NULL;
-    a->handled += handled;
     loop->stats.messages_delivered += handled;
     if (a->status != JZX_ACTOR_RUNNING) {
         teardown_all(loop, a);

@@ -1,9 +1,10 @@
 /* Exit notification: what an ending actor tells the others. Monitors
- * (JZX_TAG_SYS_DOWN), a parent's watch (JZX_TAG_SYS_CHILD_EXIT) and links
- * (an exit signal, or the other end's failure) are each one record,
- * allocated in full when it is set, so no death is ever lost to memory or a
- * full mailbox. Supervisors build on this like any other actor. See
- * docs/monitors.md.
+ * (JZX_TAG_SYS_DOWN), a parent's watch (JZX_TAG_SYS_CHILD_EXIT), requests
+ * (JZX_TAG_SYS_NO_REPLY) and links (an exit signal, or the other end's
+ * failure) are each one record, allocated in full when it is set, so no
+ * death is ever lost to memory or a full mailbox. Supervisors build on this
+ * like any other actor. When the other end is on another loop of a group,
+ * exit_remote.c carries the records over. See docs/monitors.md.
  */
 #include "jzx_internal.h"
 
@@ -11,9 +12,9 @@
 
 /* ---- the target's list of watches and the watcher's list of monitors ---- */
 
-static void on_target(jzx__mon* m, jzx__actor* target) {
+void jzx__on_target(jzx__mon* m, jzx__actor* target) {
     jzx__actor_ext* x = target->ext;
-    x->nmonitors += m->note.tag == JZX_TAG_SYS_DOWN;
+    x->nmonitors += m->kind == JZX_TAG_SYS_DOWN;
     m->target = target;
     m->t_prev = NULL;
     m->t_next = x->watched_by;
@@ -23,9 +24,9 @@ static void on_target(jzx__mon* m, jzx__actor* target) {
     x->watched_by = m;
 }
 
-static void off_target(jzx__mon* m) {
+void jzx__off_target(jzx__mon* m) {
     jzx__actor_ext* x = m->target->ext;
-    x->nmonitors -= m->note.tag == JZX_TAG_SYS_DOWN;
+    x->nmonitors -= m->kind == JZX_TAG_SYS_DOWN;
     if (m->t_prev) {
         m->t_prev->t_next = m->t_next;
     } else {
@@ -37,8 +38,9 @@ static void off_target(jzx__mon* m) {
     m->target = NULL;
 }
 
-static void on_watcher(jzx__mon* m, jzx__actor* watcher) {
+void jzx__on_watcher(jzx__mon* m, jzx__actor* watcher) {
     jzx__actor_ext* x = watcher->ext;
+    m->watcher = watcher;
     m->w_prev = NULL;
     m->w_next = x->holding;
     if (x->holding) {
@@ -47,7 +49,7 @@ static void on_watcher(jzx__mon* m, jzx__actor* watcher) {
     x->holding = m;
 }
 
-static void off_watcher(jzx__mon* m) {
+void jzx__off_watcher(jzx__mon* m) {
     jzx__actor_ext* x = m->watcher->ext;
     if (m->w_prev) {
         m->w_prev->w_next = m->w_next;
@@ -59,17 +61,14 @@ static void off_watcher(jzx__mon* m) {
     }
 }
 
-void jzx__mon_unlink(jzx__mon* m) {
-    off_target(m);
-    off_watcher(m);
-}
+/* ---- records ------------------------------------------------------------- */
 
 /* Spare records are kept for the next watch or request, up to this many:
  * a request/reply round trip then allocates nothing. */
 static const uint32_t spares_max = 256;
 
 void jzx__mon_free(jzx_loop* loop, jzx__mon* m) {
-    if (jzx__handle_get(&loop->monitors, m->ref) == m) {
+    if (m->ref && jzx__handle_get(&loop->monitors, m->ref) == m) {
         jzx__handle_free(&loop->monitors, m->ref);
     }
     if (loop->nspare_mons < spares_max) {
@@ -81,9 +80,7 @@ void jzx__mon_free(jzx_loop* loop, jzx__mon* m) {
     jzx__free(loop, m);
 }
 
-/* ---- setting and removing watches ---------------------------------------- */
-
-jzx__mon* jzx__mon_reserve(jzx_loop* loop, uint32_t tag) {
+jzx__mon* jzx__mon_alloc(jzx_loop* loop, uint32_t kind) {
     jzx__mon* m = loop->spare_mons;
     if (m) {
         loop->spare_mons = m->spare;
@@ -92,19 +89,29 @@ jzx__mon* jzx__mon_reserve(jzx_loop* loop, uint32_t tag) {
         return NULL;
     }
     memset(m, 0, sizeof(*m));
-    if (jzx__handle_new(loop, &loop->monitors, m, &m->ref) != JZX_OK) {
+    m->kind = kind;
+    m->note.tag = kind;
+    return m;
+}
+
+jzx__mon* jzx__mon_reserve(jzx_loop* loop, uint32_t kind) {
+    jzx__mon* m = jzx__mon_alloc(loop, kind);
+    if (m && jzx__handle_new(loop, &loop->monitors, m, &m->ref) != JZX_OK) {
         jzx__free(loop, m);
         return NULL;
     }
-    m->note.tag = tag;
     return m;
 }
 
 void jzx__mon_arm(jzx__mon* m, jzx__actor* watcher, jzx__actor* target, uint32_t child_index) {
-    m->watcher = watcher;
     m->child_index = child_index;
-    on_target(m, target);
-    on_watcher(m, watcher);
+    jzx__on_target(m, target);
+    jzx__on_watcher(m, watcher);
+}
+
+void jzx__mon_unlink(jzx__mon* m) {
+    jzx__off_target(m);
+    jzx__off_watcher(m);
 }
 
 /* The watched actor never existed (or is gone): the DOWN goes out now. */
@@ -114,14 +121,17 @@ static void down_noproc(jzx_loop* loop, jzx__mon* m, jzx__actor* watcher, jzx_ac
     jzx__post_sys(loop, watcher, &m->note, JZX_TAG_SYS_DOWN);
 }
 
-bool jzx__unwatch_exit(jzx_loop* loop, jzx_monitor_ref ref, uint32_t tag) {
+bool jzx__unwatch_exit(jzx_loop* loop, jzx_monitor_ref ref, uint32_t kind) {
     jzx__mon* m = jzx__handle_get(&loop->monitors, ref);
-    if (!m || m->note.tag != tag) {
+    if (!m || m->kind != kind) {
         return false;
     }
+    if (m->remote) {
+        jzx__xunwatch(loop, m); /* the target's loop detaches its half */
+        return true;
+    }
     if (m->target) {
-        off_target(m);
-        off_watcher(m);
+        jzx__mon_unlink(m);
     } else {
         jzx__mailbox_unlink_sys(&m->watcher->mailbox, &m->note); /* its DOWN is queued */
     }
@@ -135,7 +145,7 @@ static int side(const jzx__link* l, const jzx__actor* a) {
     return l->end[0] == a ? 0 : 1;
 }
 
-static void link_on(jzx__link* l, int i) {
+void jzx__link_on(jzx__link* l, int i) {
     jzx__actor_ext* x = l->end[i]->ext;
     l->prev[i] = NULL;
     l->next[i] = x->links;
@@ -146,7 +156,7 @@ static void link_on(jzx__link* l, int i) {
     x->nlinks++;
 }
 
-static void link_off(jzx__link* l, int i) {
+void jzx__link_off(jzx__link* l, int i) {
     jzx__actor_ext* x = l->end[i]->ext;
     if (l->prev[i]) {
         l->prev[i]->next[side(l->prev[i], l->end[i])] = l->next[i];
@@ -157,6 +167,14 @@ static void link_off(jzx__link* l, int i) {
         l->next[i]->prev[side(l->next[i], l->end[i])] = l->prev[i];
     }
     x->nlinks--;
+}
+
+/* Takes a link off its ends' lists (one end, for a half link). */
+static void link_detach(jzx__link* l) {
+    jzx__link_off(l, 0);
+    if (l->end[1]) {
+        jzx__link_off(l, 1);
+    }
 }
 
 /* The link between a and b, found on the shorter of their lists. */
@@ -174,33 +192,59 @@ static jzx__link* link_find(jzx__actor* a, jzx__actor* b) {
     return NULL;
 }
 
+jzx__link* jzx__half_find(jzx__actor* a, jzx_actor_id peer) {
+    for (jzx__link* l = a->ext->links; l; l = l->next[side(l, a)]) {
+        if (!l->end[1] && l->peer == peer) {
+            return l;
+        }
+    }
+    return NULL;
+}
+
+void jzx__exit_signal(jzx_loop* loop, jzx__actor* b, jzx__link* note, jzx_actor_id from,
+                      jzx_exit_reason reason) {
+    if (b->ext->traps_exits) {
+        note->note.u.signal = (jzx_exit_signal){from, reason};
+        jzx__post_sys(loop, b, &note->note, JZX_TAG_SYS_EXIT);
+        return;
+    }
+    jzx__free(loop, note);
+    if (reason == JZX_EXIT_NORMAL) {
+        return;
+    }
+    if (loop->draining) {
+        jzx__actor_fail_later(loop, b);
+    } else {
+        jzx__actor_end(loop, b, JZX_ACTOR_FAILED, JZX_EXIT_FAIL);
+    }
+}
+
 /* `a` ended: the other end hears of it, or fails with it. */
 static void link_fire(jzx_loop* loop, jzx__link* l, jzx__actor* a) {
+    link_detach(l);
+    if (!l->end[1]) {
+        jzx__xlink_exit(loop, l, a); /* the other end is on another loop */
+        return;
+    }
     jzx__actor* b = l->end[1 - side(l, a)];
-    link_off(l, 0);
-    link_off(l, 1);
     if (b->status != JZX_ACTOR_RUNNING) {
         jzx__free(loop, l); /* ending too */
         return;
     }
-    if (b->ext->traps_exits) {
-        l->note.u.signal = (jzx_exit_signal){a->id, (jzx_exit_reason)a->reason};
-        jzx__post_sys(loop, b, &l->note, JZX_TAG_SYS_EXIT);
-        return;
-    }
-    jzx__free(loop, l);
-    if (a->reason != JZX_EXIT_NORMAL) {
-        jzx__actor_fail_later(loop, b);
-    }
+    jzx__exit_signal(loop, b, l, a->id, (jzx_exit_reason)a->reason);
 }
 
 /* ---- an actor ends ------------------------------------------------------- */
 
 /* Posts a watch's note to its watcher, if the watcher can still get it. */
 static void watch_fire(jzx_loop* loop, jzx__mon* m, jzx__actor* a) {
-    off_watcher(m);
+    if (m->remote) {
+        jzx__xwatch_fire(loop, m, a); /* the watcher is on another loop */
+        return;
+    }
+    jzx__off_watcher(m);
     m->target = NULL;
-    if (m->note.tag == JZX_TAG_SYS_NO_REPLY) {
+    if (m->kind == JZX_TAG_SYS_NO_REPLY) {
         jzx__request_target_ended(loop, m);
         return;
     }
@@ -209,7 +253,7 @@ static void watch_fire(jzx_loop* loop, jzx__mon* m, jzx__actor* a) {
         jzx__mon_free(loop, m);
         return;
     }
-    if (m->note.tag == JZX_TAG_SYS_DOWN) {
+    if (m->kind == JZX_TAG_SYS_DOWN) {
         m->note.u.down = (jzx_down){m->ref, a->id, (jzx_exit_reason)a->reason};
     } else {
         m->note.u.exit.pub = (jzx_child_exit){a->id, (jzx_actor_status)a->status};
@@ -217,18 +261,20 @@ static void watch_fire(jzx_loop* loop, jzx__mon* m, jzx__actor* a) {
         /* A queued CHILD_EXIT is not taken back: its parent matches ids. */
         jzx__handle_free(&loop->monitors, m->ref);
     }
-    jzx__post_sys(loop, w, &m->note, m->note.tag);
+    jzx__post_sys(loop, w, &m->note, m->kind);
 }
 
-/* The watcher ends: its monitors and requests go, telling nobody. */
+/* The watcher ends: its monitors and requests go, telling nobody here; the
+ * loops of remote targets are told to detach their halves. */
 static void drop_held(jzx_loop* loop, jzx__actor_ext* x) {
     while (x->holding) {
         jzx__mon* m = x->holding;
-        off_target(m);
-        off_watcher(m);
-        if (m->note.tag == JZX_TAG_SYS_NO_REPLY) {
+        if (m->kind == JZX_TAG_SYS_NO_REPLY) {
             jzx__request_dropped(loop, m);
+        } else if (m->remote) {
+            jzx__xunwatch(loop, m);
         } else {
+            jzx__mon_unlink(m);
             jzx__mon_free(loop, m);
         }
     }
@@ -245,6 +291,7 @@ void jzx__exit_notify(jzx_loop* loop, jzx__actor* a) {
         m = m->t_next;
     }
     x->watched_by = NULL;
+    x->nmonitors = 0;
     while (m) {
         jzx__mon* older = m->t_prev;
         watch_fire(loop, m, a);
@@ -256,6 +303,16 @@ void jzx__exit_notify(jzx_loop* loop, jzx__actor* a) {
     drop_held(loop, x);
 }
 
+/* A loop being destroyed: records go without a word (remote ones too: their
+ * loops are being destroyed with it). */
+static void forget_mon(jzx_loop* loop, jzx__mon* m) {
+    if (m->kind == JZX_TAG_SYS_NO_REPLY) {
+        jzx__request_forget(loop, m);
+    } else {
+        jzx__mon_free(loop, m);
+    }
+}
+
 void jzx__exit_forget(jzx_loop* loop, jzx__actor* a) {
     jzx__actor_ext* x = a->ext;
     if (!x) {
@@ -263,21 +320,25 @@ void jzx__exit_forget(jzx_loop* loop, jzx__actor* a) {
     }
     while (x->watched_by) {
         jzx__mon* m = x->watched_by;
-        off_target(m);
-        off_watcher(m);
-        if (m->note.tag == JZX_TAG_SYS_NO_REPLY) {
-            jzx__request_dropped(loop, m);
-        } else {
-            jzx__mon_free(loop, m);
+        jzx__off_target(m);
+        if (!m->remote) {
+            jzx__off_watcher(m);
         }
+        forget_mon(loop, m);
     }
     while (x->links) {
         jzx__link* l = x->links;
-        link_off(l, 0);
-        link_off(l, 1);
+        link_detach(l);
         jzx__free(loop, l);
     }
-    drop_held(loop, x);
+    while (x->holding) {
+        jzx__mon* m = x->holding;
+        jzx__off_watcher(m);
+        if (!m->remote) {
+            jzx__off_target(m);
+        }
+        forget_mon(loop, m);
+    }
 }
 
 /* ---- delivery ------------------------------------------------------------ */
@@ -330,6 +391,9 @@ jzx_err jzx_monitor(jzx_loop* loop, jzx_actor_id watcher, jzx_actor_id target,
         return JZX_ERR_INVALID_ARG; /* a supervisor would ignore the DOWN */
     }
     jzx__actor* t = jzx__actor_lookup(loop, target);
+    if (!t && jzx__remote_loop(loop, target) != UINT32_MAX) {
+        return jzx__xwatch(loop, w, target, JZX_TAG_SYS_DOWN, out_ref);
+    }
     if (!jzx__ext(loop, w) || (t && !jzx__ext(loop, t))) {
         return JZX_ERR_NO_MEMORY;
     }
@@ -358,10 +422,10 @@ jzx_err jzx_demonitor(jzx_loop* loop, jzx_monitor_ref ref) {
     return jzx__unwatch_exit(loop, ref, JZX_TAG_SYS_DOWN) ? JZX_OK : JZX_ERR_INVALID_ARG;
 }
 
-/* Both ends, live, with their cold parts: the common checks of link and
- * unlink. */
+/* The ends of a link or unlink: both of this loop, or one of this loop and
+ * one of another loop of its group (`*pb` NULL, `*remote` its loop). */
 static jzx_err two_ends(jzx_loop* loop, jzx_actor_id a, jzx_actor_id b, jzx__actor** pa,
-                        jzx__actor** pb) {
+                        jzx__actor** pb, uint32_t* remote) {
     if (!loop || a == b) {
         return JZX_ERR_INVALID_ARG;
     }
@@ -370,10 +434,21 @@ static jzx_err two_ends(jzx_loop* loop, jzx_actor_id a, jzx_actor_id b, jzx__act
     }
     *pa = jzx__actor_lookup(loop, a);
     *pb = jzx__actor_lookup(loop, b);
-    if (!*pa || !*pb) {
+    *remote = UINT32_MAX;
+    if (!*pa && *pb) { /* the local end first */
+        jzx_actor_id t = a;
+        a = b;
+        b = t;
+        *pa = *pb;
+        *pb = NULL;
+    }
+    if (*pa && !*pb) {
+        *remote = jzx__remote_loop(loop, b);
+    }
+    if (!*pa || (!*pb && *remote == UINT32_MAX)) {
         return JZX_ERR_NO_SUCH_ACTOR;
     }
-    if (!jzx__ext(loop, *pa) || !jzx__ext(loop, *pb)) {
+    if (!jzx__ext(loop, *pa) || (*pb && !jzx__ext(loop, *pb))) {
         return JZX_ERR_NO_MEMORY;
     }
     return JZX_OK;
@@ -381,9 +456,16 @@ static jzx_err two_ends(jzx_loop* loop, jzx_actor_id a, jzx_actor_id b, jzx__act
 
 jzx_err jzx_link(jzx_loop* loop, jzx_actor_id a, jzx_actor_id b) {
     jzx__actor *pa, *pb;
-    jzx_err err = two_ends(loop, a, b, &pa, &pb);
-    if (err != JZX_OK || link_find(pa, pb)) {
+    uint32_t remote;
+    jzx_err err = two_ends(loop, a, b, &pa, &pb, &remote);
+    if (err != JZX_OK) {
         return err;
+    }
+    if (!pb) {
+        return jzx__xlink(loop, pa, pa->id == a ? b : a);
+    }
+    if (link_find(pa, pb)) {
+        return JZX_OK;
     }
     jzx__link* l = jzx__alloc(loop, sizeof(*l));
     if (!l) {
@@ -392,21 +474,25 @@ jzx_err jzx_link(jzx_loop* loop, jzx_actor_id a, jzx_actor_id b) {
     memset(l, 0, sizeof(*l));
     l->end[0] = pa;
     l->end[1] = pb;
-    link_on(l, 0);
-    link_on(l, 1);
+    jzx__link_on(l, 0);
+    jzx__link_on(l, 1);
     return JZX_OK;
 }
 
 jzx_err jzx_unlink(jzx_loop* loop, jzx_actor_id a, jzx_actor_id b) {
     jzx__actor *pa, *pb;
-    jzx_err err = two_ends(loop, a, b, &pa, &pb);
+    uint32_t remote;
+    jzx_err err = two_ends(loop, a, b, &pa, &pb, &remote);
     if (err != JZX_OK) {
         return err;
     }
+    if (!pb) {
+        jzx__xunlink(loop, pa, pa->id == a ? b : a);
+        return JZX_OK;
+    }
     jzx__link* l = link_find(pa, pb);
     if (l) {
-        link_off(l, 0);
-        link_off(l, 1);
+        link_detach(l);
         jzx__free(loop, l);
     }
     return JZX_OK;

@@ -163,6 +163,35 @@ void* jzx__handle_get(const jzx__handles* h, uint64_t id);
 void jzx__handle_free(jzx__handles* h, uint64_t id);
 void jzx__handles_destroy(jzx_loop* loop, jzx__handles* h);
 
+/* ---- actor ids ----------------------------------------------------------- */
+
+/* An id is generation (22 bits, never 0) | group number (12) | loop index
+ * in the group (8) | slot (22). The group number is unique among the live
+ * groups of the process (a lone loop is a group of one), so ids of two live
+ * loops never collide; lookups compare whole ids. jzx.h documents the
+ * layout for users. */
+#define JZX__SLOT_BITS 22
+#define JZX__SLOT_LIMIT (1u << JZX__SLOT_BITS) /* slot indices per loop, retired ones included */
+#define JZX__LOOP_SHIFT 22
+#define JZX__LOOP_LIMIT 256u /* loops per group */
+#define JZX__GROUP_SHIFT 30
+#define JZX__GROUP_LIMIT 4096u /* live groups (and lone loops) per process */
+#define JZX__GEN_SHIFT 42
+#define JZX__GEN_LIMIT (1u << 22)
+
+static inline uint32_t jzx__id_slot(jzx_actor_id id) {
+    return (uint32_t)(id & (JZX__SLOT_LIMIT - 1u));
+}
+
+/* The group and loop bits: which loop an id belongs to. */
+static inline uint64_t jzx__id_home(jzx_actor_id id) {
+    return id & (((uint64_t)1 << JZX__GEN_SHIFT) - ((uint64_t)1 << JZX__LOOP_SHIFT));
+}
+
+static inline uint32_t jzx__id_loop(jzx_actor_id id) {
+    return (uint32_t)(id >> JZX__LOOP_SHIFT) & (JZX__LOOP_LIMIT - 1u);
+}
+
 /* ---- actors (actor.c) ---------------------------------------------------- */
 
 struct jzx__watch;
@@ -214,7 +243,9 @@ typedef struct jzx__actor {
 } jzx__actor;
 
 /* Slot table: index -> actor, with a generation per slot. It grows by
- * doubling up to max_actors; free slots form a LIFO list through `next_free`. */
+ * doubling; free slots form a LIFO list through `next_free`. A slot whose
+ * generation would come back to where it started is retired, and a fresh one
+ * takes its place, so max_actors bounds the live actors, not the slots. */
 typedef struct jzx__slot {
     jzx__actor* actor;
     uint32_t gen;
@@ -224,9 +255,11 @@ typedef struct jzx__slot {
 typedef struct jzx__actor_table {
     jzx__slot* slots;   /* loop thread */
     uint32_t size;      /* slots allocated */
-    uint32_t used;      /* slots handed out and not yet returned (high-water mark) */
+    uint32_t used;      /* slots handed out at least once (high-water mark) */
     uint32_t free_head; /* first free slot below `used`, or UINT32_MAX */
     uint32_t live;      /* live actors */
+    uint32_t gen_base;  /* every slot's first generation, different per loop number use */
+    uint64_t home;      /* this loop's group and loop bits, in every id it makes */
 } jzx__actor_table;
 
 /* Intrusive FIFO of runnable actors (doubly linked so an ending actor can be
@@ -257,6 +290,9 @@ void jzx__drop(jzx_loop* loop, jzx_actor_id target, const jzx_message* msg, jzx_
 /* Ends an actor: at once, or after its turn when it is the one running. */
 void jzx__actor_end(jzx_loop* loop, jzx__actor* actor, jzx_actor_status status,
                     jzx_exit_reason reason);
+/* jzx_actor_stop / _fail of a live local actor: asks its stop hook first
+ * (a supervisor may shut down gracefully), else ends it. */
+void jzx__stop(jzx_loop* loop, jzx__actor* a, jzx_actor_status status);
 /* Ends an actor as failed once the teardown under way is over: how link
  * cascades run without recursion. */
 void jzx__actor_fail_later(jzx_loop* loop, jzx__actor* actor);
@@ -301,25 +337,36 @@ void jzx__child_spec_free(jzx_loop* loop, jzx_child_spec* c);
  * watch (JZX_TAG_SYS_CHILD_EXIT), reserved in full when it is set. */
 typedef struct jzx__mon {
     jzx__sys note;           /* first: the message the watcher gets */
-    jzx__actor* watcher;     /* where the note goes */
-    jzx__actor* target;      /* NULL once the note is queued */
+    jzx__actor* watcher;     /* where the note goes; NULL: on another loop (peer) */
+    jzx__actor* target;      /* NULL once the note is queued, or on another loop (peer) */
     struct jzx__mon* t_prev; /* target's watched_by list */
     struct jzx__mon* t_next;
     struct jzx__mon* w_prev; /* watcher's holding list */
     struct jzx__mon* w_next;
-    jzx_monitor_ref ref;    /* the monitor ref, or the request id */
+    jzx_monitor_ref ref;    /* the monitor ref, or the request id (on the watcher's loop) */
     jzx_timer_id deadline;  /* NO_REPLY (a request): its deadline timer, 0 if none */
+    uint32_t kind;          /* JZX_TAG_SYS_DOWN, _CHILD_EXIT or _NO_REPLY: what it watches for */
     uint32_t child_index;   /* CHILD_EXIT only */
-    struct jzx__mon* spare; /* on the loop's list of spare records */
+    uint8_t xop;            /* between loops: what the receiving loop does (xloop.c) */
+    bool remote;            /* armed, with the other end on another loop of the group */
+    jzx_actor_id peer;      /* remote, and between loops: the other end's id */
+    jzx_monitor_ref peer_ref; /* the target's half: the ref (or request id) on the watcher's loop */
+    jzx_actor_id about;     /* between loops: the actor of the receiving loop it concerns */
+    struct jzx__mon* spare; /* on the loop's list of spare records; a request's second
+                               record on its way to another loop */
 } jzx__mon;
 
 /* A link between two actors, on both their lists; it becomes the EXIT note
  * of the end that survives and traps exits. */
 typedef struct jzx__link {
     jzx__sys note; /* first */
-    jzx__actor* end[2];
+    jzx__actor* end[2];        /* end[1] NULL: a half link, the other end on another loop */
     struct jzx__link* prev[2]; /* in end[i]'s list */
     struct jzx__link* next[2];
+    jzx_actor_id peer;         /* a half link: the other end's id */
+    jzx_actor_id about;        /* between loops: the end on the receiving loop */
+    uint8_t xop;               /* between loops: what the receiving loop does */
+    uint8_t reason;            /* an EXIT between loops: how `peer` ended */
 } jzx__link;
 
 /* A watch's record and ref, reserved before anything that could fail
@@ -339,6 +386,21 @@ void jzx__exit_notify(jzx_loop* loop, jzx__actor* a);
 /* Drops every watch and link of an actor without telling anyone (a loop
  * being destroyed). */
 void jzx__exit_forget(jzx_loop* loop, jzx__actor* a);
+/* The lists of exit.c, for exit_remote.c and request.c. */
+void jzx__on_target(jzx__mon* m, jzx__actor* target);
+void jzx__off_target(jzx__mon* m);
+void jzx__on_watcher(jzx__mon* m, jzx__actor* watcher);
+void jzx__off_watcher(jzx__mon* m);
+/* A record with no ref (from the spares first), NULL: no memory. */
+jzx__mon* jzx__mon_alloc(jzx_loop* loop, uint32_t kind);
+void jzx__link_on(jzx__link* l, int i);
+void jzx__link_off(jzx__link* l, int i);
+/* a's half link whose other end, on another loop, is `peer`. */
+jzx__link* jzx__half_find(jzx__actor* a, jzx_actor_id peer);
+/* `from` ended with `reason` and was linked to `b`: `note` becomes b's EXIT
+ * (if it traps exits) or is freed, and b fails on an abnormal end. */
+void jzx__exit_signal(jzx_loop* loop, jzx__actor* b, jzx__link* note, jzx_actor_id from,
+                      jzx_exit_reason reason);
 /* A DOWN or EXIT note is about to be delivered; and its release, after the
  * behaviour call or when nobody will receive it. */
 void jzx__exit_delivering(jzx_loop* loop, jzx__sys* note);
@@ -524,6 +586,7 @@ void jzx__registry_destroy(jzx_loop* loop);
 typedef struct jzx__observer {
     jzx_observer hooks;
     void* ctx;
+    bool live; /* false: removed from inside a hook, compacted later */
 } jzx__observer;
 
 /* Slot 0 is jzx_loop_set_observer's, the rest were added. Loop thread. */
@@ -547,8 +610,145 @@ void jzx__notify_full(jzx_loop* loop, jzx_actor_id id);
 /* The three ends a request can meet besides its reply; each produces the
  * one outcome (or, for a requester that ended, none). */
 void jzx__request_target_ended(jzx_loop* loop, jzx__mon* req);
+void jzx__request_fired(jzx_loop* loop, jzx__mon* there);
 void jzx__request_deadline(jzx_loop* loop, jzx__mon* req);
 void jzx__request_dropped(jzx_loop* loop, jzx__mon* req);
+void jzx__request_forget(jzx_loop* loop, jzx__mon* req);
+
+/* ---- between the loops of a group (xloop.c, group.c) ---------------------- */
+
+/* Internal tags of records travelling between loops (never delivered). */
+#define JZX__TAG_XMON 0xFFFF00F1u  /* a jzx__mon on its way */
+#define JZX__TAG_XLINK 0xFFFF00F2u /* a jzx__link on its way */
+
+/* What a record asks of the loop it reaches. */
+enum {
+    JZX__XOP_WATCH = 1, /* mon: attach to `peer`'s target here (monitor, request) */
+    JZX__XOP_FIRE,      /* mon: the target ended (note.u holds why): tell the watcher */
+    JZX__XOP_UNWATCH,   /* mon: the watcher let go: detach the matching watch here */
+    JZX__XOP_LINK,      /* link: attach the other half to the local end */
+    JZX__XOP_EXIT,      /* link: the other end ended */
+    JZX__XOP_UNLINK     /* link: the other end unlinked */
+};
+
+/* What an envelope carries. */
+enum {
+    JZX__X_MSG = 1, /* a user message for `target` */
+    JZX__X_REPLY,   /* a reply for a request made on this loop */
+    JZX__X_STOP,    /* jzx_actor_stop / _fail of an actor here (msg.tag: status) */
+    JZX__X_RECORD   /* msg.data: a jzx__mon or jzx__link (note.tag says which) */
+};
+
+typedef struct jzx__xmsg {
+    jzx_message msg;
+    jzx_actor_id target;
+    uint32_t kind;
+} jzx__xmsg;
+
+#define JZX__XCHUNK 64u
+
+typedef struct jzx__xchunk {
+    _Atomic(struct jzx__xchunk*) next; /* set by the producer before it publishes past it */
+    jzx__xmsg e[JZX__XCHUNK];
+} jzx__xchunk;
+
+/* One direction between two loops: a single-producer single-consumer queue
+ * of chunks, published in batches. FIFO per pair of loops, hence per pair of
+ * actors. */
+typedef struct jzx__xq {
+    /* producer (the source loop's thread) */
+    jzx__xchunk* ptail;
+    uint32_t pidx;       /* next free entry of ptail */
+    uint64_t pushed;     /* entries written, published or not */
+    bool dirty;          /* has entries to publish */
+    jzx__sys* pending;   /* records that found no memory for a chunk, in order */
+    jzx__sys* pending_tail;
+    /* release: publishes the entries below it and the chunks they are in */
+    _Alignas(64) _Atomic uint64_t published;
+    /* consumer (the destination loop's thread) */
+    _Alignas(64) jzx__xchunk* chead;
+    uint32_t cidx;
+    uint64_t taken;
+    _Atomic(jzx__xchunk*) spare; /* an emptied chunk for the producer to reuse */
+} jzx__xq;
+
+struct jzx_group {
+    uint32_t n;       /* loops; read-only */
+    uint32_t number;  /* the group number in every id; read-only */
+    jzx_loop** loops; /* read-only */
+    /* q[src * n + dst]: created by the source loop's thread on first use;
+     * release/acquire so the destination sees it initialised. */
+    _Atomic(jzx__xq*)* q;
+    /* busy loops << 32 | entries in flight. The run ends when it drops to
+     * 0: a loop counts itself busy before it takes an entry, a producer adds
+     * its entries before it publishes them, so "no loop busy and nothing in
+     * flight" is seen only once nothing can happen any more. seq_cst. */
+    _Atomic uint64_t work;
+    atomic_bool done;         /* the run is over: every member returns */
+    _Atomic uint32_t running; /* members inside jzx_loop_run */
+    jzx_allocator allocator;
+};
+
+/* Sends (or queues for the next flush) to loop `dst` of the group. */
+jzx_err jzx__xsend(jzx_loop* loop, uint32_t dst, const jzx__xmsg* m);
+/* A record must get through: if no memory is left for a chunk it waits on
+ * the queue, in order, until a later flush finds some. */
+void jzx__xsend_record(jzx_loop* loop, uint32_t dst, jzx__sys* rec);
+/* Publishes what this loop queued for other loops, waking those asleep. */
+void jzx__xflush(jzx_loop* loop);
+/* Handles up to `budget` entries from the other loops; false if none. */
+bool jzx__xdrain(jzx_loop* loop, uint32_t budget);
+/* Anything from another loop not yet handled. */
+bool jzx__xpending(jzx_loop* loop);
+/* Destroy: what is still queued for this loop goes to on_drop. */
+void jzx__xdestroy(jzx_loop* loop);
+/* The queues' memory, once every loop is destroyed. */
+void jzx__xfree(jzx_group* g);
+
+/* The loop of the group that owns `id`, if it is another loop of this one's
+ * group: its index, else UINT32_MAX. */
+uint32_t jzx__remote_loop(jzx_loop* loop, jzx_actor_id id);
+
+/* Makes the queue to loop `dst` now, so that records sent later need no
+ * memory for it. */
+jzx_err jzx__xready(jzx_loop* loop, uint32_t dst);
+
+/* Handlers of what reaches a loop (exit_remote.c, request.c); false: it
+ * needs memory, and waits in order until there is some. */
+bool jzx__xmon_arrived(jzx_loop* loop, jzx__mon* m);
+bool jzx__xlink_arrived(jzx_loop* loop, jzx__link* l);
+void jzx__xreply_arrived(jzx_loop* loop, const jzx_message* msg);
+
+/* Halves of watches and links whose other end is on another loop
+ * (exit_remote.c). */
+jzx_err jzx__xwatch(jzx_loop* loop, jzx__actor* w, jzx_actor_id target, uint32_t kind,
+                    jzx_monitor_ref* out_ref);
+void jzx__xattach(jzx_loop* loop, jzx__mon* there, jzx_actor_id watcher, uint64_t ref,
+                  jzx_actor_id target);
+void jzx__xdetach(jzx_loop* loop, jzx__mon* by, jzx_actor_id target);
+void jzx__xunwatch(jzx_loop* loop, jzx__mon* half);
+void jzx__xwatch_fire(jzx_loop* loop, jzx__mon* there, jzx__actor* a);
+jzx_err jzx__xlink(jzx_loop* loop, jzx__actor* a, jzx_actor_id b);
+void jzx__xunlink(jzx_loop* loop, jzx__actor* a, jzx_actor_id b);
+void jzx__xlink_exit(jzx_loop* loop, jzx__link* here, jzx__actor* a);
+
+bool jzx__group_number_take(uint32_t* number, uint32_t* gen_base);
+void jzx__group_number_give(uint32_t number);
+jzx_loop* jzx__loop_create(const jzx_config* cfg, uint32_t number, uint32_t index,
+                           uint32_t gen_base);
+void jzx__loop_destroy(jzx_loop* loop);
+
+/* jzx_loop_request_stop of this loop alone (a group stops all its members). */
+void jzx__loop_request_stop(jzx_loop* loop);
+/* The group side of a member's run (group.c): counting it busy or idle for
+ * the group's end. */
+void jzx__group_run_begin(jzx_loop* loop);
+void jzx__group_run_end(jzx_loop* loop);
+/* The loop has nothing to do and nothing arrived: may the run end (the
+ * whole group is idle)? Counts the loop idle until something arrives. */
+bool jzx__group_idle(jzx_loop* loop);
+/* Something arrived for an idle loop: count it busy again. */
+void jzx__group_busy(jzx_loop* loop);
 
 /* ---- loop (loop.c) ------------------------------------------------------- */
 
@@ -578,6 +778,17 @@ struct jzx_loop {
      * run returns. relaxed: nothing is published with it, and the
      * uv_async_send that follows the store is what wakes the loop. */
     atomic_bool stop_requested;
+    /* Groups (group.c, xloop.c). NULL and 0 for a lone loop. */
+    struct jzx_group* group; /* read-only after create */
+    uint32_t index;          /* read-only after create */
+    bool out_dirty;          /* loop thread: some queue from here has entries to publish */
+    jzx__sys* xdeferred;     /* loop thread: records from other loops waiting for memory */
+    jzx__sys* xdeferred_tail;
+    bool counted_busy;       /* loop thread: counted in the group's busy loops */
+    /* Any thread reads it; the loop thread sets it before it blocks. seq_cst,
+     * with the fence a producer issues after publishing: either the producer
+     * sees it asleep and wakes it, or the loop sees the entries first. */
+    atomic_bool asleep;
 };
 
 /* Bracket every call into an observer hook or on_drop: while one runs,

@@ -85,9 +85,9 @@ static void apply_defaults(jzx_config* cfg) {
         cfg->clock = d.clock;
         cfg->clock_ctx = NULL;
     }
-    /* Slot indices are 32-bit and UINT32_MAX marks "none". */
-    if (cfg->max_actors == UINT32_MAX) {
-        cfg->max_actors--;
+    /* An id has 22 slot bits. */
+    if (cfg->max_actors >= JZX__SLOT_LIMIT) {
+        cfg->max_actors = JZX__SLOT_LIMIT - 1u;
     }
 }
 
@@ -101,7 +101,10 @@ static void close_uv(jzx_loop* loop) {
     JZX_ASSERT(rc == 0);
 }
 
-jzx_loop* jzx_loop_create(const jzx_config* cfg) {
+/* Creates a loop that is loop `index` of group `number` (a lone loop: its
+ * own group of one, index 0). */
+jzx_loop* jzx__loop_create(const jzx_config* cfg, uint32_t number, uint32_t index,
+                           uint32_t gen_base) {
     jzx_config local;
     if (cfg) {
         local = *cfg;
@@ -116,6 +119,10 @@ jzx_loop* jzx_loop_create(const jzx_config* cfg) {
     memset(loop, 0, sizeof(*loop));
     loop->cfg = local;
     loop->actors.free_head = UINT32_MAX;
+    loop->actors.gen_base = gen_base;
+    loop->actors.home =
+        ((uint64_t)number << JZX__GROUP_SHIFT) | ((uint64_t)index << JZX__LOOP_SHIFT);
+    loop->index = index;
     atomic_init(&loop->stop_requested, false);
     if (jzx__observers_init(loop) != JZX_OK) {
         jzx__free(loop, loop);
@@ -144,10 +151,20 @@ no_uv:
     return NULL;
 }
 
-void jzx_loop_destroy(jzx_loop* loop) {
-    if (!loop || loop->running || loop->destroying || loop->in_hooks) {
-        return;
+jzx_loop* jzx_loop_create(const jzx_config* cfg) {
+    uint32_t number = 0, gen_base = 0;
+    if (!jzx__group_number_take(&number, &gen_base)) {
+        return NULL;
     }
+    jzx_loop* loop = jzx__loop_create(cfg, number, 0, gen_base);
+    if (!loop) {
+        jzx__group_number_give(number);
+    }
+    return loop;
+}
+
+/* Everything of a loop but its number; a group gives its number back once. */
+void jzx__loop_destroy(jzx_loop* loop) {
     loop->destroying = true;
     jzx__async_shutdown(loop);
     jzx__timers_destroy(loop);
@@ -164,10 +181,20 @@ void jzx_loop_destroy(jzx_loop* loop) {
     jzx__free(loop, loop);
 }
 
+void jzx_loop_destroy(jzx_loop* loop) {
+    if (!loop || loop->running || loop->destroying || loop->in_hooks || loop->group) {
+        return;
+    }
+    uint32_t number = (uint32_t)(loop->actors.home >> JZX__GROUP_SHIFT);
+    jzx__loop_destroy(loop);
+    jzx__group_number_give(number);
+}
+
 /* ---- run ----------------------------------------------------------------- */
 
 static bool has_work_left(jzx_loop* loop) {
-    return loop->actors.live || loop->timers.count || loop->io.count || jzx__async_pending(loop);
+    return loop->actors.live || loop->timers.count || loop->io.count ||
+           jzx__async_pending(loop) || loop->xdeferred;
 }
 
 static void poll_uv(jzx_loop* loop, uv_run_mode mode) {
@@ -175,10 +202,34 @@ static void poll_uv(jzx_loop* loop, uv_run_mode mode) {
     uv_run(&loop->uv, mode);
 }
 
-/* One scheduler tick: async mail, due timers, I/O readiness, then up to
- * max_actors_per_tick actor turns. */
+/* Blocks until I/O, the earliest timer, a wakeup from another thread, or
+ * io_poll_timeout_ms. A group member says it is asleep first, then looks
+ * once more for entries from the other loops: seq_cst, with the fence a
+ * producer issues after publishing, so that either it sees them here or the
+ * producer sees it asleep and wakes it. */
+static void wait_for_work(jzx_loop* loop) {
+    jzx__timers_arm(loop, jzx__now(loop), loop->cfg.io_poll_timeout_ms);
+    if (loop->group) {
+        atomic_store_explicit(&loop->asleep, true, memory_order_seq_cst);
+        if (jzx__xpending(loop) ||
+            atomic_load_explicit(&loop->group->done, memory_order_seq_cst)) {
+            atomic_store_explicit(&loop->asleep, false, memory_order_relaxed);
+            return;
+        }
+    }
+    poll_uv(loop, UV_RUN_ONCE);
+    loop->just_polled = true;
+    atomic_store_explicit(&loop->asleep, false, memory_order_relaxed);
+}
+
+/* One scheduler tick: async mail and mail from the group's other loops, due
+ * timers, I/O readiness, then up to max_actors_per_tick actor turns. What
+ * the turns send to other loops is published after each turn. */
 static void tick(jzx_loop* loop) {
     jzx__async_drain(loop, ASYNC_BUDGET);
+    if (loop->group) {
+        jzx__xdrain(loop, ASYNC_BUDGET);
+    }
     if (loop->timers.count) {
         jzx__timers_fire(loop, jzx__now(loop));
     }
@@ -199,7 +250,41 @@ static void tick(jzx_loop* loop) {
             break;
         }
         jzx__actor_turn(loop, a);
+        if (loop->out_dirty) {
+            jzx__xflush(loop);
+        }
     }
+}
+
+/* A member of a group ends its run only when the whole group is idle:
+ * group.c counts it busy while it has work or mail to take. */
+static void run_member(jzx_loop* loop) {
+    jzx_group* g = loop->group;
+    jzx__group_run_begin(loop);
+    /* relaxed: nothing is published with the flag */
+    while (!atomic_load_explicit(&loop->stop_requested, memory_order_relaxed)) {
+        if (!loop->counted_busy) {
+            if (atomic_load_explicit(&g->done, memory_order_seq_cst)) {
+                break;
+            }
+            if (!jzx__xpending(loop) && !has_work_left(loop)) {
+                wait_for_work(loop);
+                continue;
+            }
+            jzx__group_busy(loop); /* before it takes anything */
+        }
+        tick(loop);
+        jzx__xflush(loop);
+        if (loop->runq.head || jzx__async_pending(loop) || jzx__xpending(loop)) {
+            continue;
+        }
+        if (has_work_left(loop)) {
+            wait_for_work(loop);
+        } else if (jzx__group_idle(loop)) {
+            break;
+        }
+    }
+    jzx__group_run_end(loop);
 }
 
 jzx_err jzx_loop_run(jzx_loop* loop) {
@@ -210,8 +295,11 @@ jzx_err jzx_loop_run(jzx_loop* loop) {
         return JZX_ERR_LOOP_CLOSED;
     }
     loop->running = true;
+    if (loop->group) {
+        run_member(loop);
+    }
     /* relaxed: nothing is published with the flag */
-    while (!atomic_load_explicit(&loop->stop_requested, memory_order_relaxed)) {
+    while (!loop->group && !atomic_load_explicit(&loop->stop_requested, memory_order_relaxed)) {
         tick(loop);
         if (loop->runq.head || jzx__async_pending(loop)) {
             continue;
@@ -219,11 +307,7 @@ jzx_err jzx_loop_run(jzx_loop* loop) {
         if (!has_work_left(loop)) {
             break;
         }
-        /* Idle: block until I/O, the earliest timer, a wakeup from another
-         * thread, or io_poll_timeout_ms. */
-        jzx__timers_arm(loop, jzx__now(loop), loop->cfg.io_poll_timeout_ms);
-        poll_uv(loop, UV_RUN_ONCE);
-        loop->just_polled = true;
+        wait_for_work(loop);
     }
     uv_timer_stop(&loop->timers.wake);
     /* Whatever ended this run answered every request made during it. */
@@ -232,13 +316,22 @@ jzx_err jzx_loop_run(jzx_loop* loop) {
     return JZX_OK;
 }
 
-void jzx_loop_request_stop(jzx_loop* loop) {
-    if (!loop || !jzx__async_enter(loop)) {
+void jzx__loop_request_stop(jzx_loop* loop) {
+    if (!jzx__async_enter(loop)) {
         return;
     }
     atomic_store_explicit(&loop->stop_requested, true, memory_order_relaxed);
     uv_async_send(&loop->async.wake);
     jzx__async_leave(loop);
+}
+
+/* A member of a group cannot end its run alone: the whole group stops. */
+void jzx_loop_request_stop(jzx_loop* loop) {
+    if (loop && loop->group) {
+        jzx_group_request_stop(loop->group);
+    } else if (loop) {
+        jzx__loop_request_stop(loop);
+    }
 }
 
 /* ---- small public helpers ------------------------------------------------ */

@@ -30,9 +30,7 @@ void jzx__observers_destroy(jzx_loop* loop) {
 static void compact(jzx__observers* o) {
     uint32_t n = 1;
     for (uint32_t i = 1; i < o->count; ++i) {
-        const jzx_observer* h = &o->slots[i].hooks;
-        if (h->on_actor_start || h->on_actor_stop || h->on_actor_restart ||
-            h->on_supervisor_escalate || h->on_mailbox_full) {
+        if (o->slots[i].live) {
             o->slots[n++] = o->slots[i];
         }
     }
@@ -114,7 +112,7 @@ jzx_err jzx_loop_add_observer(jzx_loop* loop, const jzx_observer* obs, void* ctx
         o->slots = slots;
         o->cap *= 2u;
     }
-    o->slots[o->count++] = (jzx__observer){*obs, ctx};
+    o->slots[o->count++] = (jzx__observer){*obs, ctx, true};
     return JZX_OK;
 }
 
@@ -128,7 +126,7 @@ jzx_err jzx_loop_remove_observer(jzx_loop* loop, const jzx_observer* obs, void* 
     jzx__observers* o = &loop->observers;
     for (uint32_t i = 1; i < o->count; ++i) {
         jzx__observer* slot = &o->slots[i];
-        if (slot->ctx == ctx && memcmp(&slot->hooks, obs, sizeof(*obs)) == 0) {
+        if (slot->live && slot->ctx == ctx && memcmp(&slot->hooks, obs, sizeof(*obs)) == 0) {
             /* Emptied, not moved: a hook under way may be walking the slots. */
             memset(slot, 0, sizeof(*slot));
             o->removed = true;

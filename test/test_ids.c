@@ -1,7 +1,8 @@
-/* Ids are never handed out twice: an actor slot or a timer slot whose 32-bit
- * generation would wrap is retired, not reused. Reaching the wrap by spawning
- * 2^32 actors takes minutes, so these white-box tests set the generation just
- * below it; they link the static library to reach the internals. */
+/* Ids are never handed out twice: an actor slot whose generation would come
+ * back to where it started, or a timer slot whose 32-bit generation would
+ * wrap, is retired, not reused. Reaching that by spawning millions of actors
+ * takes a while, so these white-box tests set the generation just below it;
+ * they link the static library to reach the internals. */
 #define _POSIX_C_SOURCE 200809L /* jzx_internal.h includes uv.h, which needs pthread_rwlock_t */
 
 #include "harness.h"
@@ -12,31 +13,84 @@ static uint32_t slot_of(uint64_t id) {
     return (uint32_t)id;
 }
 
-static void actor_slot_is_retired_at_generation_wrap(void** state) {
+static void actor_slot_is_retired_when_its_generation_comes_back(void** state) {
     (void)state;
     jzx_loop* loop = th_loop_new();
     jzx_actor_id first = th_spawn(loop, th_idle, NULL);
-    uint32_t idx = slot_of(first);
-    loop->actors.slots[idx].gen = UINT32_MAX; /* as after 2^32 - 2 reuses */
-    loop->actors.slots[idx].actor->id = ((uint64_t)UINT32_MAX << 32) | idx;
-    jzx_actor_id last = loop->actors.slots[idx].actor->id;
+    uint32_t idx = jzx__id_slot(first);
+    uint32_t base = loop->actors.gen_base;
+    assert_int_equal(first >> JZX__GEN_SHIFT, base); /* every slot starts there */
+    /* As after 2^22 - 2 reuses: the next generation would be the first. */
+    uint32_t before = base == 1 ? JZX__GEN_LIMIT - 1u : base - 1u;
+    jzx__actor* a = loop->actors.slots[idx].actor;
+    loop->actors.slots[idx].gen = before;
+    a->id = ((uint64_t)before << JZX__GEN_SHIFT) | loop->actors.home | idx;
+    jzx_actor_id last = a->id;
     assert_int_equal(jzx_send(loop, last, NULL, 0, 1), JZX_OK);
     assert_int_equal(jzx_actor_stop(loop, last), JZX_OK);
 
     /* The next spawn does not get the retired slot, and no id reaches it. */
     jzx_actor_id next = th_spawn(loop, th_idle, NULL);
-    assert_true(slot_of(next) != idx);
+    assert_true(jzx__id_slot(next) != idx);
     assert_int_equal(jzx_send(loop, last, NULL, 0, 1), JZX_ERR_NO_SUCH_ACTOR);
     assert_int_equal(jzx_send(loop, first, NULL, 0, 1), JZX_ERR_NO_SUCH_ACTOR);
     assert_int_equal(jzx_send(loop, (uint64_t)idx, NULL, 0, 1), JZX_ERR_NO_SUCH_ACTOR);
     /* Ordinary slots are still reused, with a new generation. */
     assert_int_equal(jzx_actor_stop(loop, next), JZX_OK);
     jzx_actor_id again = th_spawn(loop, th_idle, NULL);
-    assert_int_equal(slot_of(again), slot_of(next));
+    assert_int_equal(jzx__id_slot(again), jzx__id_slot(next));
     assert_true(again != next);
     assert_int_equal(jzx_actor_stop(loop, again), JZX_OK);
     th_assert_empty(loop);
     th_loop_finish(loop);
+}
+
+/* max_actors bounds live actors, not slot indices: a retired slot is
+ * replaced by a fresh one even when the table holds max_actors slots. */
+static void retired_slot_does_not_lower_max_actors(void** state) {
+    (void)state;
+    jzx_config cfg;
+    th_config(&cfg);
+    cfg.max_actors = 1;
+    jzx_loop* loop = th_loop_with(&cfg);
+    jzx_actor_id a = th_spawn(loop, th_idle, NULL);
+    uint32_t idx = jzx__id_slot(a);
+    uint32_t base = loop->actors.gen_base;
+    uint32_t before = base == 1 ? JZX__GEN_LIMIT - 1u : base - 1u;
+    loop->actors.slots[idx].gen = before;
+    loop->actors.slots[idx].actor->id =
+        ((uint64_t)before << JZX__GEN_SHIFT) | loop->actors.home | idx;
+    assert_int_equal(jzx_actor_stop(loop, loop->actors.slots[idx].actor->id), JZX_OK);
+    jzx_actor_id b = th_spawn(loop, th_idle, NULL);
+    assert_true(jzx__id_slot(b) != idx);
+    jzx_spawn_opts o = {.behavior = th_idle};
+    assert_int_equal(jzx_spawn(loop, &o, NULL), JZX_ERR_MAX_ACTORS);
+    assert_int_equal(jzx_actor_stop(loop, b), JZX_OK);
+    th_assert_empty(loop);
+    th_loop_finish(loop);
+}
+
+/* The group and loop bits of two live loops differ, so an id is never
+ * taken by a loop that did not make it, even for the same slot. */
+static void ids_of_two_loops_never_collide(void** state) {
+    (void)state;
+    jzx_loop* one = th_loop_new();
+    jzx_config cfg;
+    th_config(&cfg);
+    jzx_loop* two = jzx_loop_create(&cfg);
+    assert_non_null(two);
+    jzx_actor_id a = th_spawn(one, th_idle, NULL);
+    jzx_actor_id b = th_spawn(two, th_idle, NULL);
+    assert_int_equal(jzx__id_slot(a), jzx__id_slot(b));
+    assert_true(jzx__id_home(a) != jzx__id_home(b));
+    assert_int_equal(jzx_send(one, b, NULL, 0, 1), JZX_ERR_NO_SUCH_ACTOR);
+    assert_int_equal(jzx_send(two, a, NULL, 0, 1), JZX_ERR_NO_SUCH_ACTOR);
+    assert_int_equal(jzx_actor_loop_index(a), 0);
+    assert_int_equal(jzx_actor_stop(two, b), JZX_OK);
+    jzx_loop_destroy(two);
+    assert_int_equal(jzx_actor_stop(one, a), JZX_OK);
+    th_assert_empty(one);
+    th_loop_finish(one);
 }
 
 static void timer_slot_is_retired_at_generation_wrap(void** state) {
@@ -63,7 +117,9 @@ static void timer_slot_is_retired_at_generation_wrap(void** state) {
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(actor_slot_is_retired_at_generation_wrap),
+    cmocka_unit_test(actor_slot_is_retired_when_its_generation_comes_back),
+    cmocka_unit_test(retired_slot_does_not_lower_max_actors),
+    cmocka_unit_test(ids_of_two_loops_never_collide),
     cmocka_unit_test(timer_slot_is_retired_at_generation_wrap),
 };
 

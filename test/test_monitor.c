@@ -1208,7 +1208,7 @@ static struct chain_obs {
 
 static void chain_end(void* ctx, jzx_actor_id id, jzx_exit_reason reason) {
     (void)ctx;
-    uint32_t idx = (uint32_t)id;
+    uint32_t idx = (uint32_t)(id & 0x3FFFFFu); /* the slot bits (jzx.h) */
     if (idx < CH.size) {
         CH.ends[idx]++;
     }

@@ -750,8 +750,8 @@ static int take_name_of_link_failed_actor(void) {
     }
     jzx_observer obs = {.on_actor_stop = take_the_other_name};
     jzx_loop_set_observer(loop, &obs, NULL);
-    if (jzx_actor_fail(loop, a) != JZX_OK || ending.probes != 1) {
-        return 3;
+    if (jzx_actor_fail(loop, a) != JZX_OK || ending.probes != 2) {
+        return 3; /* b and c both ended; the first one probed */
     }
     if (ending.where_rc != JZX_ERR_NO_SUCH_ACTOR) {
         return 4; /* the name was said to be free ... */

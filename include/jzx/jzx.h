@@ -77,9 +77,13 @@ JZX_API const char* jzx_strerror(int err);
 /* Identifiers and basic types                                              */
 /* ------------------------------------------------------------------------ */
 
-/** generation << 32 | slot index. 0 is never a valid id. A slot's generation
- * changes when its actor ends, so an old id goes stale instead of reaching a
- * newer actor. */
+/** An actor's id, from the most significant bit down (0.2): generation
+ * (22 bits, never 0), group number (12), loop index in the group (8), slot
+ * (22). 0 is never a valid id. A slot's generation changes when its actor
+ * ends, so an old id goes stale instead of reaching a newer actor; every live
+ * loop of the process (a lone loop is a group of one) has its own group and
+ * loop bits, so an id is never accepted by a loop that did not make it.
+ * (0.1 ids were generation << 32 | slot; treat ids as opaque.) */
 typedef uint64_t jzx_actor_id;
 /** Timer ids are never 0 and never reused within a loop; they say nothing
  * about creation order. */
@@ -118,7 +122,9 @@ typedef enum jzx_drop_reason {
     JZX_DROP_ACTOR_ENDED =
         3, /**< mail still queued, or a timer still armed, when its actor ended */
     JZX_DROP_LOOP_DESTROYED = 4, /**< mail, timer or async message pending at jzx_loop_destroy */
-    JZX_DROP_NOT_HANDLED = 5     /**< a user message sent to a supervisor */
+    JZX_DROP_NOT_HANDLED = 5,    /**< a user message sent to a supervisor */
+    JZX_DROP_LATE_REPLY = 7      /**< (0.2) a reply from another loop of the group for a
+                                    request that already had its outcome */
 } jzx_drop_reason;
 
 /** Receives every user payload the runtime accepted but could not deliver, so
@@ -132,7 +138,8 @@ typedef void (*jzx_drop_fn)(void* ctx, jzx_actor_id target, const jzx_message* m
 typedef uint64_t (*jzx_clock_fn)(void* ctx);
 
 /** Loop configuration. Fill with jzx_config_init() or zero it: every zero
- * field takes its default. Fields are only ever appended. */
+ * field takes its default. Fields are only ever appended. max_actors is
+ * clamped to 2^22 - 1 (the slot bits of an id). */
 typedef struct jzx_config {
     jzx_allocator allocator;      /**< default: malloc/free */
     uint32_t max_actors;          /**< live actors at once; default 1024 */
@@ -211,7 +218,7 @@ typedef struct jzx_spawn_opts {
      * when this one ends. Supervised children come only from a child spec. */
     jzx_actor_id supervisor;
     uint32_t mailbox_cap; /**< 0: the loop's default_mailbox_cap; clamped to 2^31 */
-    const char* name;     /**< passed to on_actor_start only; not stored */
+    const char* name;     /**< passed to on_actor_start; copied (0.2) for introspection */
     /* Added in 0.2.0. */
     jzx_init_fn init;           /**< NULL: none; see jzx_init_fn */
     void* init_arg;             /**< passed to init */
@@ -784,6 +791,50 @@ JZX_API jzx_err jzx_watch_fd(jzx_loop* loop, int fd, jzx_actor_id owner, uint32_
 /** Remove a watch. A readiness message already queued is still delivered.
  * Errors: INVALID_ARG (fd < 0), IO_NOT_WATCHED, LOOP_CLOSED. */
 JZX_API jzx_err jzx_unwatch_fd(jzx_loop* loop, int fd);
+
+/* ------------------------------------------------------------------------ */
+/* Groups (0.2): one loop per core, one id space                            */
+/* ------------------------------------------------------------------------ */
+
+/** Loops that share one id space and send to each other's actors with
+ * jzx_send, each run by its own thread (thread per core). Opaque. */
+typedef struct jzx_group jzx_group;
+
+/** Create `loops` loops (0: one per online CPU; at most 256) with the same
+ * configuration (`cfg` copied to each; NULL: defaults). NULL if an
+ * allocation or a loop's creation fails, or the process has 4096 live loops
+ * and groups. Any thread. */
+JZX_API jzx_group* jzx_group_create(uint32_t loops, const jzx_config* cfg);
+
+/** Number of loops of the group (0 for NULL). Any thread. */
+JZX_API uint32_t jzx_group_size(const jzx_group* group);
+
+/** Loop `index` of the group, NULL if out of range. Before jzx_group_run, the
+ * thread that created the group may use every loop's owner-thread API
+ * (spawn, supervisors, timers, watches on each loop). Any thread. */
+JZX_API jzx_loop* jzx_group_loop(jzx_group* group, uint32_t index);
+
+/** Run every loop: loop 0 on the calling thread, the others on threads this
+ * starts (and joins before returning). Returns when the whole group is idle
+ * (no actor, timer, watch or message in flight on any loop) or after
+ * jzx_group_request_stop, and may be called again. Errors: INVALID_ARG
+ * (NULL), LOOP_CLOSED (a loop is running or being destroyed), NO_MEMORY or
+ * UNKNOWN (a thread could not be started; nothing ran). */
+JZX_API jzx_err jzx_group_run(jzx_group* group);
+
+/** Make jzx_group_run return (every loop stops after its turn in progress).
+ * If the group is not running, the next run returns at once. NULL is
+ * ignored. Any thread. */
+JZX_API void jzx_group_request_stop(jzx_group* group);
+
+/** Destroy every loop (as jzx_loop_destroy does: terminate hooks, drops),
+ * then the group. Does nothing for NULL or while the group runs. Creator
+ * thread, after jzx_group_run returned. */
+JZX_API void jzx_group_destroy(jzx_group* group);
+
+/** Which loop of its group owns the actor: the loop index bits of the id. A
+ * lone loop's actors are on loop 0. Any thread. */
+JZX_API uint32_t jzx_actor_loop_index(jzx_actor_id id);
 
 #ifdef __cplusplus
 }
