@@ -141,17 +141,25 @@ jzx_group* jzx_group_create(uint32_t loops, const jzx_config* cfg) {
     atomic_init(&g->work, 0);
     atomic_init(&g->done, false);
     atomic_init(&g->running, 0);
+    if (pthread_rwlock_init(&g->names_lock, NULL) != 0) {
+        jzx__group_number_give(g->number);
+        group_free(g);
+        return NULL;
+    }
+    g->names.lock = &g->names_lock;
     for (uint32_t i = 0; i < loops; ++i) {
         g->loops[i] = jzx__loop_create(cfg, g->number, i, gen_base);
         if (!g->loops[i]) {
             for (uint32_t k = 0; k < i; ++k) {
                 jzx__loop_destroy(g->loops[k]);
             }
+            pthread_rwlock_destroy(&g->names_lock);
             jzx__group_number_give(g->number);
             group_free(g);
             return NULL;
         }
         g->loops[i]->group = g;
+        g->loops[i]->names = &g->names;
     }
     return g;
 }
@@ -224,9 +232,12 @@ void jzx_group_destroy(jzx_group* group) {
     for (uint32_t i = 0; i < group->n; ++i) {
         jzx__xdestroy(group->loops[i]);
     }
+    /* The table only: each name is its actor's, freed with it. */
+    jzx__registry_destroy(group->loops[0], &group->names);
     for (uint32_t i = 0; i < group->n; ++i) {
         jzx__loop_destroy(group->loops[i]);
     }
+    pthread_rwlock_destroy(&group->names_lock);
     jzx__xfree(group);
     jzx__group_number_give(group->number);
     group_free(group);

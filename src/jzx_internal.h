@@ -559,17 +559,21 @@ void jzx__io_destroy(jzx_loop* loop);
 
 /* Open addressing with linear probing and backward-shift deletion (no
  * tombstones), at most half full. The key is the actor's own copy of its
- * name (ext->reg_name). Loop thread. */
+ * name (ext->reg_name). A lone loop's table is its own (loop thread); a
+ * group's is shared by its loops under `lock`: an entry is written only by
+ * the loop of its actor, and only that loop reads its `actor`. */
 typedef struct jzx__name {
     const char* name; /* NULL: an empty cell */
     uint64_t hash;
-    jzx__actor* actor;
+    jzx_actor_id id;
+    jzx__actor* actor; /* for its own loop only */
 } jzx__name;
 
 typedef struct jzx__registry {
     jzx__name* cells;
     uint32_t mask; /* cells - 1 */
     uint32_t count;
+    pthread_rwlock_t* lock; /* NULL for a lone loop */
 } jzx__registry;
 
 /* Registers a live actor that has no name yet: JZX_ERR_INVALID_ARG (bad
@@ -579,7 +583,7 @@ jzx_err jzx__register(jzx_loop* loop, jzx__actor* a, const char* name);
 void jzx__unregister_actor(jzx_loop* loop, jzx__actor* a);
 /* 1..255 bytes. */
 bool jzx__name_ok(const char* name);
-void jzx__registry_destroy(jzx_loop* loop);
+void jzx__registry_destroy(jzx_loop* loop, jzx__registry* r);
 
 /* ---- observers (observer.c) ---------------------------------------------- */
 
@@ -687,6 +691,8 @@ struct jzx_group {
     atomic_bool done;         /* the run is over: every member returns */
     _Atomic uint32_t running; /* members inside jzx_loop_run */
     jzx_allocator allocator;
+    jzx__registry names; /* one name space for the group */
+    pthread_rwlock_t names_lock;
 };
 
 /* Sends (or queues for the next flush) to loop `dst` of the group. */
@@ -764,7 +770,8 @@ struct jzx_loop {
     jzx__handles monitors;   /* loop thread: monitor refs and request ids (exit.c) */
     jzx__mon* spare_mons;    /* loop thread: freed watch records, reused first */
     uint32_t nspare_mons;
-    jzx__registry names;      /* loop thread (registry.c) */
+    jzx__registry* names;     /* own_names, or the group's (registry.c) */
+    jzx__registry own_names;  /* loop thread */
     jzx__actor* ending;       /* loop thread: actors failed by a link, awaiting teardown */
     jzx__actor* ending_tail;  /* (a FIFO through rq_next) */
     bool draining;            /* loop thread: a teardown is under way */

@@ -123,6 +123,7 @@ jzx_loop* jzx__loop_create(const jzx_config* cfg, uint32_t number, uint32_t inde
     loop->actors.home =
         ((uint64_t)number << JZX__GROUP_SHIFT) | ((uint64_t)index << JZX__LOOP_SHIFT);
     loop->index = index;
+    loop->names = &loop->own_names;
     atomic_init(&loop->stop_requested, false);
     if (jzx__observers_init(loop) != JZX_OK) {
         jzx__free(loop, loop);
@@ -171,7 +172,7 @@ void jzx__loop_destroy(jzx_loop* loop) {
     jzx__io_close(loop); /* before the actors: watches point at their owners */
     jzx__actors_destroy(loop);
     jzx__exit_destroy(loop);
-    jzx__registry_destroy(loop);
+    jzx__registry_destroy(loop, &loop->own_names);
     jzx__async_close(loop);
     jzx__timers_close(loop);
     close_uv(loop);

@@ -5,6 +5,7 @@
  */
 #include "jzx_internal.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #define NAME_MAX_LEN 255u
@@ -39,20 +40,38 @@ static jzx__name* find(const jzx__registry* r, const char* name, uint64_t h) {
     }
 }
 
-static jzx__actor* lookup(const jzx_loop* loop, const char* name) {
-    const jzx__registry* r = &loop->names;
+/* A group's loops share the table: readers share the lock, the loop that
+ * names or unnames one of its actors takes it alone. A lone loop has none. */
+static void read_lock(const jzx__registry* r) {
+    if (r->lock) {
+        pthread_rwlock_rdlock(r->lock);
+    }
+}
+
+static void write_lock(const jzx__registry* r) {
+    if (r->lock) {
+        pthread_rwlock_wrlock(r->lock);
+    }
+}
+
+static void unlock(const jzx__registry* r) {
+    if (r->lock) {
+        pthread_rwlock_unlock(r->lock);
+    }
+}
+
+/* The entry for `name` (a copy), under the caller's lock; false if none. */
+static bool lookup(const jzx__registry* r, const char* name, jzx__name* out) {
     if (!r->cells) {
-        return NULL;
+        return false;
     }
     jzx__name* c = find(r, name, hash_of(name, strlen(name)));
-    /* An actor failed by a link keeps its name until its teardown, a moment
-     * later: it is already gone for everyone. */
-    return c->name && c->actor->status == JZX_ACTOR_RUNNING ? c->actor : NULL;
+    *out = *c;
+    return c->name != NULL;
 }
 
 /* Keeps the table at most half full. */
-static jzx_err reserve(jzx_loop* loop) {
-    jzx__registry* r = &loop->names;
+static jzx_err reserve(jzx_loop* loop, jzx__registry* r) {
     uint32_t size = r->cells ? r->mask + 1u : 0;
     if ((r->count + 1u) * 2u <= size) {
         return JZX_OK;
@@ -78,25 +97,34 @@ static jzx_err reserve(jzx_loop* loop) {
     return JZX_OK;
 }
 
-jzx_err jzx__register(jzx_loop* loop, jzx__actor* a, const char* name) {
-    size_t len = name_len(name);
-    if (len < 1 || len > NAME_MAX_LEN) {
-        return JZX_ERR_INVALID_ARG;
-    }
-    if ((a->ext && a->ext->reg_name) || lookup(loop, name)) {
+static jzx_err insert(jzx_loop* loop, jzx__registry* r, jzx__actor* a, const char* name) {
+    size_t len = strlen(name);
+    jzx__name taken;
+    if ((a->ext && a->ext->reg_name) || lookup(r, name, &taken)) {
         return JZX_ERR_NAME_TAKEN;
     }
     char* copy = jzx__alloc(loop, len + 1u);
-    if (!copy || !jzx__ext(loop, a) || reserve(loop) != JZX_OK) {
+    if (!copy || !jzx__ext(loop, a) || reserve(loop, r) != JZX_OK) {
         jzx__free(loop, copy);
         return JZX_ERR_NO_MEMORY;
     }
     memcpy(copy, name, len + 1u);
     uint64_t h = hash_of(copy, len);
-    *find(&loop->names, copy, h) = (jzx__name){copy, h, a};
-    loop->names.count++;
+    *find(r, copy, h) = (jzx__name){copy, h, a->id, a};
+    r->count++;
     a->ext->reg_name = copy;
     return JZX_OK;
+}
+
+jzx_err jzx__register(jzx_loop* loop, jzx__actor* a, const char* name) {
+    if (!jzx__name_ok(name)) {
+        return JZX_ERR_INVALID_ARG;
+    }
+    jzx__registry* r = loop->names;
+    write_lock(r);
+    jzx_err err = insert(loop, r, a, name);
+    unlock(r);
+    return err;
 }
 
 /* Empties a cell and moves later cells of its probe run back, so lookups
@@ -117,17 +145,22 @@ static void erase(jzx__registry* r, jzx__name* c) {
 }
 
 void jzx__unregister_actor(jzx_loop* loop, jzx__actor* a) {
+    jzx__registry* r = loop->names;
     char* name = a->ext->reg_name;
-    jzx__name* c = find(&loop->names, name, hash_of(name, strlen(name)));
+    write_lock(r);
+    jzx__name* c = find(r, name, hash_of(name, strlen(name)));
     JZX_ASSERT(c->name == name);
-    erase(&loop->names, c);
+    erase(r, c);
+    unlock(r);
     a->ext->reg_name = NULL;
     jzx__free(loop, name);
 }
 
-void jzx__registry_destroy(jzx_loop* loop) {
-    jzx__free(loop, loop->names.cells);
-    memset(&loop->names, 0, sizeof(loop->names));
+void jzx__registry_destroy(jzx_loop* loop, jzx__registry* r) {
+    jzx__free(loop, r->cells);
+    r->cells = NULL;
+    r->mask = 0;
+    r->count = 0;
 }
 
 /* ---- public API ---------------------------------------------------------- */
@@ -139,7 +172,7 @@ jzx_err jzx_register(jzx_loop* loop, const char* name, jzx_actor_id id) {
     if (loop->destroying) {
         return JZX_ERR_LOOP_CLOSED;
     }
-    jzx__actor* a = jzx__actor_lookup(loop, id);
+    jzx__actor* a = jzx__actor_lookup(loop, id); /* the named actor is of this loop */
     if (!a) {
         return JZX_ERR_NO_SUCH_ACTOR;
     }
@@ -153,11 +186,18 @@ jzx_err jzx_unregister(jzx_loop* loop, const char* name) {
     if (loop->destroying) {
         return JZX_ERR_LOOP_CLOSED;
     }
-    jzx__actor* a = lookup(loop, name);
-    if (!a) {
+    jzx__registry* r = loop->names;
+    jzx__name e;
+    read_lock(r);
+    bool found = lookup(r, name, &e);
+    unlock(r);
+    if (!found) {
         return JZX_ERR_NO_SUCH_ACTOR;
     }
-    jzx__unregister_actor(loop, a);
+    if (jzx__id_home(e.id) != loop->actors.home) {
+        return JZX_ERR_INVALID_ARG; /* only the named actor's loop unnames it */
+    }
+    jzx__unregister_actor(loop, e.actor);
     return JZX_OK;
 }
 
@@ -168,21 +208,20 @@ jzx_err jzx_whereis(jzx_loop* loop, const char* name, jzx_actor_id* out) {
     if (loop->destroying) {
         return JZX_ERR_LOOP_CLOSED;
     }
-    jzx__actor* a = lookup(loop, name);
-    if (!a) {
+    jzx__registry* r = loop->names;
+    jzx__name e;
+    read_lock(r);
+    bool found = lookup(r, name, &e);
+    unlock(r);
+    if (!found) {
         return JZX_ERR_NO_SUCH_ACTOR;
     }
-    *out = a->id;
+    *out = e.id;
     return JZX_OK;
 }
 
 jzx_err jzx_send_named(jzx_loop* loop, const char* name, void* data, size_t len, uint32_t tag) {
-    if (!loop || !jzx__name_ok(name)) {
-        return JZX_ERR_INVALID_ARG;
-    }
-    if (loop->destroying) {
-        return JZX_ERR_LOOP_CLOSED;
-    }
-    jzx__actor* a = lookup(loop, name);
-    return a ? jzx_send(loop, a->id, data, len, tag) : JZX_ERR_NO_SUCH_ACTOR;
+    jzx_actor_id id = 0;
+    jzx_err err = jzx_whereis(loop, name, &id);
+    return err == JZX_OK ? jzx_send(loop, id, data, len, tag) : err;
 }

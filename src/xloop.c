@@ -11,7 +11,7 @@
 
 uint32_t jzx__remote_loop(jzx_loop* loop, jzx_actor_id id) {
     jzx_group* g = loop->group;
-    if (!g || jzx__id_home(id) == loop->actors.home ||
+    if (!g || (id >> JZX__GEN_SHIFT) == 0 || jzx__id_home(id) == loop->actors.home ||
         (id >> JZX__GROUP_SHIFT & (JZX__GROUP_LIMIT - 1u)) != g->number) {
         return UINT32_MAX;
     }
