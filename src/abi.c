@@ -66,6 +66,7 @@ ABI_ENUM(JZX_TAG_SYS_DOWN, 0xFFFF0004u);
 ABI_ENUM(JZX_TAG_SYS_EXIT, 0xFFFF0005u);
 ABI_ENUM(JZX_TAG_SYS_SHUTDOWN, 0xFFFF0006u);
 ABI_ENUM(JZX_TAG_SYS_NO_REPLY, 0xFFFF0007u);
+ABI_ENUM(JZX_TAG_SYS_SPAWNED, 0xFFFF0008u);
 ABI_ENUM(JZX_IO_READ, 0x1u);
 ABI_ENUM(JZX_IO_WRITE, 0x2u);
 ABI_ENUM(JZX_IO_ERROR, 0x4u);
@@ -125,7 +126,7 @@ ABI_FIELD(jzx_spawn_opts, init_arg, 48);
 ABI_FIELD(jzx_spawn_opts, terminate, 56);
 ABI_FIELD(jzx_spawn_opts, shutdown_ms, 64);
 
-ABI_SIZE(jzx_child_spec, 88);
+ABI_SIZE(jzx_child_spec, 96);
 ABI_FIELD(jzx_child_spec, behavior, 0);
 ABI_FIELD(jzx_child_spec, state, 8);
 ABI_FIELD(jzx_child_spec, mode, 16);
@@ -139,6 +140,7 @@ ABI_FIELD(jzx_child_spec, init_arg, 56);
 ABI_FIELD(jzx_child_spec, terminate, 64);
 ABI_FIELD(jzx_child_spec, shutdown_ms, 72);
 ABI_FIELD(jzx_child_spec, register_as, 80);
+ABI_FIELD(jzx_child_spec, loop, 88);
 
 ABI_SIZE(jzx_supervisor_spec, 24);
 ABI_FIELD(jzx_supervisor_spec, strategy, 0);
@@ -176,6 +178,11 @@ ABI_FIELD(jzx_exit_signal, reason, 8);
 ABI_SIZE(jzx_no_reply, 16);
 ABI_FIELD(jzx_no_reply, request, 0);
 ABI_FIELD(jzx_no_reply, reason, 8);
+
+ABI_SIZE(jzx_spawned, 24);
+ABI_FIELD(jzx_spawned, ticket, 0);
+ABI_FIELD(jzx_spawned, id, 8);
+ABI_FIELD(jzx_spawned, err, 16);
 
 ABI_SIZE(jzx_actor_info, 56);
 ABI_FIELD(jzx_actor_info, id, 0);

@@ -330,7 +330,8 @@ static bool copy_name(jzx_loop* loop, jzx__actor* a, const char* name) {
 static jzx_err reserve(jzx_loop* loop, const jzx__spawn_args* args, jzx__actor** out,
                        jzx__mon** watch) {
     jzx__actor* parent = NULL;
-    if (args->parent) {
+    bool remote = args->parent && jzx__remote_loop(loop, args->parent) != UINT32_MAX;
+    if (args->parent && !remote) {
         parent = jzx__actor_lookup(loop, args->parent);
         if (!parent) {
             return JZX_ERR_NO_SUCH_ACTOR;
@@ -351,6 +352,11 @@ static jzx_err reserve(jzx_loop* loop, const jzx__spawn_args* args, jzx__actor**
     }
     if (parent &&
         (!jzx__ext(loop, parent) || !(*watch = jzx__mon_reserve(loop, JZX_TAG_SYS_CHILD_EXIT)))) {
+        goto fail;
+    }
+    /* A parent on another loop: only the child's half lives here (spawn_on.c
+     * made sure the way to the parent's loop is ready). */
+    if (remote && !(*watch = jzx__mon_alloc(loop, JZX_TAG_SYS_CHILD_EXIT))) {
         goto fail;
     }
     err = slot_take(loop, a);
@@ -410,7 +416,9 @@ jzx_err jzx__spawn(jzx_loop* loop, const jzx__spawn_args* args, jzx_actor_id* ou
     a->started = true;
     /* init may have ended the parent: look it up again. */
     jzx__actor* parent = watch ? jzx__actor_lookup(loop, args->parent) : NULL;
-    if (parent) {
+    if (watch && !watch->ref) {
+        jzx__xwatch_child(watch, a, args->parent, args->child_index);
+    } else if (parent) {
         jzx__mon_arm(watch, parent, a, args->child_index);
         if (args->watch) {
             *args->watch = watch->ref;
@@ -577,6 +585,8 @@ static void sys_after(jzx_loop* loop, const jzx_message* msg) {
     if (msg->tag == JZX_TAG_SYS_DOWN || msg->tag == JZX_TAG_SYS_EXIT ||
         msg->tag == JZX_TAG_SYS_NO_REPLY) {
         jzx__exit_release(loop, msg->data);
+    } else if (msg->tag == JZX_TAG_SYS_SPAWNED) {
+        jzx__free(loop, msg->data); /* the spawn's record */
     }
 }
 

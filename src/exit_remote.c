@@ -92,6 +92,14 @@ void jzx__xwatch_fire(jzx_loop* loop, jzx__mon* there, jzx__actor* a) {
     send_mon(loop, there, JZX__XOP_FIRE, watcher);
 }
 
+void jzx__xwatch_child(jzx__mon* m, jzx__actor* child, jzx_actor_id parent,
+                       uint32_t child_index) {
+    m->remote = true;
+    m->peer = parent;
+    m->child_index = child_index;
+    jzx__on_target(m, child);
+}
+
 /* The target's half arrives: attached, or sent back at once as fired if
  * the target is already gone (DOWN NOPROC, NO_REPLY NO_SUCH_ACTOR). */
 static bool watch_arrived(jzx_loop* loop, jzx__mon* there) {

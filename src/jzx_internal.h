@@ -55,6 +55,7 @@ typedef struct jzx__sys {
         jzx_down down;
         jzx_exit_signal signal;
         jzx_no_reply no_reply;
+        jzx_spawned spawned;
     } u;
     struct jzx__sys* next; /* intrusive links in a mailbox's system queue */
     struct jzx__sys* prev;
@@ -624,6 +625,7 @@ void jzx__request_forget(jzx_loop* loop, jzx__mon* req);
 /* Internal tags of records travelling between loops (never delivered). */
 #define JZX__TAG_XMON 0xFFFF00F1u  /* a jzx__mon on its way */
 #define JZX__TAG_XLINK 0xFFFF00F2u /* a jzx__link on its way */
+#define JZX__TAG_XSPAWN 0xFFFF00F3u /* a jzx__xspawn on its way */
 
 /* What a record asks of the loop it reaches. */
 enum {
@@ -632,7 +634,9 @@ enum {
     JZX__XOP_UNWATCH,   /* mon: the watcher let go: detach the matching watch here */
     JZX__XOP_LINK,      /* link: attach the other half to the local end */
     JZX__XOP_EXIT,      /* link: the other end ended */
-    JZX__XOP_UNLINK     /* link: the other end unlinked */
+    JZX__XOP_UNLINK,    /* link: the other end unlinked */
+    JZX__XOP_SPAWN,     /* spawn: start the actor here */
+    JZX__XOP_SPAWNED    /* spawn: tell `notify` how it went */
 };
 
 /* What an envelope carries. */
@@ -719,8 +723,28 @@ uint32_t jzx__remote_loop(jzx_loop* loop, jzx_actor_id id);
  * memory for it. */
 jzx_err jzx__xready(jzx_loop* loop, uint32_t dst);
 
-/* Handlers of what reaches a loop (exit_remote.c, request.c); false: it
- * needs memory, and waits in order until there is some. */
+/* A spawn on another loop (spawn_on.c): the record goes there, the actor
+ * starts, and the record comes back as the JZX_TAG_SYS_SPAWNED note. */
+typedef struct jzx__xspawn {
+    jzx__sys note;         /* first: becomes the JZX_TAG_SYS_SPAWNED note */
+    jzx_spawn_opts opts;   /* its name points into `strings` */
+    jzx_actor_id notify;   /* who learns the outcome, 0: nobody */
+    jzx_actor_id parent;   /* gets CHILD_EXIT, 0: none (may be on another loop) */
+    uint32_t child_index;  /* the parent's index for it */
+    const char* register_as; /* into `strings` too */
+    bool init_failed;      /* out: the error came from init */
+    uint8_t xop;           /* JZX__XOP_SPAWN there, JZX__XOP_SPAWNED back */
+    char strings[];
+} jzx__xspawn;
+
+jzx__xspawn* jzx__xspawn_new(jzx_loop* loop, const jzx_spawn_opts* opts,
+                             const char* register_as);
+/* Starts it on loop `index` (this one: now, with the note posted here). */
+void jzx__xspawn_send(jzx_loop* loop, jzx__xspawn* rec, uint32_t index);
+
+/* Handlers of what reaches a loop (exit_remote.c, request.c, spawn_on.c);
+ * false: it needs memory, and waits in order until there is some. */
+bool jzx__xspawn_arrived(jzx_loop* loop, jzx__xspawn* rec);
 bool jzx__xmon_arrived(jzx_loop* loop, jzx__mon* m);
 bool jzx__xlink_arrived(jzx_loop* loop, jzx__link* l);
 void jzx__xreply_arrived(jzx_loop* loop, const jzx_message* msg);
@@ -731,6 +755,9 @@ jzx_err jzx__xwatch(jzx_loop* loop, jzx__actor* w, jzx_actor_id target, uint32_t
                     jzx_monitor_ref* out_ref);
 void jzx__xattach(jzx_loop* loop, jzx__mon* there, jzx_actor_id watcher, uint64_t ref,
                   jzx_actor_id target);
+/* A child started for a parent on another loop: its CHILD_EXIT half. */
+void jzx__xwatch_child(jzx__mon* m, jzx__actor* child, jzx_actor_id parent,
+                       uint32_t child_index);
 void jzx__xdetach(jzx_loop* loop, jzx__mon* by, jzx_actor_id target);
 void jzx__xunwatch(jzx_loop* loop, jzx__mon* half);
 void jzx__xwatch_fire(jzx_loop* loop, jzx__mon* there, jzx__actor* a);
@@ -790,6 +817,7 @@ struct jzx_loop {
     uint32_t index;          /* read-only after create */
     bool out_dirty;          /* loop thread: some queue from here has entries to publish */
     jzx__sys* xdeferred;     /* loop thread: records from other loops waiting for memory */
+    uint64_t spawn_tickets;  /* loop thread: jzx_spawn_on tickets handed out */
     jzx__sys* xdeferred_tail;
     bool counted_busy;       /* loop thread: counted in the group's busy loops */
     /* Any thread reads it; the loop thread sets it before it blocks. seq_cst,

@@ -132,6 +132,8 @@ static size_t sys_len(uint32_t tag) {
         return sizeof(jzx_exit_signal);
     case JZX_TAG_SYS_NO_REPLY:
         return sizeof(jzx_no_reply);
+    case JZX_TAG_SYS_SPAWNED:
+        return sizeof(jzx_spawned);
     default:
         return 0;
     }

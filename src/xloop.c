@@ -213,8 +213,14 @@ static void stop_arrived(jzx_loop* loop, const jzx__xmsg* m) {
 /* A record that needs memory this loop does not have waits here, in order
  * (later records wait behind it), and is tried again at every drain. */
 static bool record(jzx_loop* loop, jzx__sys* rec) {
-    return rec->tag == JZX__TAG_XMON ? jzx__xmon_arrived(loop, (jzx__mon*)rec)
-                                     : jzx__xlink_arrived(loop, (jzx__link*)rec);
+    switch (rec->tag) {
+    case JZX__TAG_XMON:
+        return jzx__xmon_arrived(loop, (jzx__mon*)rec);
+    case JZX__TAG_XLINK:
+        return jzx__xlink_arrived(loop, (jzx__link*)rec);
+    default:
+        return jzx__xspawn_arrived(loop, (jzx__xspawn*)rec);
+    }
 }
 
 static void defer(jzx_loop* loop, jzx__sys* rec) {
@@ -304,7 +310,7 @@ static void free_record(jzx_loop* loop, jzx__sys* rec) {
     if (rec->tag == JZX__TAG_XMON) {
         jzx__mon_free(loop, (jzx__mon*)rec);
     } else {
-        jzx__free(loop, rec);
+        jzx__free(loop, rec); /* a link or a spawn */
     }
 }
 

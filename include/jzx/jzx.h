@@ -287,6 +287,11 @@ typedef struct jzx_child_spec {
      * the child is down. A start fails with NAME_TAKEN if another actor holds
      * the name. */
     const char* register_as;
+    /** Added in 0.2.0: 0, the supervisor's own loop; n, loop n - 1 of its
+     * group. A child on another loop starts asynchronously: its id is 0
+     * until its loop reports it started, and a start that fails there counts
+     * as a crash (init's error) or makes the supervisor escalate. */
+    uint32_t loop;
 } jzx_child_spec;
 
 /** How a supervisor restarts its children. */
@@ -333,6 +338,8 @@ typedef struct jzx_supervisor_init {
 #define JZX_TAG_SYS_SHUTDOWN 0xFFFF0006u
 /** (0.2) data: const jzx_no_reply*, borrowed: a request ended without a reply. */
 #define JZX_TAG_SYS_NO_REPLY 0xFFFF0007u
+/** (0.2) data: const jzx_spawned*, borrowed: the outcome of jzx_spawn_on. */
+#define JZX_TAG_SYS_SPAWNED 0xFFFF0008u
 
 #define JZX_IO_READ 0x1u  /**< interest and readiness: the fd is readable */
 #define JZX_IO_WRITE 0x2u /**< interest and readiness: the fd is writable */
@@ -371,6 +378,13 @@ typedef struct jzx_exit_signal {
     jzx_actor_id from;      /**< the linked actor that ended (now stale) */
     jzx_exit_reason reason; /**< how it ended */
 } jzx_exit_signal;
+
+/** Payload of JZX_TAG_SYS_SPAWNED (0.2), borrowed. */
+typedef struct jzx_spawned {
+    uint64_t ticket; /**< what jzx_spawn_on returned */
+    jzx_actor_id id; /**< the new actor, 0 if it could not start */
+    jzx_err err;     /**< JZX_OK, or why it could not start (init's error included) */
+} jzx_spawned;
 
 /** Payload of JZX_TAG_SYS_NO_REPLY (0.2), borrowed: the one outcome of a
  * request that got no reply. */
@@ -835,6 +849,18 @@ JZX_API void jzx_group_destroy(jzx_group* group);
 /** Which loop of its group owns the actor: the loop index bits of the id. A
  * lone loop's actors are on loop 0. Any thread. */
 JZX_API uint32_t jzx_actor_loop_index(jzx_actor_id id);
+
+/** Start an actor on loop `index` of this loop's group (this loop too),
+ * from a behaviour or the owner thread. `opts` is copied (its name too);
+ * init runs on that loop. The outcome comes to `notify` (an actor of this
+ * loop; 0: nobody) as one JZX_TAG_SYS_SPAWNED {ticket, id, err}. The ticket
+ * (`*out_ticket`, may be NULL) is never 0. opts->supervisor may name a plain
+ * actor of this loop, which then gets its CHILD_EXIT. Errors: INVALID_ARG
+ * (NULL loop/opts/behavior, index out of range, a lone loop and index != 0,
+ * opts->supervisor a supervisor), NO_SUCH_ACTOR (notify or opts->supervisor
+ * not a live actor of this loop), NO_MEMORY, LOOP_CLOSED. Owner thread. */
+JZX_API jzx_err jzx_spawn_on(jzx_loop* loop, uint32_t index, const jzx_spawn_opts* opts,
+                             jzx_actor_id notify, uint64_t* out_ticket);
 
 #ifdef __cplusplus
 }
