@@ -530,6 +530,9 @@ jzx_err jzx_send(jzx_loop* loop, jzx_actor_id target, void* data, size_t len, ui
 }
 
 void jzx__drop(jzx_loop* loop, jzx_actor_id target, const jzx_message* msg, jzx_drop_reason why) {
+    if (msg->tag == JZX__TAG_DEADLINE) {
+        return; /* a timer's reference to its request, which owns itself */
+    }
     if (jzx__is_sys_tag(msg->tag)) {
         jzx__sys_release(loop, msg->data); /* the runtime's own payload */
         return;

@@ -147,6 +147,8 @@ void jzx__mailbox_pop_sys(jzx__mailbox* box, jzx_message* out) {
     out->len = sys_len(sys->tag);
     out->tag = sys->tag;
     out->sender = 0;
+    out->request = 0;
+    out->in_reply_to = 0;
 }
 
 void jzx__sys_release(jzx_loop* loop, jzx__sys* sys) {
@@ -157,8 +159,6 @@ void jzx__sys_release(jzx_loop* loop, jzx__sys* sys) {
         break;
     case JZX_TAG_SYS_SHUTDOWN:
         break; /* part of its actor, which is ending */
-    case JZX__TAG_DEADLINE:
-        break; /* a timer's reference to its request, which owns itself */
     case JZX_TAG_SYS_NO_REPLY:
         jzx__exit_release(loop, sys);
         break;

@@ -116,17 +116,21 @@ static void deliver_reply(jzx_loop* loop, jzx__mon* req, const jzx_message* msg)
     jzx__schedule(loop, f);
 }
 
-/* A live pending request of this loop, NULL if its outcome is decided. */
-static jzx__mon* pending(jzx_loop* loop, jzx_request_id id, jzx_actor_id requester) {
+/* A live pending request of this loop, NULL if its outcome is decided or
+ * its requester is ending (its teardown drops the request; scheduling it
+ * now would break the ending list). */
+static jzx__mon* pending(jzx_loop* loop, jzx_request_id id) {
     jzx__mon* req = id ? jzx__handle_get(&loop->monitors, id) : NULL;
     /* A queued NO_REPLY has freed its id already, so a live id is pending. */
-    return req && req->kind == JZX_TAG_SYS_NO_REPLY && req->watcher->id == requester ? req
-                                                                                      : NULL;
+    return req && req->kind == JZX_TAG_SYS_NO_REPLY &&
+                   req->watcher->status == JZX_ACTOR_RUNNING
+               ? req
+               : NULL;
 }
 
 void jzx__xreply_arrived(jzx_loop* loop, const jzx_message* msg) {
-    jzx__mon* req = jzx__handle_get(&loop->monitors, msg->in_reply_to);
-    if (req && req->kind == JZX_TAG_SYS_NO_REPLY) {
+    jzx__mon* req = pending(loop, msg->in_reply_to);
+    if (req) {
         deliver_reply(loop, req, msg);
         return;
     }
@@ -244,8 +248,8 @@ jzx_err jzx_reply(jzx_loop* loop, const jzx_message* request, void* data, size_t
         return JZX_ERR_LOOP_CLOSED;
     }
     jzx_message msg = {data, len, tag, loop->current ? loop->current->id : 0, 0, request->request};
-    jzx__mon* req = pending(loop, request->request, request->sender);
-    if (req) {
+    jzx__mon* req = pending(loop, request->request);
+    if (req && req->watcher->id == request->sender) {
         deliver_reply(loop, req, &msg);
         return JZX_OK;
     }
