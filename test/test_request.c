@@ -1,0 +1,1155 @@
+/* Requests (0.2), as jzx.h "Requests" promises them: every request gets exactly one outcome at
+ * its requester (the reply, or one JZX_TAG_SYS_NO_REPLY when its deadline passes or its target
+ * ends first) and none once the requester has ended, under every race; every payload is
+ * delivered, dropped through on_drop or left with its caller exactly once. A ledger counts the
+ * outcomes of every request id. The target-ends cases are CAF #1466 / #1047 (responses lost when
+ * the target dies). Time is the injected clock throughout: nothing sleeps. */
+#include "harness.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* User tags. A request or a reply may carry any of them: TAG_DO runs the receiver's on_do. */
+enum { TAG_REQ = 1, TAG_REPLY = 2, TAG_PLAIN = 3, TAG_STOP = 4, TAG_FAIL = 5, TAG_DO = 6 };
+
+/* ---- the ledger: outcomes per request id ----------------------------------------------------- */
+
+typedef enum outcome { OUT_NONE = 0, OUT_REPLY = 1, OUT_TIMEOUT = 2, OUT_NO_ACTOR = 3 } outcome;
+
+typedef struct entry {
+    jzx_request_id id;
+    jzx_actor_id from;   /* the requester: the only actor that may get an outcome */
+    int outcomes;        /* replies and NO_REPLYs delivered for it */
+    outcome last;        /* the kind of the last one */
+    void* data;          /* a reply's payload */
+    jzx_actor_id sender; /* a reply's sender */
+    size_t aux;          /* the stress's index for it */
+} entry;
+
+static struct ledger {
+    entry* e; /* in the order made */
+    size_t n, cap;
+    uint32_t* table; /* open addressing, index + 1 into e (0: empty), at most half full */
+    size_t mask;
+} L;
+
+static size_t hash_id(jzx_request_id id) {
+    return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 24);
+}
+
+static void ledger_reset(void) {
+    free(L.e);
+    free(L.table);
+    memset(&L, 0, sizeof(L));
+}
+
+static void ledger_insert(size_t i) {
+    size_t h = hash_id(L.e[i].id) & L.mask;
+    while (L.table[h]) {
+        h = (h + 1) & L.mask;
+    }
+    L.table[h] = (uint32_t)i + 1u;
+}
+
+static entry* ledger_find(jzx_request_id id) {
+    if (!L.table) {
+        return NULL;
+    }
+    for (size_t h = hash_id(id) & L.mask; L.table[h]; h = (h + 1) & L.mask) {
+        if (L.e[L.table[h] - 1].id == id) {
+            return &L.e[L.table[h] - 1];
+        }
+    }
+    return NULL;
+}
+
+/* jzx_request returned `id` for `from`: it is not 0 and was never returned before. The entry is
+ * valid until the next call. */
+static entry* ledger_made(jzx_request_id id, jzx_actor_id from) {
+    if (id == 0) {
+        fail_msg("jzx_request returned JZX_OK and the id 0");
+    }
+    if (ledger_find(id)) {
+        fail_msg("request id %llx issued twice", (unsigned long long)id);
+    }
+    if (L.n == L.cap) {
+        L.cap = L.cap ? L.cap * 2 : 256;
+        L.e = realloc(L.e, sizeof(*L.e) * L.cap);
+        assert_non_null(L.e);
+        free(L.table);
+        L.table = calloc(L.cap * 2, sizeof(*L.table));
+        assert_non_null(L.table);
+        L.mask = L.cap * 2 - 1;
+        for (size_t i = 0; i < L.n; ++i) {
+            ledger_insert(i);
+        }
+    }
+    entry* e = &L.e[L.n];
+    memset(e, 0, sizeof(*e));
+    e->id = id;
+    e->from = from;
+    ledger_insert(L.n++);
+    return e;
+}
+
+/* `self` got an outcome for `id`: a request it made. */
+static entry* ledger_outcome(jzx_request_id id, jzx_actor_id self, outcome kind, void* data,
+                             jzx_actor_id sender) {
+    entry* e = ledger_find(id);
+    if (!e) {
+        fail_msg("an outcome for %llx, which no jzx_request returned", (unsigned long long)id);
+    }
+    if (e->from != self) {
+        fail_msg("the outcome of %llx went to %llx, not to its requester %llx",
+                 (unsigned long long)id, (unsigned long long)self, (unsigned long long)e->from);
+    }
+    e->outcomes++;
+    e->last = kind;
+    e->data = data;
+    e->sender = sender;
+    return e;
+}
+
+static entry* ledger_get(jzx_request_id id) {
+    entry* e = ledger_find(id);
+    if (!e) {
+        fail_msg("request %llx is not in the ledger", (unsigned long long)id);
+    }
+    return e;
+}
+
+/* `id` had exactly one outcome, of this kind. */
+static void assert_one_outcome(jzx_request_id id, outcome kind) {
+    const entry* e = ledger_get(id);
+    if (e->outcomes != 1 || e->last != kind) {
+        fail_msg("request %llx: %d outcomes (the last of kind %d); expected exactly one of kind %d",
+                 (unsigned long long)id, e->outcomes, (int)e->last, (int)kind);
+    }
+}
+
+static void assert_no_outcome(jzx_request_id id) {
+    const entry* e = ledger_get(id);
+    if (e->outcomes != 0) {
+        fail_msg("request %llx: %d outcomes, expected none", (unsigned long long)id, e->outcomes);
+    }
+}
+
+/* Every request made so far had exactly one outcome. */
+static void assert_all_once(void) {
+    for (size_t i = 0; i < L.n; ++i) {
+        assert_one_outcome(L.e[i].id, L.e[i].last ? L.e[i].last : OUT_REPLY);
+    }
+}
+
+/* ---- the observer and the drop hook ---------------------------------------------------------- */
+
+static struct obs {
+    int ends;
+    int full;                         /* on_mailbox_full calls */
+    void (*on_stop)(jzx_actor_id id); /* also called from on_actor_stop, if set */
+} O;
+
+static void obs_stop(void* ctx, jzx_actor_id id, jzx_exit_reason reason) {
+    (void)ctx;
+    (void)reason;
+    O.ends++;
+    if (O.on_stop) {
+        O.on_stop(id);
+    }
+}
+
+static void obs_full(void* ctx, jzx_actor_id id) {
+    (void)ctx;
+    (void)id;
+    O.full++;
+}
+
+#define DROPS_MAX 64
+
+/* Every payload on_drop got, with its message by value. */
+static struct drops {
+    int n;
+    int by_reason[8];
+    jzx_actor_id target[DROPS_MAX];
+    jzx_message msg[DROPS_MAX];
+    jzx_drop_reason reason[DROPS_MAX];
+    void (*hook)(jzx_actor_id target, const jzx_message* msg, jzx_drop_reason reason);
+} D;
+
+static void drop_fn(void* ctx, jzx_actor_id target, const jzx_message* msg,
+                    jzx_drop_reason reason) {
+    (void)ctx;
+    if (D.n < DROPS_MAX) {
+        D.target[D.n] = target;
+        D.msg[D.n] = *msg;
+        D.reason[D.n] = reason;
+    }
+    D.n++;
+    if ((unsigned)reason < 8) {
+        D.by_reason[reason]++;
+    }
+    if (D.hook) {
+        D.hook(target, msg, reason);
+    }
+}
+
+/* How many times `data` went to on_drop; *at gets the index of the last time. */
+static int dropped_at(const void* data, int* at) {
+    int k = 0;
+    for (int i = 0; i < D.n && i < DROPS_MAX; ++i) {
+        if (D.msg[i].data == data) {
+            k++;
+            if (at) {
+                *at = i;
+            }
+        }
+    }
+    return k;
+}
+
+static int dropped(const void* data) {
+    return dropped_at(data, NULL);
+}
+
+/* ---- loops ----------------------------------------------------------------------------------- */
+
+static jzx_loop* start_loop(jzx_config* cfg) {
+    cfg->on_drop = drop_fn;
+    jzx_loop* loop = th_loop_with(cfg);
+    ledger_reset();
+    memset(&O, 0, sizeof(O));
+    memset(&D, 0, sizeof(D));
+    jzx_observer obs = {.on_actor_stop = obs_stop, .on_mailbox_full = obs_full};
+    jzx_loop_set_observer(loop, &obs, NULL);
+    return loop;
+}
+
+static jzx_loop* new_loop_at(uint64_t start_ms) {
+    jzx_config cfg;
+    th_config_fake_clock(&cfg, start_ms);
+    return start_loop(&cfg);
+}
+
+static jzx_loop* new_loop(void) {
+    return new_loop_at(1000);
+}
+
+/* Steps until a step hands out nothing but the stopper's own message: whatever was runnable
+ * has run, and so has whatever those turns made runnable. The clock does not move. */
+static void settle(jzx_loop* loop, jzx_actor_id stopper) {
+    for (int i = 0; i < 1000; ++i) {
+        uint64_t before = th_stats(loop).messages_delivered;
+        th_step(loop, stopper);
+        if (th_stats(loop).messages_delivered - before == 1) {
+            return;
+        }
+    }
+    fail_msg("the loop never settled");
+}
+
+/* Stops whichever of `ids` are still alive, checks that the loop is empty and that destroying
+ * it returns every byte. */
+static void finish(jzx_loop* loop, const jzx_actor_id* ids, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+        jzx_err rc = jzx_actor_stop(loop, ids[i]);
+        assert_true(rc == JZX_OK || rc == JZX_ERR_NO_SUCH_ACTOR);
+    }
+    th_assert_empty(loop);
+    D.hook = NULL;
+    O.on_stop = NULL;
+    th_loop_finish(loop);
+    ledger_reset();
+}
+
+#define FINISH(loop, ...)                             \
+    finish(loop, (const jzx_actor_id[]){__VA_ARGS__}, \
+           sizeof((const jzx_actor_id[]){__VA_ARGS__}) / sizeof(jzx_actor_id))
+
+/* An id that was live and is now stale. */
+static jzx_actor_id dead_id(jzx_loop* loop) {
+    jzx_actor_id id = th_spawn(loop, th_idle, NULL);
+    assert_int_equal(jzx_actor_stop(loop, id), JZX_OK);
+    return id;
+}
+
+/* ---- a peer: makes requests, answers them, records what reaches it --------------------------- */
+
+#define LOG_MAX 64
+#define HELD_MAX 512
+
+typedef struct seen {
+    uint32_t tag;
+    void* data;
+    size_t len;
+    jzx_actor_id sender;
+    jzx_request_id request;     /* as the message had them; for a system message only */
+    jzx_request_id in_reply_to; /* no_reply_carries_no_stale_ids judges them */
+    jzx_no_reply nr;            /* NO_REPLY: a copy of the borrowed payload */
+} seen;
+
+typedef struct peer peer;
+struct peer {
+    int n; /* messages seen (the log keeps the first LOG_MAX) */
+    seen log[LOG_MAX];
+    int requests, replies, no_replies, plain, downs;
+    jzx_message held[HELD_MAX]; /* the requests it got, kept by value */
+    int nheld;
+    int next_held;               /* on_do_reply answers held[next_held++] */
+    jzx_message last_user;       /* the last user message, by value */
+    bool reply_now;              /* answer each request in the call that brings it, */
+    void* reply_data;            /* (and in reply_as) with this payload, */
+    size_t reply_len;            /* length */
+    uint32_t reply_tag;          /* and tag (0: TAG_REPLY) */
+    uint64_t clock_after_reply;  /* non-zero: reply_now then sets the clock to this */
+    int reply_ok, reply_refused; /* results of its jzx_reply calls: JZX_OK, NO_REQUEST */
+    jzx_err reply_rc;            /* the last one */
+    void (*on_do)(jzx_context* ctx, peer* p, const jzx_message* msg); /* what TAG_DO runs */
+    jzx_actor_id other;                                               /* for on_do */
+    jzx_request_id made;                                              /* for on_do */
+    jzx_err rc[4];                                                    /* for on_do */
+};
+
+/* jzx_reply with p's reply payload; JZX_OK or NO_REQUEST are the only results expected. */
+static jzx_err reply_as(jzx_loop* loop, peer* p, const jzx_message* req) {
+    jzx_err rc = jzx_reply(loop, req, p->reply_data, p->reply_len,
+                           p->reply_tag ? p->reply_tag : (uint32_t)TAG_REPLY);
+    p->reply_rc = rc;
+    if (rc == JZX_OK) {
+        p->reply_ok++;
+    } else if (rc == JZX_ERR_NO_REQUEST) {
+        p->reply_refused++;
+    } else {
+        fail_msg("jzx_reply returned %s", jzx_strerror(rc));
+    }
+    return rc;
+}
+
+/* Logs every message and enters outcomes in the ledger. STOP and FAIL tags end it. A NO_REPLY
+ * payload is read, never freed: it is borrowed. */
+static jzx_behavior_result peer_fn(jzx_context* ctx, const jzx_message* msg) {
+    peer* p = ctx->state;
+    seen s = {.tag = msg->tag,
+              .data = msg->data,
+              .len = msg->len,
+              .sender = msg->sender,
+              .request = msg->request,
+              .in_reply_to = msg->in_reply_to};
+    jzx_behavior_result r = JZX_BEHAVIOR_OK;
+    if (msg->tag == JZX_TAG_SYS_NO_REPLY) {
+        assert_non_null(msg->data);
+        assert_int_equal(msg->len, sizeof(jzx_no_reply));
+        assert_int_equal(msg->sender, 0);
+        s.nr = *(const jzx_no_reply*)msg->data;
+        p->no_replies++;
+        outcome kind = s.nr.reason == JZX_ERR_TIMEOUT         ? OUT_TIMEOUT
+                       : s.nr.reason == JZX_ERR_NO_SUCH_ACTOR ? OUT_NO_ACTOR
+                                                              : OUT_NONE;
+        if (kind == OUT_NONE) {
+            fail_msg("a NO_REPLY with reason %s", jzx_strerror(s.nr.reason));
+        }
+        ledger_outcome(s.nr.request, ctx->self, kind, NULL, 0);
+    } else if (msg->tag == JZX_TAG_SYS_DOWN) {
+        p->downs++;
+    } else if (msg->tag < JZX_TAG_SYS_MIN) {
+        p->last_user = *msg;
+        if (msg->in_reply_to) {
+            p->replies++;
+            ledger_outcome(msg->in_reply_to, ctx->self, OUT_REPLY, msg->data, msg->sender);
+        } else if (msg->request) {
+            p->requests++;
+            if (p->nheld < HELD_MAX) {
+                p->held[p->nheld++] = *msg;
+            }
+            if (p->reply_now) {
+                reply_as(ctx->loop, p, msg);
+                if (p->clock_after_reply) {
+                    th_clock_ms = p->clock_after_reply;
+                }
+            }
+        } else {
+            p->plain++;
+        }
+        if (msg->tag == TAG_STOP) {
+            r = JZX_BEHAVIOR_STOP;
+        } else if (msg->tag == TAG_FAIL) {
+            r = JZX_BEHAVIOR_FAIL;
+        } else if (msg->tag == TAG_DO && p->on_do) {
+            p->on_do(ctx, p, msg);
+        }
+    }
+    if (p->n < LOG_MAX) {
+        p->log[p->n] = s;
+    }
+    p->n++;
+    return r;
+}
+
+static jzx_actor_id spawn_peer(jzx_loop* loop, peer* p) {
+    return th_spawn(loop, peer_fn, p);
+}
+
+/* A peer with a terminate hook. */
+static jzx_actor_id spawn_peer_term(jzx_loop* loop, peer* p, jzx_terminate_fn term) {
+    jzx_spawn_opts o = {.behavior = peer_fn, .state = p, .terminate = term};
+    jzx_actor_id id = 0;
+    assert_int_equal(jzx_spawn(loop, &o, &id), JZX_OK);
+    return id;
+}
+
+/* jzx_request of `data` (an int, or none), asserting success; the id goes in the ledger. */
+static jzx_request_id request(jzx_loop* loop, jzx_actor_id from, jzx_actor_id to, int* data,
+                              uint32_t timeout_ms) {
+    jzx_request_id id = 0;
+    assert_int_equal(
+        jzx_request(loop, from, to, data, data ? sizeof(*data) : 0, TAG_REQ, timeout_ms, &id),
+        JZX_OK);
+    ledger_made(id, from);
+    return id;
+}
+
+/* TAG_DO: answer the next held request. */
+static void on_do_reply(jzx_context* ctx, peer* p, const jzx_message* msg) {
+    (void)msg;
+    assert_true(p->next_held < p->nheld);
+    reply_as(ctx->loop, p, &p->held[p->next_held++]);
+}
+
+/* Entry i of p's log is the reply to `id`: payload, length, tag and sender as given. */
+static void assert_reply(const peer* p, int i, jzx_request_id id, const void* data, size_t len,
+                         uint32_t tag, jzx_actor_id sender) {
+    assert_true(i < p->n && i < LOG_MAX);
+    const seen* s = &p->log[i];
+    assert_int_equal(s->tag, tag);
+    assert_ptr_equal(s->data, data);
+    assert_int_equal(s->len, len);
+    assert_int_equal(s->sender, sender);
+    assert_int_equal(s->request, 0);
+    assert_int_equal(s->in_reply_to, id);
+}
+
+/* Entry i of p's log is a NO_REPLY {id, reason}. */
+static void assert_no_reply(const peer* p, int i, jzx_request_id id, jzx_err reason) {
+    assert_true(i < p->n && i < LOG_MAX);
+    assert_int_equal(p->log[i].tag, JZX_TAG_SYS_NO_REPLY);
+    assert_int_equal(p->log[i].nr.request, id);
+    assert_int_equal(p->log[i].nr.reason, reason);
+}
+
+/* Entry i of p's log is the plain user message `data`. */
+static void assert_plain(const peer* p, int i, const void* data) {
+    assert_true(i < p->n && i < LOG_MAX);
+    assert_int_equal(p->log[i].tag, TAG_PLAIN);
+    assert_ptr_equal(p->log[i].data, data);
+    assert_int_equal(p->log[i].request, 0);
+    assert_int_equal(p->log[i].in_reply_to, 0);
+}
+
+/* ---- the reply path -------------------------------------------------------------------------- */
+
+/* The target gets a user message whose `request` is the id jzx_request returned, whose `sender`
+ * is the requester and whose payload, length and tag are the ones given (in_reply_to 0); the
+ * requester gets the reply with in_reply_to the id, request 0, sender the replying actor and the
+ * replier's payload, length and tag. One outcome, nothing dropped. */
+static void request_and_reply_carry_their_fields(void** state) {
+    (void)state;
+    static int q, rep;
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    peer c = {0};
+    peer s = {.reply_now = true, .reply_data = &rep, .reply_len = 7, .reply_tag = 42};
+    jzx_actor_id cid = spawn_peer(loop, &c);
+    jzx_actor_id sid = spawn_peer(loop, &s);
+    jzx_request_id id = 0;
+    assert_int_equal(jzx_request(loop, cid, sid, &q, 5, 77, 0, &id), JZX_OK);
+    ledger_made(id, cid);
+    settle(loop, stopper);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.log[0].tag, 77);
+    assert_ptr_equal(s.log[0].data, &q);
+    assert_int_equal(s.log[0].len, 5);
+    assert_int_equal(s.log[0].sender, cid);
+    assert_int_equal(s.log[0].request, id);
+    assert_int_equal(s.log[0].in_reply_to, 0);
+    assert_int_equal(s.reply_rc, JZX_OK);
+    assert_int_equal(c.n, 1);
+    assert_reply(&c, 0, id, &rep, 7, 42, sid);
+    assert_one_outcome(id, OUT_REPLY);
+    assert_int_equal(D.n, 0);
+    FINISH(loop, cid, sid, stopper);
+}
+
+/* jzx_reply reads only `request` and `sender`, so a behaviour may keep a copy of the request
+ * message (by value) and answer later: from a later turn of the target (sender: the target),
+ * from another actor given the copy (sender: that actor) and from outside any behaviour
+ * (sender 0). Each request gets its own reply, once. */
+static void replies_later_from_another_turn_actor_or_outside(void** state) {
+    (void)state;
+    static int q[3], rep[3];
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    peer c = {0};
+    peer s = {.on_do = on_do_reply, .reply_data = &rep[0], .reply_len = 1};
+    peer h = {.on_do = on_do_reply, .reply_data = &rep[1], .reply_len = 2};
+    jzx_actor_id cid = spawn_peer(loop, &c);
+    jzx_actor_id sid = spawn_peer(loop, &s);
+    jzx_actor_id hid = spawn_peer(loop, &h);
+    jzx_request_id id[3];
+    for (int i = 0; i < 3; ++i) {
+        id[i] = request(loop, cid, sid, &q[i], 0);
+    }
+    settle(loop, stopper);
+    assert_int_equal(s.nheld, 3);
+    assert_int_equal(c.n, 0);
+    assert_int_equal(jzx_send(loop, sid, NULL, 0, TAG_DO), JZX_OK);
+    h.held[h.nheld++] = s.held[1];
+    assert_int_equal(jzx_send(loop, hid, NULL, 0, TAG_DO), JZX_OK);
+    settle(loop, stopper);
+    s.reply_data = &rep[2];
+    s.reply_len = 3;
+    assert_int_equal(reply_as(loop, &s, &s.held[2]), JZX_OK);
+    settle(loop, stopper);
+    assert_int_equal(c.n, 3);
+    assert_all_once();
+    const jzx_actor_id senders[3] = {sid, hid, 0};
+    for (int i = 0; i < 3; ++i) {
+        const entry* e = ledger_get(id[i]);
+        assert_ptr_equal(e->data, &rep[i]);
+        assert_int_equal(e->sender, senders[i]);
+    }
+    assert_int_equal(D.n, 0);
+    FINISH(loop, cid, sid, hid, stopper);
+}
+
+static int fifo_mail[8];
+
+/* TAG_DO: fifo_mail[3] to p->other, the next held reply, fifo_mail[4] to p->other. */
+static void on_do_send_reply_send(jzx_context* ctx, peer* p, const jzx_message* msg) {
+    (void)msg;
+    assert_int_equal(jzx_send(ctx->loop, p->other, &fifo_mail[3], 0, TAG_PLAIN), JZX_OK);
+    on_do_reply(ctx, p, msg);
+    assert_int_equal(jzx_send(ctx->loop, p->other, &fifo_mail[4], 0, TAG_PLAIN), JZX_OK);
+}
+
+/* The reply takes its place in the requester's mailbox like any user message: mail sent to the
+ * requester before the reply comes before it, mail sent after comes after; from outside, and
+ * from the target's behaviour sending around its reply. */
+static void reply_is_fifo_with_the_requesters_other_mail(void** state) {
+    (void)state;
+    static int rep[2];
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    peer c = {0};
+    peer s = {.on_do = on_do_send_reply_send};
+    jzx_actor_id cid = spawn_peer(loop, &c);
+    jzx_actor_id sid = spawn_peer(loop, &s);
+    s.other = cid;
+    jzx_request_id id0 = request(loop, cid, sid, NULL, 0);
+    jzx_request_id id1 = request(loop, cid, sid, NULL, 0);
+    settle(loop, stopper);
+    assert_int_equal(s.nheld, 2);
+    assert_int_equal(jzx_send(loop, cid, &fifo_mail[0], 0, TAG_PLAIN), JZX_OK);
+    assert_int_equal(jzx_send(loop, cid, &fifo_mail[1], 0, TAG_PLAIN), JZX_OK);
+    s.reply_data = &rep[0];
+    assert_int_equal(reply_as(loop, &s, &s.held[s.next_held++]), JZX_OK);
+    assert_int_equal(jzx_send(loop, cid, &fifo_mail[2], 0, TAG_PLAIN), JZX_OK);
+    s.reply_data = &rep[1];
+    assert_int_equal(jzx_send(loop, sid, NULL, 0, TAG_DO), JZX_OK);
+    settle(loop, stopper);
+    assert_int_equal(c.n, 7);
+    assert_plain(&c, 0, &fifo_mail[0]);
+    assert_plain(&c, 1, &fifo_mail[1]);
+    assert_reply(&c, 2, id0, &rep[0], 0, TAG_REPLY, 0);
+    assert_plain(&c, 3, &fifo_mail[2]);
+    assert_plain(&c, 4, &fifo_mail[3]);
+    assert_reply(&c, 5, id1, &rep[1], 0, TAG_REPLY, sid);
+    assert_plain(&c, 6, &fifo_mail[4]);
+    assert_all_once();
+    FINISH(loop, cid, sid, stopper);
+}
+
+static int twice[2];
+
+/* TAG_DO: answer the next held request twice in the same call. */
+static void on_do_reply_twice(jzx_context* ctx, peer* p, const jzx_message* msg) {
+    (void)msg;
+    const jzx_message* req = &p->held[p->next_held++];
+    p->rc[0] = jzx_reply(ctx->loop, req, &twice[0], 0, TAG_REPLY);
+    p->rc[1] = jzx_reply(ctx->loop, req, &twice[1], 0, TAG_REPLY);
+}
+
+/* A request has one reply. A second jzx_reply in the same behaviour call, one from a later turn,
+ * one from outside, and one after the reply was delivered all return NO_REQUEST, and their
+ * payloads stay with the caller: never delivered, never dropped. */
+static void second_reply_is_refused(void** state) {
+    (void)state;
+    static int rep, late[4];
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    peer c = {0};
+    peer s = {.on_do = on_do_reply_twice};
+    jzx_actor_id cid = spawn_peer(loop, &c);
+    jzx_actor_id sid = spawn_peer(loop, &s);
+    jzx_request_id id0 = request(loop, cid, sid, NULL, 0);
+    settle(loop, stopper);
+    assert_int_equal(jzx_send(loop, sid, NULL, 0, TAG_DO), JZX_OK);
+    th_step(loop, stopper);
+    assert_int_equal(s.rc[0], JZX_OK);
+    assert_int_equal(s.rc[1], JZX_ERR_NO_REQUEST);
+    /* Queued, not yet delivered: from outside, then from the target's next turn. */
+    s.reply_data = &late[0];
+    assert_int_equal(reply_as(loop, &s, &s.held[0]), JZX_ERR_NO_REQUEST);
+    s.on_do = on_do_reply;
+    s.next_held = 0;
+    s.reply_data = &late[1];
+    assert_int_equal(jzx_send(loop, sid, NULL, 0, TAG_DO), JZX_OK);
+    settle(loop, stopper);
+    assert_int_equal(s.reply_rc, JZX_ERR_NO_REQUEST);
+    assert_int_equal(c.replies, 1);
+    assert_reply(&c, 0, id0, &twice[0], 0, TAG_REPLY, sid);
+    /* Delivered: refused from outside too. */
+    s.reply_data = &late[2];
+    assert_int_equal(reply_as(loop, &s, &s.held[0]), JZX_ERR_NO_REQUEST);
+
+    /* Answered at once by the target's behaviour, then again from outside. */
+    s.reply_now = true;
+    s.reply_data = &rep;
+    jzx_request_id id1 = request(loop, cid, sid, NULL, 0);
+    settle(loop, stopper);
+    assert_int_equal(s.reply_rc, JZX_OK);
+    s.reply_data = &late[3];
+    assert_int_equal(reply_as(loop, &s, &s.held[1]), JZX_ERR_NO_REQUEST);
+    settle(loop, stopper);
+    assert_int_equal(c.n, 2);
+    assert_reply(&c, 1, id1, &rep, 0, TAG_REPLY, sid);
+    assert_all_once();
+    assert_int_equal(D.n, 0); /* no late payload was taken */
+    FINISH(loop, cid, sid, stopper);
+}
+
+/* jzx_reply refuses (NO_REQUEST, payload left with the caller) what is not a pending request of
+ * that requester: a plain message (request 0); forged ids (a live request's slot with the next
+ * generation, a slot never used, all ones, a live monitor ref, a spent request id); the right
+ * id with the wrong sender (another live actor, 0, a dead actor). None of them disturbs the
+ * request, which still gets its one reply, nor the monitor, which still gets its DOWN. */
+static void reply_to_what_is_not_a_pending_request_is_refused(void** state) {
+    (void)state;
+    static int rep, bad;
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    peer c = {0};
+    peer s = {0};
+    jzx_actor_id cid = spawn_peer(loop, &c);
+    jzx_actor_id sid = spawn_peer(loop, &s);
+    jzx_actor_id x = th_spawn(loop, th_idle, NULL);
+    jzx_actor_id gone = dead_id(loop);
+    jzx_monitor_ref ref = 0;
+    assert_int_equal(jzx_monitor(loop, cid, x, &ref), JZX_OK);
+    jzx_request_id spent = request(loop, cid, sid, NULL, 0);
+    jzx_request_id id = request(loop, cid, sid, NULL, 0);
+    assert_int_equal(jzx_send(loop, sid, NULL, 0, TAG_PLAIN), JZX_OK);
+    settle(loop, stopper);
+    assert_int_equal(s.nheld, 2);
+    s.reply_data = &rep;
+    assert_int_equal(reply_as(loop, &s, &s.held[0]), JZX_OK); /* `spent` has its outcome */
+    settle(loop, stopper);
+    assert_one_outcome(spent, OUT_REPLY);
+
+    jzx_message plain = s.last_user;
+    assert_int_equal(plain.request, 0);
+    const jzx_message genuine = s.held[1];
+    jzx_message forged[9];
+    for (int i = 0; i < 9; ++i) {
+        forged[i] = genuine;
+    }
+    forged[0].request = id + (1ull << 32);
+    forged[1].request = (id & ~0xffffffffull) | 0x00ffffffu;
+    forged[2].request = UINT64_MAX;
+    forged[3].request = ref;
+    forged[4].request = spent;
+    forged[5].sender = sid;
+    forged[6].sender = 0;
+    forged[7].sender = gone;
+    forged[8] = plain;
+    s.reply_data = &bad;
+    for (int i = 0; i < 9; ++i) {
+        if (reply_as(loop, &s, &forged[i]) != JZX_ERR_NO_REQUEST) {
+            fail_msg("forged request %d was accepted", i);
+        }
+    }
+    settle(loop, stopper);
+    assert_no_outcome(id);
+    s.reply_data = &rep;
+    assert_int_equal(reply_as(loop, &s, &genuine), JZX_OK);
+    assert_int_equal(jzx_actor_stop(loop, x), JZX_OK);
+    settle(loop, stopper);
+    assert_one_outcome(id, OUT_REPLY);
+    assert_int_equal(c.downs, 1);
+    assert_int_equal(c.n, 3);
+    assert_int_equal(D.n, 0);
+    assert_int_equal(dropped(&bad), 0);
+    FINISH(loop, cid, sid, stopper);
+}
+
+/* ---- the timeout path ------------------------------------------------------------------------ */
+
+/* No reply within timeout_ms: exactly one NO_REPLY {id, TIMEOUT}, not at timeout - 1 ms, at
+ * timeout ms; its deadline timer is gone then. A reply after it (from outside, from the target's
+ * behaviour) is NO_REQUEST with its payload left with the caller, and nothing more ever comes,
+ * however far the clock moves. */
+static void deadline_gives_one_timeout_not_a_millisecond_early(void** state) {
+    (void)state;
+    static int q, late[2];
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    peer c = {0};
+    peer s = {.on_do = on_do_reply};
+    jzx_actor_id cid = spawn_peer(loop, &c);
+    jzx_actor_id sid = spawn_peer(loop, &s);
+    uint64_t timers = th_stats(loop).pending_timers;
+    jzx_request_id id = request(loop, cid, sid, &q, 100);
+    assert_int_equal(th_stats(loop).pending_timers, timers + 1);
+    settle(loop, stopper);
+    assert_int_equal(s.nheld, 1);
+    th_clock_ms = 1099;
+    settle(loop, stopper);
+    assert_int_equal(c.n, 0);
+    th_clock_ms = 1100;
+    settle(loop, stopper);
+    assert_int_equal(c.n, 1);
+    assert_no_reply(&c, 0, id, JZX_ERR_TIMEOUT);
+    assert_one_outcome(id, OUT_TIMEOUT);
+    assert_int_equal(th_stats(loop).pending_timers, timers);
+
+    s.reply_data = &late[0];
+    assert_int_equal(reply_as(loop, &s, &s.held[0]), JZX_ERR_NO_REQUEST);
+    s.reply_data = &late[1];
+    assert_int_equal(jzx_send(loop, sid, NULL, 0, TAG_DO), JZX_OK);
+    settle(loop, stopper);
+    assert_int_equal(s.reply_rc, JZX_ERR_NO_REQUEST);
+    for (int i = 0; i < 5; ++i) {
+        th_clock_ms += 100000;
+        settle(loop, stopper);
+    }
+    assert_int_equal(c.n, 1);
+    assert_one_outcome(id, OUT_TIMEOUT);
+    assert_int_equal(D.n, 0);
+    FINISH(loop, cid, sid, stopper);
+}
+
+/* timeout_ms 0 means no deadline: no timer is armed, and with the clock moved on by hours (and
+ * by more than 2^32 ms) nothing comes; the reply, whenever it is made, is the one outcome. */
+static void zero_timeout_never_expires(void** state) {
+    (void)state;
+    static int rep;
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    peer c = {0};
+    peer s = {.reply_data = &rep};
+    jzx_actor_id cid = spawn_peer(loop, &c);
+    jzx_actor_id sid = spawn_peer(loop, &s);
+    uint64_t timers = th_stats(loop).pending_timers;
+    jzx_request_id id = request(loop, cid, sid, NULL, 0);
+    assert_int_equal(th_stats(loop).pending_timers, timers);
+    settle(loop, stopper);
+    for (int h = 0; h < 10; ++h) {
+        th_clock_ms += 3600u * 1000u;
+        settle(loop, stopper);
+    }
+    th_clock_ms += 5ull << 32;
+    settle(loop, stopper);
+    assert_int_equal(c.n, 0);
+    assert_no_outcome(id);
+    assert_int_equal(reply_as(loop, &s, &s.held[0]), JZX_OK);
+    settle(loop, stopper);
+    assert_one_outcome(id, OUT_REPLY);
+    assert_reply(&c, 0, id, &rep, 0, TAG_REPLY, 0);
+    FINISH(loop, cid, sid, stopper);
+}
+
+/* Sets the injected clock to *state when it gets a message: time passes in the middle of a tick
+ * (timers are looked at only when a tick starts). */
+static jzx_behavior_result clock_setter(jzx_context* ctx, const jzx_message* msg) {
+    (void)msg;
+    th_clock_ms = *(const uint64_t*)ctx->state;
+    return JZX_BEHAVIOR_OK;
+}
+
+enum same_tick {
+    DEADLINE_THEN_REPLY,        /* due when the tick starts; the target answers in that tick */
+    REPLY_THEN_DUE,             /* the target answers, then moves the clock to the deadline */
+    OTHER_MAKES_DUE_THEN_REPLY, /* an actor before the target in the tick moves the clock */
+    OUTSIDE_REPLY_AT_DUE,       /* from outside, the clock at the deadline, before the tick */
+    DEADLINE_THEN_TARGET_ENDS,  /* due when the tick starts; the target ends in that tick */
+    TARGET_ENDS_AT_DUE,         /* from outside, the clock at the deadline, before the tick */
+    SAME_TICK_CASES
+};
+
+/* A reply, or the target's end, and the deadline in the same tick, in both orders: exactly one
+ * outcome, the one whose event came first. A deadline fires when a tick starts, so a reply in
+ * that tick is NO_REQUEST (its payload stays with the caller); a reply made before the tick
+ * starts, or in the tick the clock reaches the deadline during, wins, and no NO_REPLY follows. */
+static void reply_and_deadline_in_the_same_tick(void** state) {
+    (void)state;
+    static int rep;
+    for (int k = 0; k < SAME_TICK_CASES; ++k) {
+        jzx_loop* loop = new_loop();
+        jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+        peer c = {0};
+        peer s = {.reply_data = &rep};
+        static uint64_t due;
+        due = 1050;
+        jzx_actor_id x = 0;
+        if (k == OTHER_MAKES_DUE_THEN_REPLY) {
+            x = th_spawn(loop, clock_setter, &due);
+            assert_int_equal(jzx_send(loop, x, NULL, 0, TAG_PLAIN), JZX_OK); /* runs first */
+        }
+        jzx_actor_id cid = spawn_peer(loop, &c);
+        jzx_actor_id sid = spawn_peer(loop, &s);
+        uint64_t timers = th_stats(loop).pending_timers;
+        s.reply_now =
+            k == DEADLINE_THEN_REPLY || k == REPLY_THEN_DUE || k == OTHER_MAKES_DUE_THEN_REPLY;
+        s.clock_after_reply = k == REPLY_THEN_DUE ? due : 0;
+        jzx_request_id id = request(loop, cid, sid, NULL, 50);
+        outcome want = OUT_REPLY;
+        switch ((enum same_tick)k) {
+        case DEADLINE_THEN_REPLY:
+            th_clock_ms = due;
+            th_step(loop, stopper);
+            assert_int_equal(s.reply_rc, JZX_ERR_NO_REQUEST); /* answered in that very tick */
+            want = OUT_TIMEOUT;
+            break;
+        case REPLY_THEN_DUE:
+        case OTHER_MAKES_DUE_THEN_REPLY:
+            th_clock_ms = due - 1;
+            th_step(loop, stopper);
+            assert_int_equal(s.reply_ok, 1);
+            assert_int_equal(th_clock_ms, due);
+            break;
+        case OUTSIDE_REPLY_AT_DUE:
+            settle(loop, stopper);
+            th_clock_ms = due;
+            assert_int_equal(reply_as(loop, &s, &s.held[0]), JZX_OK);
+            break;
+        case DEADLINE_THEN_TARGET_ENDS:
+            assert_int_equal(jzx_send(loop, sid, NULL, 0, TAG_STOP), JZX_OK);
+            th_clock_ms = due;
+            th_step(loop, stopper);
+            assert_int_equal(s.n, 2); /* the request, then STOP: ended in that tick */
+            want = OUT_TIMEOUT;
+            break;
+        case TARGET_ENDS_AT_DUE:
+            settle(loop, stopper); /* held, so that its payload is not dropped */
+            th_clock_ms = due;
+            assert_int_equal(jzx_actor_stop(loop, sid), JZX_OK);
+            want = OUT_NO_ACTOR;
+            break;
+        default:
+            break;
+        }
+        settle(loop, stopper);
+        th_clock_ms += 10000;
+        settle(loop, stopper);
+        assert_int_equal(c.n, 1);
+        assert_one_outcome(id, want);
+        if (want == OUT_REPLY) {
+            assert_reply(&c, 0, id, &rep, 0, TAG_REPLY,
+                         k == OUTSIDE_REPLY_AT_DUE ? (jzx_actor_id)0 : sid);
+        }
+        assert_int_equal(th_stats(loop).pending_timers, timers);
+        assert_int_equal(D.n, 0);
+        FINISH(loop, cid, sid, x, stopper);
+    }
+}
+
+/* A huge timeout saturates instead of wrapping: near the end of the clock's range a deadline of
+ * UINT32_MAX ms has not fired one millisecond before the clock's last value (a wrapped one would
+ * fire at once), while a short one fires on time; at the start of the range a deadline of
+ * UINT32_MAX ms fires then and not a millisecond early (no truncation to 32 bits). */
+static void huge_timeout_saturates(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop_at(UINT64_MAX - 1000);
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    peer c = {0};
+    peer s = {0};
+    jzx_actor_id cid = spawn_peer(loop, &c);
+    jzx_actor_id sid = spawn_peer(loop, &s);
+    jzx_request_id big = request(loop, cid, sid, NULL, UINT32_MAX);
+    jzx_request_id small = request(loop, cid, sid, NULL, 500);
+    settle(loop, stopper);
+    assert_int_equal(c.n, 0);
+    th_clock_ms = UINT64_MAX - 501;
+    settle(loop, stopper);
+    assert_int_equal(c.n, 0);
+    th_clock_ms = UINT64_MAX - 500;
+    settle(loop, stopper);
+    assert_int_equal(c.n, 1);
+    assert_one_outcome(small, OUT_TIMEOUT);
+    th_clock_ms = UINT64_MAX - 1;
+    settle(loop, stopper);
+    assert_int_equal(c.n, 1);
+    assert_no_outcome(big);
+    assert_int_equal(reply_as(loop, &s, &s.held[0]), JZX_OK);
+    settle(loop, stopper);
+    assert_one_outcome(big, OUT_REPLY);
+    FINISH(loop, cid, sid, stopper);
+
+    loop = new_loop_at(1000);
+    stopper = th_spawn(loop, th_stopper, NULL);
+    memset(&c, 0, sizeof(c));
+    memset(&s, 0, sizeof(s));
+    cid = spawn_peer(loop, &c);
+    sid = spawn_peer(loop, &s);
+    big = request(loop, cid, sid, NULL, UINT32_MAX);
+    th_clock_ms = 1000 + (uint64_t)UINT32_MAX - 1;
+    settle(loop, stopper);
+    assert_no_outcome(big);
+    th_clock_ms = 1000 + (uint64_t)UINT32_MAX;
+    settle(loop, stopper);
+    assert_one_outcome(big, OUT_TIMEOUT);
+    FINISH(loop, cid, sid, stopper);
+}
+
+/* ---- the target ends ------------------------------------------------------------------------- */
+
+enum t_end {
+    T_RETURN_FAIL,    /* its behaviour returns FAIL */
+    T_RETURN_STOP,    /* its behaviour returns STOP */
+    T_API_STOP,       /* jzx_actor_stop */
+    T_API_FAIL,       /* jzx_actor_fail */
+    T_CASCADE_API,    /* a linked actor is failed with jzx_actor_fail */
+    T_CASCADE_RETURN, /* a linked actor's behaviour returns FAIL */
+    T_ENDS
+};
+
+#define SENTINEL_ID 77u
+
+static struct late_probe {
+    jzx_loop* loop;
+    int calls;
+    jzx_err rc;
+} LP;
+
+static int late_rep;
+
+/* on_drop: a dropped request is answered right there (it has had its outcome already). */
+static void drop_then_reply(jzx_actor_id target, const jzx_message* msg, jzx_drop_reason reason) {
+    (void)target;
+    (void)reason;
+    if (msg->request) {
+        LP.calls++;
+        LP.rc = jzx_reply(LP.loop, msg, &late_rep, 0, TAG_REPLY);
+    }
+}
+
+/* The target ends, every way (it returns FAIL or STOP, jzx_actor_stop, jzx_actor_fail, a link
+ * cascade started from outside or by a linked actor's FAIL), with the request still queued in
+ * its mailbox or already held by it: the requester gets exactly one NO_REPLY {id, NO_SUCH_ACTOR}
+ * at once (the clock never moves), with or without a deadline, and the deadline timer is gone
+ * with it. A queued request's payload goes to on_drop (ACTOR_ENDED) with its message as sent
+ * (request id, sender), and answering it from there is NO_REQUEST; a late reply to a held one is
+ * NO_REQUEST too. */
+static void target_end_answers_the_request_at_once(void** state) {
+    (void)state;
+    static int q;
+    for (int k = 0; k < T_ENDS * 2; ++k) {
+        enum t_end how = (enum t_end)(k / 2);
+        bool held = k % 2;
+        uint32_t timeout = k % 3 ? 5000 : 0;
+        jzx_loop* loop = new_loop();
+        memset(&LP, 0, sizeof(LP));
+        LP.loop = loop;
+        D.hook = drop_then_reply;
+        jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+        peer c = {0};
+        peer s = {0};
+        peer x = {0};
+        jzx_actor_id cid = spawn_peer(loop, &c);
+        jzx_actor_id sid = spawn_peer(loop, &s);
+        jzx_actor_id xid = spawn_peer(loop, &x);
+        if (how == T_CASCADE_API || how == T_CASCADE_RETURN) {
+            assert_int_equal(jzx_link(loop, sid, xid), JZX_OK);
+        }
+        settle(loop, stopper);
+        uint64_t timers = th_stats(loop).pending_timers;
+        jzx_request_id id = 0;
+        if (held) {
+            id = request(loop, cid, sid, &q, timeout);
+            settle(loop, stopper);
+            assert_int_equal(s.nheld, 1);
+        }
+        /* Queued ahead of the request, so that it is still queued when the target ends. */
+        if (how == T_RETURN_FAIL || how == T_RETURN_STOP) {
+            uint32_t tag = how == T_RETURN_FAIL ? TAG_FAIL : TAG_STOP;
+            assert_int_equal(jzx_send(loop, sid, NULL, 0, tag), JZX_OK);
+        } else if (how == T_CASCADE_RETURN) {
+            assert_int_equal(jzx_send(loop, xid, NULL, 0, TAG_FAIL), JZX_OK); /* x runs first */
+        }
+        if (!held) {
+            id = request(loop, cid, sid, &q, timeout);
+        }
+        if (how == T_API_STOP) {
+            assert_int_equal(jzx_actor_stop(loop, sid), JZX_OK);
+        } else if (how == T_API_FAIL) {
+            assert_int_equal(jzx_actor_fail(loop, sid), JZX_OK);
+        } else if (how == T_CASCADE_API) {
+            assert_int_equal(jzx_actor_fail(loop, xid), JZX_OK);
+        }
+        settle(loop, stopper);
+        assert_int_equal(th_clock_ms, 1000);
+        jzx_actor_info info;
+        assert_int_equal(jzx_actor_info_get(loop, sid, &info), JZX_ERR_NO_SUCH_ACTOR);
+        if (c.n != 1 || c.no_replies != 1) {
+            fail_msg("end %d (%s): the requester got %d messages, %d NO_REPLYs", (int)how,
+                     held ? "held" : "queued", c.n, c.no_replies);
+        }
+        assert_no_reply(&c, 0, id, JZX_ERR_NO_SUCH_ACTOR);
+        assert_one_outcome(id, OUT_NO_ACTOR);
+        assert_int_equal(th_stats(loop).pending_timers, timers);
+        if (held) {
+            assert_int_equal(s.requests, 1);
+            assert_int_equal(dropped(&q), 0);
+            assert_int_equal(LP.calls, 0);
+            s.reply_data = &late_rep;
+            assert_int_equal(reply_as(loop, &s, &s.held[0]), JZX_ERR_NO_REQUEST);
+        } else {
+            int at = -1;
+            assert_int_equal(s.requests, 0);
+            assert_int_equal(dropped_at(&q, &at), 1);
+            assert_int_equal(D.reason[at], JZX_DROP_ACTOR_ENDED);
+            assert_int_equal(D.target[at], sid);
+            assert_int_equal(D.msg[at].tag, TAG_REQ);
+            assert_int_equal(D.msg[at].len, sizeof(q));
+            assert_int_equal(D.msg[at].sender, cid);
+            assert_int_equal(D.msg[at].request, id);
+            assert_int_equal(LP.calls, 1);
+            assert_int_equal(LP.rc, JZX_ERR_NO_REQUEST);
+        }
+        th_clock_ms += 10000;
+        settle(loop, stopper);
+        assert_int_equal(c.n, 1);
+        assert_int_equal(dropped(&late_rep), 0);
+        FINISH(loop, cid, sid, xid, stopper);
+    }
+}
+
+static jzx_err term_rc;
+
+/* terminate: answers the first request it holds. */
+static void term_reply_first(jzx_context* ctx, jzx_exit_reason reason, void* st) {
+    (void)reason;
+    peer* p = st;
+    if (p->nheld > 0) {
+        term_rc = reply_as(ctx->loop, p, &p->held[0]);
+    }
+}
+
+/* A target answering a held request from its terminate hook ends with that request answered:
+ * the reply is its one outcome (its sender the target's id, as for a send from terminate) and no
+ * NO_REPLY follows; the other request it held gets NO_SUCH_ACTOR. For an end by jzx_actor_stop
+ * and by a FAIL return. */
+static void reply_from_the_targets_terminate_wins(void** state) {
+    (void)state;
+    static int rep;
+    for (int k = 0; k < 2; ++k) {
+        jzx_loop* loop = new_loop();
+        jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+        peer c = {0};
+        peer s = {.reply_data = &rep};
+        jzx_actor_id cid = spawn_peer(loop, &c);
+        jzx_actor_id sid = spawn_peer_term(loop, &s, term_reply_first);
+        term_rc = JZX_ERR_UNKNOWN;
+        jzx_request_id id0 = request(loop, cid, sid, NULL, 100);
+        jzx_request_id id1 = request(loop, cid, sid, NULL, 100);
+        settle(loop, stopper);
+        assert_int_equal(s.nheld, 2);
+        if (k == 0) {
+            assert_int_equal(jzx_actor_stop(loop, sid), JZX_OK);
+        } else {
+            assert_int_equal(jzx_send(loop, sid, NULL, 0, TAG_FAIL), JZX_OK);
+        }
+        settle(loop, stopper);
+        assert_int_equal(term_rc, JZX_OK);
+        th_clock_ms += 1000;
+        settle(loop, stopper);
+        assert_int_equal(c.n, 2);
+        assert_one_outcome(id0, OUT_REPLY);
+        assert_int_equal(ledger_get(id0)->sender, sid);
+        assert_ptr_equal(ledger_get(id0)->data, &rep);
+        assert_one_outcome(id1, OUT_NO_ACTOR);
+        assert_int_equal(D.n, 0);
+        FINISH(loop, cid, sid, stopper);
+    }
+}
+
+static struct gone_probe {
+    jzx_actor_id from;
+    jzx_err rc;
+    jzx_request_id id;
+    long allocs;
+} GT;
+
+static int gt_q;
+
+/* terminate: a request to the actor that is ending, on behalf of GT.from. */
+static void term_request_to_me(jzx_context* ctx, jzx_exit_reason reason, void* st) {
+    (void)reason;
+    (void)st;
+    GT.id = SENTINEL_ID;
+    long a0 = th_alloc_calls();
+    GT.rc = jzx_request(ctx->loop, GT.from, ctx->self, &gt_q, sizeof(gt_q), TAG_REQ, 100, &GT.id);
+    GT.allocs = th_alloc_calls() - a0;
+}
+
+/* A request to a target that is not live (stale, 0, a slot never used, one ending: from its
+ * terminate hook) is refused with NO_SUCH_ACTOR: no id, no allocation, the payload stays with
+ * the caller (neither delivered nor dropped), and no NO_REPLY ever comes, even past the
+ * deadline. */
+static void request_to_a_gone_target_is_refused(void** state) {
+    (void)state;
+    static int q;
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    peer c = {0};
+    peer s = {0};
+    jzx_actor_id cid = spawn_peer(loop, &c);
+    jzx_actor_id sid = spawn_peer_term(loop, &s, term_request_to_me);
+    settle(loop, stopper);
+    const jzx_actor_id gone[3] = {dead_id(loop), 0, (1ull << 32) | 900u};
+    for (int i = 0; i < 3; ++i) {
+        jzx_request_id id = SENTINEL_ID;
+        long a0 = th_alloc_calls();
+        assert_int_equal(jzx_request(loop, cid, gone[i], &q, sizeof(q), TAG_REQ, 100, &id),
+                         JZX_ERR_NO_SUCH_ACTOR);
+        assert_int_equal(th_alloc_calls(), a0);
+        assert_int_equal(id, SENTINEL_ID);
+    }
+    GT.from = cid;
+    assert_int_equal(jzx_actor_stop(loop, sid), JZX_OK);
+    assert_int_equal(GT.rc, JZX_ERR_NO_SUCH_ACTOR);
+    assert_int_equal(GT.id, SENTINEL_ID);
+    assert_int_equal(GT.allocs, 0);
+    settle(loop, stopper);
+    th_clock_ms += 10000;
+    settle(loop, stopper);
+    assert_int_equal(c.n, 0);
+    assert_int_equal(D.n, 0);
+    FINISH(loop, cid, stopper);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(request_and_reply_carry_their_fields),
+    cmocka_unit_test(replies_later_from_another_turn_actor_or_outside),
+    cmocka_unit_test(reply_is_fifo_with_the_requesters_other_mail),
+    cmocka_unit_test(second_reply_is_refused),
+    cmocka_unit_test(reply_to_what_is_not_a_pending_request_is_refused),
+    cmocka_unit_test(deadline_gives_one_timeout_not_a_millisecond_early),
+    cmocka_unit_test(zero_timeout_never_expires),
+    cmocka_unit_test(reply_and_deadline_in_the_same_tick),
+    cmocka_unit_test(huge_timeout_saturates),
+    cmocka_unit_test(target_end_answers_the_request_at_once),
+    cmocka_unit_test(reply_from_the_targets_terminate_wins),
+    cmocka_unit_test(request_to_a_gone_target_is_refused),
+};
+
+TH_MAIN(tests)
