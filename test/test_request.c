@@ -1137,6 +1137,777 @@ static void request_to_a_gone_target_is_refused(void** state) {
     FINISH(loop, cid, stopper);
 }
 
+/* ---- the requester ends ---------------------------------------------------------------------- */
+
+enum r_end { R_RETURN_STOP, R_API_STOP, R_API_FAIL, R_CASCADE, R_ENDS };
+
+/* The requester ends (by a STOP return, jzx_actor_stop, jzx_actor_fail, a link cascade) with
+ * 1,000 requests pending to three targets (a third without a deadline, a third with a short one,
+ * a third with a long one; some already held by their target, the rest still queued): no outcome
+ * is posted anywhere, its deadline timers go with it (pending_timers drops to 0, so jzx_loop_run
+ * returns once the targets are done, however far the clock moves), every later reply (from
+ * outside to the held ones, from the targets' behaviours to the queued ones) is NO_REQUEST with
+ * its payload left with the caller, every request payload still reaches its target, and the
+ * loop gives back every byte. */
+static void requester_end_cancels_1000_pending_requests(void** state) {
+    (void)state;
+    enum { N = 1000, T = 3 };
+    static int q[N];
+    static int late;
+    for (int how = 0; how < R_ENDS; ++how) {
+        jzx_loop* loop = new_loop();
+        jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+        static peer c[1], x[1], s[T]; /* static: a failed assertion leaks nothing */
+        memset(c, 0, sizeof(c));
+        memset(x, 0, sizeof(x));
+        memset(s, 0, sizeof(s));
+        jzx_actor_id cid = spawn_peer(loop, c);
+        jzx_actor_id xid = spawn_peer(loop, x);
+        jzx_actor_id sid[T];
+        for (int k = 0; k < T; ++k) {
+            sid[k] = spawn_peer(loop, &s[k]);
+        }
+        if (how == R_CASCADE) {
+            assert_int_equal(jzx_link(loop, cid, xid), JZX_OK);
+        }
+        settle(loop, stopper);
+        uint64_t deadlines = 0;
+        for (int i = 0; i < N; ++i) {
+            uint32_t timeout = (i / T) % 3 == 0 ? 0 : (i / T) % 3 == 1 ? 100 : 100000;
+            deadlines += timeout != 0;
+            request(loop, cid, sid[i % T], &q[i], timeout);
+        }
+        assert_int_equal(th_stats(loop).pending_timers, deadlines);
+        th_step(loop, stopper); /* each target takes one turn's worth */
+        switch ((enum r_end)how) {
+        case R_RETURN_STOP:
+            assert_int_equal(jzx_send(loop, cid, NULL, 0, TAG_STOP), JZX_OK);
+            th_step(loop, stopper);
+            break;
+        case R_API_STOP:
+            assert_int_equal(jzx_actor_stop(loop, cid), JZX_OK);
+            break;
+        case R_API_FAIL:
+            assert_int_equal(jzx_actor_fail(loop, cid), JZX_OK);
+            break;
+        case R_CASCADE:
+            assert_int_equal(jzx_actor_fail(loop, xid), JZX_OK);
+            break;
+        default:
+            break;
+        }
+        jzx_actor_info info;
+        assert_int_equal(jzx_actor_info_get(loop, cid, &info), JZX_ERR_NO_SUCH_ACTOR);
+        assert_int_equal(th_stats(loop).pending_timers, 0);
+        int held = 0;
+        for (int k = 0; k < T; ++k) {
+            assert_true(s[k].nheld > 0 && s[k].nheld < N / T);
+            held += s[k].nheld;
+        }
+
+        /* Late replies: from outside to the held ones, from the targets to the queued ones. */
+        int refused = 0;
+        for (int k = 0; k < T; ++k) {
+            s[k].reply_data = &late;
+            for (int j = 0; j < s[k].nheld; ++j) {
+                assert_int_equal(reply_as(loop, &s[k], &s[k].held[j]), JZX_ERR_NO_REQUEST);
+            }
+            refused += s[k].reply_refused;
+            s[k].reply_refused = 0;
+            s[k].reply_now = true;
+            assert_int_equal(jzx_send(loop, sid[k], NULL, 0, TAG_STOP), JZX_OK);
+        }
+        assert_int_equal(refused, held);
+        th_clock_ms += 1000000;
+        assert_int_equal(jzx_actor_stop(loop, stopper), JZX_OK);
+        jzx_err rc = jzx_actor_stop(loop, xid);
+        assert_true(rc == JZX_OK || rc == JZX_ERR_NO_SUCH_ACTOR);
+        assert_int_equal(th_stats(loop).pending_timers, 0);
+        assert_int_equal(jzx_loop_run(loop), JZX_OK); /* returns: nothing is left */
+        th_assert_empty(loop);
+        int requests = 0;
+        for (int k = 0; k < T; ++k) {
+            requests += s[k].requests;
+            refused += s[k].reply_refused;
+            assert_int_equal(s[k].reply_ok, 0);
+            assert_int_equal(s[k].replies + s[k].no_replies, 0);
+        }
+        assert_int_equal(requests, N);
+        assert_int_equal(refused, N);
+        assert_int_equal(c->replies + c->no_replies, 0);
+        assert_int_equal(x->replies + x->no_replies, 0);
+        for (size_t i = 0; i < L.n; ++i) {
+            assert_int_equal(L.e[i].outcomes, 0);
+        }
+        assert_int_equal(D.n, 0);
+        FINISH(loop, stopper);
+    }
+}
+
+/* The requester ends (jzx_actor_stop, a STOP return, a FAIL return, a link cascade, and with a
+ * request to itself) while one request with a deadline is pending, held by its target: its
+ * deadline timer goes, its id is dead (a late reply is NO_REQUEST), and its record is released
+ * exactly once: the monitors and requests made next, which reuse released records, each work on
+ * their own (each DOWN and each outcome once, to the right actor), and the loop gives back every
+ * byte. */
+static void requester_end_with_a_deadline_pending(void** state) {
+    (void)state;
+    for (int how = 0; how < 5; ++how) {
+        jzx_loop* loop = new_loop();
+        jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+        peer c = {0};
+        peer s = {0};
+        peer w = {0};
+        jzx_actor_id cid = spawn_peer(loop, &c);
+        jzx_actor_id sid = spawn_peer(loop, &s);
+        jzx_actor_id xid = th_spawn(loop, th_idle, NULL);
+        jzx_actor_id wid = spawn_peer(loop, &w);
+        settle(loop, stopper);
+        uint64_t timers = th_stats(loop).pending_timers;
+        peer* target = how == 4 ? &c : &s;
+        jzx_request_id id = request(loop, cid, how == 4 ? cid : sid, NULL, 100);
+        settle(loop, stopper);
+        assert_int_equal(target->nheld, 1);
+        switch (how) {
+        case 0:
+        case 4:
+            assert_int_equal(jzx_actor_stop(loop, cid), JZX_OK);
+            break;
+        case 1:
+        case 2:
+            assert_int_equal(jzx_send(loop, cid, NULL, 0, how == 1 ? TAG_STOP : TAG_FAIL), JZX_OK);
+            break;
+        default:
+            assert_int_equal(jzx_link(loop, cid, xid), JZX_OK);
+            assert_int_equal(jzx_actor_fail(loop, xid), JZX_OK);
+            break;
+        }
+        settle(loop, stopper);
+        assert_int_equal(th_stats(loop).live_actors, how == 3 ? 3 : 4);
+        assert_int_equal(th_stats(loop).pending_timers, timers);
+        assert_int_equal(reply_as(loop, target, &target->held[0]), JZX_ERR_NO_REQUEST);
+
+        /* Fresh records: two monitors and two requests, each on its own. */
+        jzx_actor_id t1 = th_spawn(loop, th_idle, NULL);
+        jzx_actor_id t2 = th_spawn(loop, th_idle, NULL);
+        jzx_monitor_ref r1 = 0;
+        jzx_monitor_ref r2 = 0;
+        assert_int_equal(jzx_monitor(loop, wid, t1, &r1), JZX_OK);
+        assert_int_equal(jzx_monitor(loop, wid, t2, &r2), JZX_OK);
+        assert_true(r1 != r2);
+        jzx_request_id id2 = request(loop, wid, sid, NULL, 50);
+        jzx_request_id id3 = request(loop, wid, sid, NULL, 0);
+        settle(loop, stopper);
+        assert_int_equal(jzx_actor_stop(loop, t1), JZX_OK);
+        settle(loop, stopper);
+        assert_int_equal(w.downs, 1);
+        assert_int_equal(jzx_actor_stop(loop, t2), JZX_OK);
+        settle(loop, stopper);
+        assert_int_equal(w.downs, 2);
+        th_clock_ms += 50;
+        settle(loop, stopper);
+        assert_one_outcome(id2, OUT_TIMEOUT);
+        assert_int_equal(reply_as(loop, &s, &s.held[s.nheld - 1]), JZX_OK);
+        settle(loop, stopper);
+        assert_one_outcome(id3, OUT_REPLY);
+        assert_no_outcome(id);
+        assert_int_equal(w.n, 4);
+        assert_int_equal(c.replies + c.no_replies, 0);
+        FINISH(loop, sid, xid, wid, stopper);
+    }
+}
+
+/* jzx_loop_destroy with requests pending that have deadlines (held by the target, queued at the
+ * target, to itself) and one NO_REPLY queued: each record and each timer goes once (ASan and
+ * valgrind see no use after free), the queued request payloads go to on_drop (LOOP_DESTROYED),
+ * no outcome is delivered, and every byte comes back. */
+static void destroy_with_pending_deadlines(void** state) {
+    (void)state;
+    static int q[3];
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    peer c = {0};
+    peer s = {0};
+    jzx_actor_id cid = spawn_peer(loop, &c);
+    jzx_actor_id sid = spawn_peer(loop, &s);
+    jzx_actor_id t = th_spawn(loop, th_idle, NULL);
+    request(loop, cid, sid, NULL, 100);
+    settle(loop, stopper); /* held */
+    request(loop, cid, sid, &q[0], 200);
+    request(loop, cid, cid, &q[1], 300);
+    request(loop, cid, t, &q[2], 400);
+    assert_int_equal(jzx_actor_stop(loop, t), JZX_OK); /* its NO_REPLY is queued at c */
+    assert_int_equal(D.n, 1);
+    assert_int_equal(th_stats(loop).pending_timers, 3);
+    th_loop_finish(loop);
+    assert_int_equal(dropped(&q[0]), 1);
+    assert_int_equal(dropped(&q[1]), 1);
+    assert_int_equal(dropped(&q[2]), 1);
+    assert_int_equal(D.by_reason[JZX_DROP_LOOP_DESTROYED], 2);
+    assert_int_equal(c.n, 0);
+    ledger_reset();
+}
+
+/* ---- mailboxes ------------------------------------------------------------------------------- */
+
+/* Room for a reply is reserved when the request is made, beyond mailbox_cap: with a cap of 1 and
+ * one message queued (a further send is refused: mailbox_full 1, on_mailbox_full once), two
+ * replies (one from outside, one from the target's behaviour in a later tick) still get in,
+ * neither counts as a full mailbox or a drop, and the requester gets its message and then the
+ * two replies, in order. */
+static void reply_gets_through_a_full_mailbox(void** state) {
+    (void)state;
+    static int m[2], rep[2];
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    peer c = {0};
+    peer s = {.on_do = on_do_reply};
+    jzx_actor_id cid = th_spawn_cap(loop, peer_fn, &c, 1);
+    jzx_actor_id sid = spawn_peer(loop, &s);
+    jzx_request_id id0 = request(loop, cid, sid, NULL, 0);
+    jzx_request_id id1 = request(loop, cid, sid, NULL, 100);
+    settle(loop, stopper);
+    assert_int_equal(s.nheld, 2);
+    assert_int_equal(jzx_send(loop, sid, NULL, 0, TAG_DO), JZX_OK); /* s runs before c */
+    assert_int_equal(jzx_send(loop, cid, &m[0], 0, TAG_PLAIN), JZX_OK);
+    assert_int_equal(jzx_send(loop, cid, &m[1], 0, TAG_PLAIN), JZX_ERR_MAILBOX_FULL);
+    assert_int_equal(th_stats(loop).mailbox_full, 1);
+    assert_int_equal(O.full, 1);
+    s.reply_data = &rep[0];
+    assert_int_equal(reply_as(loop, &s, &s.held[s.next_held++]), JZX_OK);
+    s.reply_data = &rep[1];
+    settle(loop, stopper);
+    assert_int_equal(s.reply_ok, 2);
+    assert_int_equal(c.n, 3);
+    assert_plain(&c, 0, &m[0]);
+    assert_reply(&c, 1, id0, &rep[0], 0, TAG_REPLY, 0);
+    assert_reply(&c, 2, id1, &rep[1], 0, TAG_REPLY, sid);
+    assert_all_once();
+    assert_int_equal(th_stats(loop).mailbox_full, 1);
+    assert_int_equal(O.full, 1);
+    assert_int_equal(th_stats(loop).messages_dropped, 0);
+    assert_int_equal(D.n, 0);
+    FINISH(loop, cid, sid, stopper);
+}
+
+/* A reply sits in the room reserved for it, beyond mailbox_cap ("Room for the reply is reserved
+ * in from's mailbox now, beyond its mailbox_cap"), so a queued reply takes no place of the cap:
+ * with a cap of 2 and a reply queued, two more messages are accepted (the third is refused), and
+ * the requester gets the reply and then both. */
+static void queued_reply_leaves_the_cap_to_other_mail(void** state) {
+    (void)state;
+    static int m[3], rep;
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    peer c = {0};
+    peer s = {.reply_data = &rep};
+    jzx_actor_id cid = th_spawn_cap(loop, peer_fn, &c, 2);
+    jzx_actor_id sid = spawn_peer(loop, &s);
+    jzx_request_id id = request(loop, cid, sid, NULL, 0);
+    settle(loop, stopper);
+    assert_int_equal(reply_as(loop, &s, &s.held[0]), JZX_OK); /* queued, c has not run */
+    jzx_err rc[3];
+    for (int i = 0; i < 3; ++i) {
+        rc[i] = jzx_send(loop, cid, &m[i], 0, TAG_PLAIN);
+    }
+    if (rc[0] != JZX_OK || rc[1] != JZX_OK || rc[2] != JZX_ERR_MAILBOX_FULL) {
+        fail_msg("with a reply queued, sends to a mailbox of cap 2 returned %s, %s, %s; expected "
+                 "OK, OK, MAILBOX_FULL (the reply's room is beyond the cap)",
+                 jzx_strerror(rc[0]), jzx_strerror(rc[1]), jzx_strerror(rc[2]));
+    }
+    settle(loop, stopper);
+    assert_int_equal(c.n, 3);
+    assert_reply(&c, 0, id, &rep, 0, TAG_REPLY, 0);
+    assert_plain(&c, 1, &m[0]);
+    assert_plain(&c, 2, &m[1]);
+    FINISH(loop, cid, sid, stopper);
+}
+
+/* A target whose mailbox is full refuses the request: MAILBOX_FULL, *out untouched, the target
+ * never sees it, no outcome ever (not even once its deadline would have passed), the payload
+ * stays with the caller, and nothing is kept for it: a thousand more refusals allocate nothing
+ * and leave no timer, and the requester still takes exactly mailbox_cap messages afterwards. A
+ * request once the target has room works as ever. */
+static void refused_request_to_a_full_target_reserves_nothing(void** state) {
+    (void)state;
+    static int q, m[4];
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    peer c = {0};
+    peer s = {0};
+    jzx_actor_id cid = th_spawn_cap(loop, peer_fn, &c, 2);
+    jzx_actor_id sid = th_spawn_cap(loop, peer_fn, &s, 1);
+    settle(loop, stopper);
+    uint64_t timers = th_stats(loop).pending_timers;
+    assert_int_equal(jzx_send(loop, sid, &m[0], 0, TAG_PLAIN), JZX_OK);
+    jzx_request_id id = SENTINEL_ID;
+    assert_int_equal(jzx_request(loop, cid, sid, &q, sizeof(q), TAG_REQ, 100, &id),
+                     JZX_ERR_MAILBOX_FULL);
+    assert_int_equal(id, SENTINEL_ID);
+    long a0 = th_alloc_calls();
+    for (int i = 0; i < 1000; ++i) {
+        assert_int_equal(jzx_request(loop, cid, sid, &q, sizeof(q), TAG_REQ, i % 2 ? 100 : 0, &id),
+                         JZX_ERR_MAILBOX_FULL);
+    }
+    assert_int_equal(th_alloc_calls(), a0);
+    assert_int_equal(id, SENTINEL_ID);
+    assert_int_equal(th_stats(loop).pending_timers, timers);
+    assert_int_equal(jzx_send(loop, cid, &m[1], 0, TAG_PLAIN), JZX_OK);
+    assert_int_equal(jzx_send(loop, cid, &m[2], 0, TAG_PLAIN), JZX_OK);
+    assert_int_equal(jzx_send(loop, cid, &m[3], 0, TAG_PLAIN), JZX_ERR_MAILBOX_FULL);
+    settle(loop, stopper);
+    th_clock_ms += 1000;
+    settle(loop, stopper);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.plain, 2);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.requests, 0);
+    assert_int_equal(D.n, 0);
+    id = request(loop, cid, sid, &q, 100);
+    settle(loop, stopper);
+    assert_int_equal(s.requests, 1);
+    th_clock_ms += 100;
+    settle(loop, stopper);
+    assert_one_outcome(id, OUT_TIMEOUT);
+    FINISH(loop, cid, sid, stopper);
+}
+
+/* A request to oneself (from == to) works like any other. With a mailbox_cap of 1, the actor
+ * gets its own request (sender itself), answers it and gets the reply (sender itself); its
+ * deadline never fires afterwards. When it ends with its own request queued or held, that is its
+ * requester ending: no outcome, a queued payload goes to on_drop (ACTOR_ENDED), and a reply from
+ * outside is NO_REQUEST. */
+static void request_to_self(void** state) {
+    (void)state;
+    static int q, rep, late;
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    peer c = {.reply_now = true, .reply_data = &rep};
+    jzx_actor_id cid = th_spawn_cap(loop, peer_fn, &c, 1);
+    settle(loop, stopper);
+    uint64_t timers = th_stats(loop).pending_timers;
+    jzx_request_id id = request(loop, cid, cid, &q, 100);
+    settle(loop, stopper);
+    th_clock_ms += 1000;
+    settle(loop, stopper);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.log[0].sender, cid);
+    assert_int_equal(c.log[0].request, id);
+    assert_ptr_equal(c.log[0].data, &q);
+    assert_reply(&c, 1, id, &rep, 0, TAG_REPLY, cid);
+    assert_one_outcome(id, OUT_REPLY);
+    assert_int_equal(th_stats(loop).pending_timers, timers);
+    FINISH(loop, cid, stopper);
+
+    for (int k = 0; k < 3; ++k) { /* queued + jzx_actor_stop, queued + STOP, held + FAIL */
+        loop = new_loop();
+        stopper = th_spawn(loop, th_stopper, NULL);
+        memset(&c, 0, sizeof(c));
+        cid = spawn_peer(loop, &c);
+        settle(loop, stopper);
+        timers = th_stats(loop).pending_timers;
+        if (k == 1) {
+            assert_int_equal(jzx_send(loop, cid, NULL, 0, TAG_STOP), JZX_OK);
+        }
+        id = request(loop, cid, cid, &q, 0); /* with a deadline: requester_end_with_a_deadline */
+        if (k == 0) {
+            assert_int_equal(jzx_actor_stop(loop, cid), JZX_OK);
+        } else if (k == 2) {
+            settle(loop, stopper);
+            assert_int_equal(c.nheld, 1);
+            assert_int_equal(jzx_send(loop, cid, NULL, 0, TAG_FAIL), JZX_OK);
+        }
+        settle(loop, stopper);
+        assert_int_equal(th_stats(loop).live_actors, 1);
+        assert_int_equal(th_stats(loop).pending_timers, timers);
+        int at = -1;
+        if (k == 2) {
+            assert_int_equal(dropped(&q), 0);
+            c.reply_data = &late;
+            assert_int_equal(reply_as(loop, &c, &c.held[0]), JZX_ERR_NO_REQUEST);
+        } else {
+            assert_int_equal(c.requests, 0);
+            assert_int_equal(dropped_at(&q, &at), 1);
+            assert_int_equal(D.reason[at], JZX_DROP_ACTOR_ENDED);
+            assert_int_equal(D.msg[at].request, id);
+            assert_int_equal(jzx_reply(loop, &D.msg[at], &late, 0, TAG_REPLY), JZX_ERR_NO_REQUEST);
+        }
+        th_clock_ms += 1000;
+        settle(loop, stopper);
+        assert_no_outcome(id);
+        assert_int_equal(c.replies + c.no_replies, 0);
+        assert_int_equal(dropped(&late), 0);
+        FINISH(loop, stopper);
+    }
+}
+
+/* ---- bad input and calls during destroy ------------------------------------------------------ */
+
+/* Bad input returns its documented error, leaves *out alone, allocates nothing, makes no
+ * request and leaves the payload with the caller: a NULL loop, reserved tags and a supervisor as
+ * requester are INVALID_ARG; a requester that is dead, 0 or never was is NO_SUCH_ACTOR.
+ * jzx_reply with a NULL loop, a NULL message or a reserved tag is INVALID_ARG and leaves the
+ * request pending, to be answered once. */
+static void request_and_reply_bad_input(void** state) {
+    (void)state;
+    static int q, rep, bad;
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    peer c = {0};
+    peer s = {0};
+    jzx_actor_id cid = spawn_peer(loop, &c);
+    jzx_actor_id sid = spawn_peer(loop, &s);
+    jzx_supervisor_init init = {NULL, 0, {.strategy = JZX_SUP_ONE_FOR_ONE}};
+    jzx_actor_id sup = 0;
+    assert_int_equal(jzx_spawn_supervisor(loop, &init, 0, &sup), JZX_OK);
+    jzx_actor_id gone = dead_id(loop);
+    settle(loop, stopper);
+    jzx_request_id id = SENTINEL_ID;
+    long a0 = th_alloc_calls();
+    assert_int_equal(jzx_request(NULL, cid, sid, &q, sizeof(q), TAG_REQ, 100, &id),
+                     JZX_ERR_INVALID_ARG);
+    const uint32_t reserved[3] = {JZX_TAG_SYS_MIN, JZX_TAG_SYS_NO_REPLY, UINT32_MAX};
+    for (int i = 0; i < 3; ++i) {
+        assert_int_equal(jzx_request(loop, cid, sid, &q, sizeof(q), reserved[i], 100, &id),
+                         JZX_ERR_INVALID_ARG);
+    }
+    assert_int_equal(jzx_request(loop, sup, sid, &q, sizeof(q), TAG_REQ, 100, &id),
+                     JZX_ERR_INVALID_ARG);
+    const jzx_actor_id dead[3] = {gone, 0, (1ull << 32) | 900u};
+    for (int i = 0; i < 3; ++i) {
+        assert_int_equal(jzx_request(loop, dead[i], sid, &q, sizeof(q), TAG_REQ, 100, &id),
+                         JZX_ERR_NO_SUCH_ACTOR);
+    }
+    assert_int_equal(th_alloc_calls(), a0);
+    assert_int_equal(id, SENTINEL_ID);
+
+    id = request(loop, cid, sid, NULL, 0);
+    settle(loop, stopper);
+    assert_int_equal(s.nheld, 1);
+    assert_int_equal(jzx_reply(NULL, &s.held[0], &bad, 0, TAG_REPLY), JZX_ERR_INVALID_ARG);
+    assert_int_equal(jzx_reply(loop, NULL, &bad, 0, TAG_REPLY), JZX_ERR_INVALID_ARG);
+    for (int i = 0; i < 3; ++i) {
+        assert_int_equal(jzx_reply(loop, &s.held[0], &bad, 0, reserved[i]), JZX_ERR_INVALID_ARG);
+    }
+    settle(loop, stopper);
+    th_clock_ms += 10000;
+    settle(loop, stopper);
+    assert_no_outcome(id);
+    assert_int_equal(jzx_reply(loop, &s.held[0], &rep, 0, TAG_REPLY), JZX_OK);
+    settle(loop, stopper);
+    assert_one_outcome(id, OUT_REPLY);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(D.n, 0);
+    FINISH(loop, cid, sid, sup, stopper);
+}
+
+static struct destroy_probe {
+    jzx_loop* loop;
+    jzx_actor_id c, s;
+    jzx_message copy;
+    int probes;
+    jzx_err rc[8][3];
+} DQ;
+
+/* jzx_request and jzx_reply (with a held copy, and with `msg` when there is one), from inside
+ * jzx_loop_destroy. */
+static void destroy_probe(const jzx_message* msg) {
+    jzx_err* rc = DQ.rc[DQ.probes++ % 8];
+    jzx_request_id id = SENTINEL_ID;
+    rc[0] = jzx_request(DQ.loop, DQ.c, DQ.s, NULL, 0, TAG_REQ, 100, &id);
+    rc[1] = jzx_reply(DQ.loop, &DQ.copy, NULL, 0, TAG_REPLY);
+    rc[2] = msg ? jzx_reply(DQ.loop, msg, NULL, 0, TAG_REPLY) : JZX_ERR_LOOP_CLOSED;
+    assert_int_equal(id, SENTINEL_ID);
+}
+
+static void destroy_probe_drop(jzx_actor_id target, const jzx_message* msg,
+                               jzx_drop_reason reason) {
+    (void)target;
+    if (reason == JZX_DROP_LOOP_DESTROYED) {
+        destroy_probe(msg);
+    }
+}
+
+static void destroy_probe_terminate(jzx_context* ctx, jzx_exit_reason reason, void* st) {
+    (void)ctx;
+    (void)st;
+    if (reason == JZX_EXIT_SHUTDOWN) {
+        destroy_probe(NULL);
+    }
+}
+
+/* From on_drop and from terminate hooks run by jzx_loop_destroy, jzx_request and jzx_reply
+ * return LOOP_CLOSED, even for a request still pending (held by its target) and for the queued
+ * request being dropped; the pending requests, the deadline and the queued payload go without
+ * a trace, and nothing leaks. */
+static void calls_during_destroy_are_refused(void** state) {
+    (void)state;
+    static int q;
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    memset(&DQ, 0, sizeof(DQ));
+    DQ.loop = loop;
+    peer c = {0};
+    peer s = {0};
+    DQ.c = spawn_peer_term(loop, &c, destroy_probe_terminate);
+    DQ.s = spawn_peer_term(loop, &s, destroy_probe_terminate);
+    request(loop, DQ.c, DQ.s, NULL, 0);
+    settle(loop, stopper);
+    DQ.copy = s.held[0];
+    request(loop, DQ.c, DQ.s, &q, 0); /* queued (for deadlines: destroy_with_pending_deadlines) */
+    D.hook = destroy_probe_drop;
+    th_loop_finish(loop);
+    D.hook = NULL;
+    assert_int_equal(DQ.probes, 3);
+    for (int i = 0; i < DQ.probes; ++i) {
+        for (int j = 0; j < 3; ++j) {
+            if (DQ.rc[i][j] != JZX_ERR_LOOP_CLOSED) {
+                fail_msg("probe %d, call %d returned %s", i, j, jzx_strerror(DQ.rc[i][j]));
+            }
+        }
+    }
+    assert_int_equal(dropped(&q), 1);
+    assert_int_equal(c.replies + c.no_replies, 0);
+    ledger_reset();
+}
+
+/* ---- the NO_REPLY message -------------------------------------------------------------------- */
+
+/* The NO_REPLY payload is lent: the receiver reads it (a jzx_no_reply, len its size, sender 0)
+ * and never frees it, and the runtime frees it after the call (ASan and valgrind see no double
+ * free or leak); a thousand NO_REPLYs, by deadline and by a target's end, later the memory is
+ * what it was after the first two. */
+static void no_reply_payload_is_borrowed(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    peer c = {0};
+    jzx_actor_id cid = spawn_peer(loop, &c);
+    jzx_actor_id sid = th_spawn(loop, th_idle, NULL);
+    long blocks = 0;
+    for (int i = 0; i < 1000; ++i) {
+        if (i % 2 == 0) {
+            jzx_request_id id = request(loop, cid, sid, NULL, 1);
+            th_clock_ms += 1;
+            settle(loop, stopper);
+            assert_one_outcome(id, OUT_TIMEOUT);
+        } else {
+            jzx_actor_id t = th_spawn(loop, th_idle, NULL);
+            jzx_request_id id = request(loop, cid, t, NULL, 0);
+            assert_int_equal(jzx_actor_stop(loop, t), JZX_OK);
+            settle(loop, stopper);
+            assert_one_outcome(id, OUT_NO_ACTOR);
+        }
+        if (i == 1) {
+            blocks = th_alloc_live();
+        }
+    }
+    assert_int_equal(c.no_replies, 1000);
+    assert_int_equal(th_alloc_live(), blocks);
+    FINISH(loop, cid, sid, stopper);
+}
+
+/* TAG_DO: a request to p->other, which is then stopped: its NO_REPLY comes next, in this turn. */
+static void on_do_request_then_stop_target(jzx_context* ctx, peer* p, const jzx_message* msg) {
+    (void)msg;
+    p->rc[0] = jzx_request(ctx->loop, ctx->self, p->other, NULL, 0, TAG_REQ, 0, &p->made);
+    if (p->rc[0] == JZX_OK) {
+        ledger_made(p->made, ctx->self);
+    }
+    p->rc[1] = jzx_actor_stop(ctx->loop, p->other);
+}
+
+/* jzx_message: `request` is "non-zero in a request", `in_reply_to` "non-zero in a reply". A
+ * NO_REPLY is neither: both are 0 (and sender is 0), also when the behaviour got a request or a
+ * reply just before it in the same turn. */
+static void no_reply_carries_no_stale_ids(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    peer c = {.on_do = on_do_request_then_stop_target};
+    peer x = {0};
+    peer y = {.reply_now = true, .reply_tag = TAG_DO};
+    jzx_actor_id cid = spawn_peer(loop, &c);
+    jzx_actor_id xid = spawn_peer(loop, &x);
+    jzx_actor_id yid = spawn_peer(loop, &y);
+    /* A request to c whose handling makes c's own request's target end. */
+    c.other = th_spawn(loop, th_idle, NULL);
+    jzx_request_id idx = 0;
+    assert_int_equal(jzx_request(loop, xid, cid, NULL, 0, TAG_DO, 0, &idx), JZX_OK);
+    ledger_made(idx, xid);
+    settle(loop, stopper);
+    jzx_request_id made1 = c.made;
+    /* A reply to c whose handling does the same. */
+    c.other = th_spawn(loop, th_idle, NULL);
+    jzx_request_id idy = request(loop, cid, yid, NULL, 0);
+    settle(loop, stopper);
+    jzx_request_id made2 = c.made;
+    assert_int_equal(c.n, 4);
+    assert_int_equal(c.log[0].request, idx);
+    assert_no_reply(&c, 1, made1, JZX_ERR_NO_SUCH_ACTOR);
+    assert_reply(&c, 2, idy, NULL, 0, TAG_DO, yid);
+    assert_no_reply(&c, 3, made2, JZX_ERR_NO_SUCH_ACTOR);
+    assert_one_outcome(made1, OUT_NO_ACTOR);
+    assert_one_outcome(idy, OUT_REPLY);
+    assert_one_outcome(made2, OUT_NO_ACTOR);
+    assert_int_equal(c.log[1].sender, 0);
+    assert_int_equal(c.log[3].sender, 0);
+    if (c.log[1].request || c.log[1].in_reply_to || c.log[3].request || c.log[3].in_reply_to) {
+        fail_msg("a NO_REPLY after a request (id %llx) carried request %llx, in_reply_to %llx; "
+                 "one after a reply (to %llx) carried request %llx, in_reply_to %llx",
+                 (unsigned long long)idx, (unsigned long long)c.log[1].request,
+                 (unsigned long long)c.log[1].in_reply_to, (unsigned long long)idy,
+                 (unsigned long long)c.log[3].request, (unsigned long long)c.log[3].in_reply_to);
+    }
+    FINISH(loop, cid, xid, yid, stopper);
+}
+
+/* ---- ids ------------------------------------------------------------------------------------- */
+
+static int id_cmp(const void* a, const void* b) {
+    jzx_request_id x = *(const jzx_request_id*)a;
+    jzx_request_id y = *(const jzx_request_id*)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Request ids are never 0 and never reused within a loop: 100,000 requests, 500 pending at a
+ * time (nine in ten answered, one in ten timing out, so ids are freed both ways), give 100,000
+ * distinct non-zero ids, each with exactly one outcome. */
+static void request_ids_are_never_zero_nor_reused(void** state) {
+    (void)state;
+    enum { N = 100000, BATCH = 500 };
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    static peer c[1], s[1];
+    static jzx_request_id ids[N];
+    memset(c, 0, sizeof(c));
+    memset(s, 0, sizeof(s));
+    jzx_actor_id cid = spawn_peer(loop, c);
+    jzx_actor_id sid = spawn_peer(loop, s);
+    size_t k = 0;
+    for (int b = 0; b < N / BATCH; ++b) {
+        s->nheld = 0;
+        for (int i = 0; i < BATCH; ++i) {
+            ids[k++] = request(loop, cid, sid, NULL, i % 10 == 0 ? 1 : 0);
+        }
+        settle(loop, stopper);
+        assert_int_equal(s->nheld, BATCH);
+        for (int i = 0; i < BATCH; ++i) {
+            if (i % 10 != 0) {
+                assert_int_equal(reply_as(loop, s, &s->held[i]), JZX_OK);
+            }
+        }
+        th_clock_ms += 1;
+        settle(loop, stopper);
+    }
+    assert_int_equal(c->replies, N - N / 10);
+    assert_int_equal(c->no_replies, N / 10);
+    assert_all_once();
+    qsort(ids, k, sizeof(*ids), id_cmp);
+    assert_true(ids[0] != 0);
+    for (size_t i = 1; i < k; ++i) {
+        if (ids[i] == ids[i - 1]) {
+            fail_msg("request id %llx issued twice", (unsigned long long)ids[i]);
+        }
+    }
+    FINISH(loop, cid, sid, stopper);
+}
+
+/* A request id is not a monitor ref: jzx_demonitor refuses it (INVALID_ARG) while it is pending
+ * and after its outcome, and the request is not disturbed (one reply). */
+static void request_id_is_not_a_monitor_ref(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    peer c = {0};
+    peer s = {0};
+    jzx_actor_id cid = spawn_peer(loop, &c);
+    jzx_actor_id sid = spawn_peer(loop, &s);
+    jzx_request_id id = request(loop, cid, sid, NULL, 100);
+    assert_int_equal(jzx_demonitor(loop, id), JZX_ERR_INVALID_ARG);
+    settle(loop, stopper);
+    assert_int_equal(jzx_demonitor(loop, id), JZX_ERR_INVALID_ARG);
+    assert_int_equal(reply_as(loop, &s, &s.held[0]), JZX_OK);
+    assert_int_equal(jzx_demonitor(loop, id), JZX_ERR_INVALID_ARG);
+    settle(loop, stopper);
+    th_clock_ms += 1000;
+    settle(loop, stopper);
+    assert_one_outcome(id, OUT_REPLY);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(jzx_demonitor(loop, id), JZX_ERR_INVALID_ARG);
+    FINISH(loop, cid, sid, stopper);
+}
+
+/* ---- a reply while the requester ends -------------------------------------------------------- */
+
+static struct ending_probe {
+    jzx_loop* loop;
+    jzx_actor_id who;
+    const jzx_message* copy;
+    int calls;
+    jzx_err rc;
+} EQ;
+
+static int eq_rep;
+
+static void ending_probe(void) {
+    EQ.calls++;
+    EQ.rc = jzx_reply(EQ.loop, EQ.copy, &eq_rep, 0, TAG_REPLY);
+}
+
+static void ending_probe_on_stop(jzx_actor_id id) {
+    if (id == EQ.who) {
+        ending_probe();
+    }
+}
+
+static void ending_probe_terminate(jzx_context* ctx, jzx_exit_reason reason, void* st) {
+    (void)ctx;
+    (void)reason;
+    (void)st;
+    ending_probe();
+}
+
+/* Once the requester has ended ("on_actor_stop: its id is stale from now on"; "terminate: the
+ * actor's own id is already stale"), its requests are cancelled: a reply made then, from its
+ * on_actor_stop hook or from its terminate hook, is NO_REQUEST ("requester ended") and the
+ * payload stays with the caller; in no case does it reach the requester, and nothing is lost. */
+static void reply_to_an_ending_requester_is_refused(void** state) {
+    (void)state;
+    for (int k = 0; k < 2; ++k) {
+        jzx_loop* loop = new_loop();
+        jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+        peer c = {0};
+        peer s = {0};
+        jzx_actor_id cid =
+            k == 0 ? spawn_peer(loop, &c) : spawn_peer_term(loop, &c, ending_probe_terminate);
+        jzx_actor_id sid = spawn_peer(loop, &s);
+        jzx_request_id id = request(loop, cid, sid, NULL, 0);
+        settle(loop, stopper);
+        memset(&EQ, 0, sizeof(EQ));
+        EQ.loop = loop;
+        EQ.who = cid;
+        EQ.copy = &s.held[0];
+        if (k == 0) {
+            O.on_stop = ending_probe_on_stop;
+        }
+        assert_int_equal(jzx_actor_stop(loop, cid), JZX_OK);
+        O.on_stop = NULL;
+        settle(loop, stopper);
+        assert_int_equal(EQ.calls, 1);
+        assert_no_outcome(id);
+        assert_int_equal(c.n, 0);
+        int drops = dropped(&eq_rep);
+        if (EQ.rc != JZX_ERR_NO_REQUEST || drops != 0) {
+            fail_msg("a reply from the requester's %s returned %s and its payload went to "
+                     "on_drop %d time(s); expected NO_REQUEST, payload left with the caller",
+                     k == 0 ? "on_actor_stop hook" : "terminate hook", jzx_strerror(EQ.rc), drops);
+        }
+        FINISH(loop, sid, stopper);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(request_and_reply_carry_their_fields),
     cmocka_unit_test(replies_later_from_another_turn_actor_or_outside),
@@ -1150,6 +1921,20 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(target_end_answers_the_request_at_once),
     cmocka_unit_test(reply_from_the_targets_terminate_wins),
     cmocka_unit_test(request_to_a_gone_target_is_refused),
+    cmocka_unit_test(requester_end_cancels_1000_pending_requests),
+    cmocka_unit_test(requester_end_with_a_deadline_pending),
+    cmocka_unit_test(destroy_with_pending_deadlines),
+    cmocka_unit_test(reply_gets_through_a_full_mailbox),
+    cmocka_unit_test(queued_reply_leaves_the_cap_to_other_mail),
+    cmocka_unit_test(refused_request_to_a_full_target_reserves_nothing),
+    cmocka_unit_test(request_to_self),
+    cmocka_unit_test(request_and_reply_bad_input),
+    cmocka_unit_test(calls_during_destroy_are_refused),
+    cmocka_unit_test(no_reply_payload_is_borrowed),
+    cmocka_unit_test(no_reply_carries_no_stale_ids),
+    cmocka_unit_test(request_ids_are_never_zero_nor_reused),
+    cmocka_unit_test(request_id_is_not_a_monitor_ref),
+    cmocka_unit_test(reply_to_an_ending_requester_is_refused),
 };
 
 TH_MAIN(tests)
