@@ -1908,6 +1908,699 @@ static void reply_to_an_ending_requester_is_refused(void** state) {
     }
 }
 
+/* ---- allocation failures
+ * Allocation n fails, for n = 1, 2, ... until a call makes fewer than n allocations. jzx_request
+ * returns NO_MEMORY exactly when its allocation failed, and then has changed nothing: *out
+ * untouched, no timer, the target never gets anything, no outcome ever comes (not even past the
+ * deadline), the payload stays with the caller. Cold (fresh actors, no spare records), what it
+ * keeps is only what an earlier successful allocation of the call grew (cold parts, first rings,
+ * the id table). Warm (spare records from th_warm_watch_records, and every table the call grows
+ * at its brim, so a growth swaps one block for a larger one), not one block is kept. A retry
+ * then succeeds and gets exactly one outcome, and the loop gives back every byte. */
+
+/* jzx_request(c -> s) with allocation n failing; whether allocation n was reached. */
+static bool request_with_failure_at(long n, uint32_t timeout, bool warm) {
+    static int q, rep, fill[8];
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    settle(loop, stopper);
+    peer c = {0};
+    peer s = {.reply_data = &rep};
+    jzx_actor_id cid = spawn_peer(loop, &c);
+    jzx_actor_id sid = spawn_peer(loop, &s);
+    jzx_actor_id holder = th_spawn(loop, th_idle, NULL);
+    jzx_timer_id fillers[16];
+    int nfill = 0;
+    if (warm) {
+        th_warm_watch_records(loop);
+        jzx_request_id w = request(loop, cid, sid, NULL, 10);
+        settle(loop, stopper);
+        assert_int_equal(reply_as(loop, &s, &s.held[0]), JZX_OK);
+        settle(loop, stopper);
+        assert_one_outcome(w, OUT_REPLY);
+        /* Both rings full (the call grows the requester's to reserve, the target's to queue)
+         * and sixteen timers armed (the call grows the timer table for its deadline). */
+        for (int i = 0; i < 4; ++i) {
+            assert_int_equal(jzx_send(loop, cid, &fill[i], 0, TAG_PLAIN), JZX_OK);
+            assert_int_equal(jzx_send(loop, sid, &fill[4 + i], 0, TAG_PLAIN), JZX_OK);
+        }
+        for (uint64_t p = th_stats(loop).pending_timers; p < 16; ++p) {
+            assert_int_equal(
+                jzx_send_after(loop, holder, 60000, NULL, 0, TAG_PLAIN, &fillers[nfill++]), JZX_OK);
+        }
+    }
+    long blocks = th_alloc_live();
+    uint64_t timers = th_stats(loop).pending_timers;
+    int got = s.requests;
+    jzx_request_id id = SENTINEL_ID;
+    th_alloc_fail_at(n);
+    jzx_err rc = jzx_request(loop, cid, sid, &q, sizeof(q), TAG_REQ, timeout, &id);
+    bool reached = th_alloc_calls() >= n;
+    th_alloc_fail_at(0);
+    assert_int_equal(rc == JZX_ERR_NO_MEMORY, reached);
+    if (rc == JZX_ERR_NO_MEMORY) {
+        assert_int_equal(id, SENTINEL_ID);
+        long kept = th_alloc_live() - blocks;
+        if (warm) {
+            assert_int_equal(kept, 0);
+        } else {
+            assert_true(kept >= 0 && kept < n);
+        }
+        assert_int_equal(th_stats(loop).pending_timers, timers);
+        settle(loop, stopper);
+        th_clock_ms += (uint64_t)timeout + 1;
+        settle(loop, stopper);
+        assert_int_equal(s.requests, got);
+        assert_int_equal(c.replies, warm ? 1 : 0);
+        assert_int_equal(c.no_replies, 0);
+        assert_int_equal(dropped(&q), 0);
+        id = request(loop, cid, sid, &q, timeout);
+    } else {
+        assert_int_equal(rc, JZX_OK);
+        ledger_made(id, cid);
+    }
+    settle(loop, stopper);
+    assert_int_equal(s.requests, got + 1);
+    assert_int_equal(s.held[s.nheld - 1].request, id);
+    assert_int_equal(reply_as(loop, &s, &s.held[s.nheld - 1]), JZX_OK);
+    settle(loop, stopper);
+    th_clock_ms += (uint64_t)timeout + 1;
+    settle(loop, stopper);
+    assert_one_outcome(id, OUT_REPLY);
+    for (int i = 0; i < nfill; ++i) {
+        assert_int_equal(jzx_cancel_timer(loop, fillers[i]), JZX_OK);
+    }
+    assert_int_equal(D.n, 0);
+    FINISH(loop, cid, sid, holder, stopper);
+    return reached;
+}
+
+static void sweep_request(const char* name, uint32_t timeout, bool warm, long min_points) {
+    long n = 0;
+    while (request_with_failure_at(++n, timeout, warm)) {
+    }
+    print_message("# jzx_request, %s: %ld allocation points\n", name, n - 1);
+    assert_true(n - 1 >= min_points);
+}
+
+/* jzx_request under allocation failure, with and without a deadline, cold and warm. Then: once
+ * everything is warm and there is room everywhere, a request with a deadline and its reply
+ * allocate nothing at all. */
+static void oom_sweep_over_request(void** state) {
+    (void)state;
+    sweep_request("cold, no deadline", 0, false, 5);
+    sweep_request("cold, deadline", 100, false, 5);
+    sweep_request("warm, no deadline", 0, true, 2);
+    sweep_request("warm, deadline", 100, true, 4);
+
+    jzx_loop* loop = new_loop();
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    peer c = {0};
+    peer s = {.reply_now = true};
+    jzx_actor_id cid = spawn_peer(loop, &c);
+    jzx_actor_id sid = spawn_peer(loop, &s);
+    th_warm_watch_records(loop);
+    jzx_request_id id = request(loop, cid, sid, NULL, 100);
+    settle(loop, stopper);
+    assert_one_outcome(id, OUT_REPLY);
+    long a0 = th_alloc_calls();
+    long blocks = th_alloc_live();
+    id = request(loop, cid, sid, NULL, 100);
+    settle(loop, stopper);
+    assert_one_outcome(id, OUT_REPLY);
+    assert_int_equal(th_alloc_calls(), a0);
+    assert_int_equal(th_alloc_live(), blocks);
+    FINISH(loop, cid, sid, stopper);
+}
+
+/* ---- a randomized stress against the ledger
+ * Actors in SX_SLOTS slots (some with a mailbox_cap of 2) make requests of each other and of
+ * themselves, from behaviours and from outside, with no deadline, a short one or a long one;
+ * they hold copies and answer at once, later, from another actor or from outside, or never; the
+ * clock moves between ticks and inside them; actors end every way (STOP, FAIL, jzx_actor_stop,
+ * jzx_actor_fail, link cascades) while requests to them and from them are queued, held or
+ * answered, and new actors take their slots. The model knows at every call whether a request is
+ * still pending (deadlines fire when a tick starts, ends are seen by on_actor_stop), so every
+ * jzx_request and jzx_reply result is predicted, and every outcome is checked for its kind, its
+ * requester, its payload and its sender. Every payload is a token that must be delivered,
+ * dropped or left with its caller exactly once. At the end every request made has had exactly
+ * one outcome, or none because its requester ended first. */
+
+#define SX_SLOTS 10
+#define SX_HELD 48
+#define SX_REQS (1 << 16)
+#define SX_TOKENS (1 << 17)
+
+enum { TOK_UNUSED, TOK_FLIGHT, TOK_DELIVERED, TOK_DROPPED, TOK_RETURNED };
+
+typedef struct sx_req {
+    jzx_request_id id;
+    jzx_actor_id from, to;
+    uint64_t due;         /* 0: no deadline */
+    bool decided;         /* answered, timed out, its target or its requester ended */
+    outcome expect;       /* what decided it: the outcome its requester must get */
+    jzx_actor_id replier; /* OUT_REPLY: the reply's sender */
+    bool cancelled;       /* its requester ended before getting an outcome */
+    int outcomes;         /* delivered to its requester */
+    int req_tok, reply_tok;
+} sx_req;
+
+static struct sx {
+    jzx_loop* loop;
+    uint64_t seed; /* the run's seed, for messages */
+    uint64_t rng;  /* th_xorshift's state */
+    jzx_actor_id stopper;
+    struct {
+        jzx_actor_id id;
+        bool live;
+        uint32_t cap; /* 0: the default (1024) */
+    } a[SX_SLOTS];
+    sx_req* req; /* by the ledger's aux */
+    size_t nreq;
+    size_t* open; /* requests with no outcome, not cancelled (compacted as it goes) */
+    size_t nopen;
+    jzx_message held[SX_HELD]; /* copies of requests some actor got */
+    int nheld;
+    int tokens[SX_TOKENS]; /* the payloads are their addresses */
+    uint8_t tok[SX_TOKENS];
+    int ntok;
+    long spawned, ends, made, refused, full, replies_ok, replies_refused, sent, in_behaviours;
+    long delivered, dropped, returned, timeouts, no_actor, replies, cancelled;
+} SX;
+
+static uint32_t sx_rand(uint32_t n) {
+    return (uint32_t)(th_xorshift(&SX.rng) % n);
+}
+
+static int sx_slot(jzx_actor_id id) {
+    for (int i = 0; i < SX_SLOTS; ++i) {
+        if (SX.a[i].live && SX.a[i].id == id) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static bool sx_live(jzx_actor_id id) {
+    return sx_slot(id) >= 0;
+}
+
+static bool sx_small(jzx_actor_id id) {
+    int i = sx_slot(id);
+    return i >= 0 && SX.a[i].cap != 0;
+}
+
+/* Some slot's actor, live or not, or now and then 0. */
+static jzx_actor_id sx_any(void) {
+    return sx_rand(16) == 0 ? 0 : SX.a[sx_rand(SX_SLOTS)].id;
+}
+
+/* Mostly a live actor, now and then any slot's. */
+static jzx_actor_id sx_pick(void) {
+    int i = (int)sx_rand(SX_SLOTS);
+    for (int k = 0; k < SX_SLOTS && sx_rand(8) != 0 && !SX.a[i].live; ++k) {
+        i = (i + 1) % SX_SLOTS;
+    }
+    return SX.a[i].id;
+}
+
+static int sx_token(void) {
+    if (SX.ntok == SX_TOKENS) {
+        fail_msg("seed %llx: out of tokens", (unsigned long long)SX.seed);
+    }
+    SX.tok[SX.ntok] = TOK_UNUSED;
+    return SX.ntok++;
+}
+
+static void* tok_ptr(int t) {
+    return &SX.tokens[t];
+}
+
+static int tok_of(const void* data) {
+    const int* p = data;
+    if (!p || p < SX.tokens || p >= SX.tokens + SX.ntok) {
+        fail_msg("a payload that is not one of the stress's tokens");
+    }
+    return (int)(p - SX.tokens);
+}
+
+/* Token t goes from state `from` to `to`: any other state means a payload handed on twice, or
+ * lost. */
+static void tok_move(int t, uint8_t from, uint8_t to) {
+    if (SX.tok[t] != from) {
+        fail_msg("payload %d is in state %d, expected %d", t, SX.tok[t], from);
+    }
+    SX.tok[t] = to;
+}
+
+static sx_req* sx_req_of(jzx_request_id id) {
+    return &SX.req[ledger_get(id)->aux];
+}
+
+/* on_actor_stop: the requests to it are decided (NO_SUCH_ACTOR, posted next), the ones it made
+ * and has had no outcome for are cancelled. */
+static void sx_on_stop(jzx_actor_id id) {
+    if (id == SX.stopper) {
+        return;
+    }
+    int i = sx_slot(id);
+    if (i < 0) {
+        fail_msg("an actor ended twice, or one never seen: %llx", (unsigned long long)id);
+    }
+    SX.a[i].live = false;
+    SX.ends++;
+    for (size_t j = 0; j < SX.nopen; ++j) {
+        sx_req* r = &SX.req[SX.open[j]];
+        if (r->outcomes || r->cancelled) {
+            continue;
+        }
+        if (!r->decided && r->to == id) {
+            r->decided = true;
+            r->expect = OUT_NO_ACTOR;
+        }
+        if (r->from == id) {
+            r->decided = true;
+            r->cancelled = true;
+            SX.cancelled++;
+        }
+    }
+}
+
+/* A tick is about to start at th_clock_ms: the deadlines due fire first in it. */
+static void sx_mark_timeouts(void) {
+    size_t k = 0;
+    for (size_t j = 0; j < SX.nopen; ++j) {
+        sx_req* r = &SX.req[SX.open[j]];
+        if (r->outcomes || r->cancelled) {
+            continue;
+        }
+        if (!r->decided && r->due && r->due <= th_clock_ms) {
+            r->decided = true;
+            r->expect = OUT_TIMEOUT;
+        }
+        SX.open[k++] = SX.open[j];
+    }
+    SX.nopen = k;
+}
+
+static void sx_step(void) {
+    sx_mark_timeouts();
+    th_step(SX.loop, SX.stopper);
+}
+
+/* Nothing is runnable: every outcome decided for a live requester has reached it (none lost,
+ * none late), and every request without one can still get it (both ends live, deadline not
+ * passed). */
+static void sx_check_settled(void) {
+    for (size_t j = 0; j < SX.nopen; ++j) {
+        const sx_req* r = &SX.req[SX.open[j]];
+        if (r->outcomes || r->cancelled) {
+            continue;
+        }
+        if (r->decided) {
+            fail_msg("seed %llx: request %llx was decided (outcome %d) and its live requester "
+                     "never got the outcome",
+                     (unsigned long long)SX.seed, (unsigned long long)r->id, (int)r->expect);
+        }
+        if (!sx_live(r->from) || !sx_live(r->to) || (r->due && r->due <= th_clock_ms)) {
+            fail_msg("seed %llx: request %llx is pending against the model",
+                     (unsigned long long)SX.seed, (unsigned long long)r->id);
+        }
+    }
+}
+
+static void sx_settle(void) {
+    for (int i = 0; i < 1000; ++i) {
+        uint64_t before = th_stats(SX.loop).messages_delivered;
+        sx_step();
+        if (th_stats(SX.loop).messages_delivered - before == 1) {
+            sx_check_settled();
+            return;
+        }
+    }
+    fail_msg("seed %llx: the loop never settled", (unsigned long long)SX.seed);
+}
+
+/* `self` got an outcome of this kind for `id`: the model must have decided it so. */
+static sx_req* sx_outcome(jzx_request_id id, jzx_actor_id self, outcome kind) {
+    entry* e = ledger_outcome(id, self, kind, NULL, 0);
+    sx_req* r = &SX.req[e->aux];
+    if (!r->decided || r->cancelled || r->outcomes != 0 || r->expect != kind) {
+        fail_msg("seed %llx: request %llx got outcome %d; model: decided %d, expected %d, "
+                 "cancelled %d, %d outcomes before",
+                 (unsigned long long)SX.seed, (unsigned long long)id, (int)kind, r->decided,
+                 (int)r->expect, r->cancelled, r->outcomes);
+    }
+    r->outcomes++;
+    return r;
+}
+
+static void sx_request(jzx_actor_id from, jzx_actor_id to) {
+    uint32_t k = sx_rand(8);
+    uint32_t timeout = k < 3 ? 0 : k < 7 ? 1 + sx_rand(20) : 100000;
+    if (SX.nreq == SX_REQS) {
+        fail_msg("seed %llx: too many requests", (unsigned long long)SX.seed);
+    }
+    int t = sx_token();
+    jzx_request_id id = SENTINEL_ID;
+    jzx_err rc = jzx_request(SX.loop, from, to, tok_ptr(t), sizeof(int), TAG_REQ, timeout, &id);
+    bool live = sx_live(from) && sx_live(to);
+    bool ok = live ? rc == JZX_OK || (rc == JZX_ERR_MAILBOX_FULL && sx_small(to))
+                   : rc == JZX_ERR_NO_SUCH_ACTOR;
+    if (!ok) {
+        fail_msg("seed %llx: jzx_request(%llx -> %llx) returned %s, the model says %s",
+                 (unsigned long long)SX.seed, (unsigned long long)from, (unsigned long long)to,
+                 jzx_strerror(rc), live ? "live" : "gone");
+    }
+    if (rc != JZX_OK) {
+        assert_int_equal(id, SENTINEL_ID);
+        tok_move(t, TOK_UNUSED, TOK_RETURNED);
+        SX.refused++;
+        SX.full += rc == JZX_ERR_MAILBOX_FULL;
+        return;
+    }
+    entry* e = ledger_made(id, from);
+    e->aux = SX.nreq;
+    SX.req[SX.nreq] = (sx_req){.id = id,
+                               .from = from,
+                               .to = to,
+                               .due = timeout ? th_clock_ms + timeout : 0,
+                               .req_tok = t,
+                               .reply_tok = -1};
+    SX.open[SX.nopen++] = SX.nreq++;
+    tok_move(t, TOK_UNUSED, TOK_FLIGHT);
+    SX.made++;
+}
+
+/* Answers held copy k; a copy that was answered is mostly forgotten, some stay for late
+ * replies. */
+static void sx_reply(int k, jzx_actor_id replier) {
+    const jzx_message copy = SX.held[k];
+    sx_req* r = sx_req_of(copy.request);
+    int t = sx_token();
+    jzx_err rc = jzx_reply(SX.loop, &copy, tok_ptr(t), sizeof(int), TAG_REPLY);
+    jzx_err want = r->decided ? JZX_ERR_NO_REQUEST : JZX_OK;
+    if (rc != want) {
+        fail_msg("seed %llx: jzx_reply to %llx returned %s, the model says %s",
+                 (unsigned long long)SX.seed, (unsigned long long)r->id, jzx_strerror(rc),
+                 jzx_strerror(want));
+    }
+    if (rc == JZX_OK) {
+        r->decided = true;
+        r->expect = OUT_REPLY;
+        r->replier = replier;
+        r->reply_tok = t;
+        tok_move(t, TOK_UNUSED, TOK_FLIGHT);
+        SX.replies_ok++;
+    } else {
+        tok_move(t, TOK_UNUSED, TOK_RETURNED);
+        SX.replies_refused++;
+    }
+    if (sx_rand(4) != 0) {
+        SX.held[k] = SX.held[--SX.nheld];
+    }
+}
+
+static void sx_send(jzx_actor_id to, uint32_t tag) {
+    int t = sx_token();
+    jzx_err rc = jzx_send(SX.loop, to, tok_ptr(t), sizeof(int), tag);
+    bool ok = sx_live(to) ? rc == JZX_OK || (rc == JZX_ERR_MAILBOX_FULL && sx_small(to))
+                          : rc == JZX_ERR_NO_SUCH_ACTOR;
+    if (!ok) {
+        fail_msg("seed %llx: jzx_send returned %s", (unsigned long long)SX.seed, jzx_strerror(rc));
+    }
+    if (rc == JZX_OK) {
+        tok_move(t, TOK_UNUSED, TOK_FLIGHT);
+        SX.sent++;
+    } else {
+        tok_move(t, TOK_UNUSED, TOK_RETURNED);
+        SX.full += rc == JZX_ERR_MAILBOX_FULL;
+    }
+}
+
+static void sx_end(jzx_actor_id id, bool fail) {
+    bool live = sx_live(id);
+    jzx_err rc = fail ? jzx_actor_fail(SX.loop, id) : jzx_actor_stop(SX.loop, id);
+    assert_int_equal(rc, live ? JZX_OK : JZX_ERR_NO_SUCH_ACTOR);
+}
+
+/* Keeps a copy of a request just received; returns its index. */
+static int sx_hold(const jzx_message* msg) {
+    int k = SX.nheld < SX_HELD ? SX.nheld++ : (int)sx_rand(SX_HELD);
+    SX.held[k] = *msg;
+    return k;
+}
+
+/* One random operation, from outside (me < 0) or from inside slot me's behaviour. */
+static void sx_op(int me) {
+    jzx_actor_id self = me >= 0 ? SX.a[me].id : 0;
+    jzx_actor_id pick = sx_pick();
+    switch (sx_rand(16)) {
+    case 0:
+    case 1:
+    case 2:
+    case 3:
+        sx_request(me >= 0 && sx_rand(4) ? self : sx_rand(8) ? sx_pick() : sx_any(), pick);
+        break;
+    case 4:
+        sx_request(me >= 0 ? self : pick, me >= 0 ? self : pick); /* to itself */
+        break;
+    case 5:
+    case 6:
+    case 7:
+        if (SX.nheld) {
+            sx_reply((int)sx_rand((uint32_t)SX.nheld), self);
+        }
+        break;
+    case 8:
+        sx_send(pick, TAG_PLAIN);
+        break;
+    case 9:
+    case 10:
+        if (me < 0 || sx_rand(3) == 0) {
+            sx_send(pick, TAG_DO);
+        }
+        break;
+    case 11:
+        if (sx_rand(3) == 0) {
+            sx_send(pick, sx_rand(2) ? TAG_STOP : TAG_FAIL);
+        }
+        break;
+    case 12:
+        if (sx_rand(3) == 0) {
+            sx_end(sx_rand(8) ? pick : sx_any(), sx_rand(2));
+        }
+        break;
+    case 13: {
+        jzx_actor_id other = sx_pick();
+        if (sx_rand(4) == 0 && other != pick && sx_live(pick) && sx_live(other)) {
+            assert_int_equal(jzx_link(SX.loop, pick, other), JZX_OK);
+        }
+        break;
+    }
+    default:
+        th_clock_ms += sx_rand(4); /* inside a behaviour: in the middle of a tick */
+        break;
+    }
+}
+
+static jzx_behavior_result sx_fn(jzx_context* ctx, const jzx_message* msg) {
+    int me = (int)(intptr_t)ctx->state;
+    assert_int_equal(SX.a[me].id, ctx->self);
+    if (msg->tag == JZX_TAG_SYS_NO_REPLY) {
+        const jzx_no_reply* nr = msg->data;
+        outcome kind = nr->reason == JZX_ERR_TIMEOUT         ? OUT_TIMEOUT
+                       : nr->reason == JZX_ERR_NO_SUCH_ACTOR ? OUT_NO_ACTOR
+                                                             : OUT_NONE;
+        sx_outcome(nr->request, ctx->self, kind);
+        if (kind == OUT_TIMEOUT) {
+            SX.timeouts++;
+        } else {
+            SX.no_actor++;
+        }
+        return JZX_BEHAVIOR_OK;
+    }
+    if (msg->tag >= JZX_TAG_SYS_MIN) {
+        fail_msg("seed %llx: an unexpected system message %x", (unsigned long long)SX.seed,
+                 msg->tag);
+    }
+    int t = tok_of(msg->data);
+    tok_move(t, TOK_FLIGHT, TOK_DELIVERED);
+    SX.delivered++;
+    if (msg->in_reply_to) {
+        sx_req* r = sx_outcome(msg->in_reply_to, ctx->self, OUT_REPLY);
+        if (t != r->reply_tok || msg->sender != r->replier || msg->request != 0 ||
+            msg->tag != TAG_REPLY) {
+            fail_msg("seed %llx: the reply to %llx is not the one made",
+                     (unsigned long long)SX.seed, (unsigned long long)r->id);
+        }
+        SX.replies++;
+        return JZX_BEHAVIOR_OK;
+    }
+    if (msg->request) {
+        const sx_req* r = sx_req_of(msg->request);
+        if (t != r->req_tok || msg->sender != r->from || ctx->self != r->to ||
+            msg->tag != TAG_REQ) {
+            fail_msg("seed %llx: request %llx is not the one made", (unsigned long long)SX.seed,
+                     (unsigned long long)r->id);
+        }
+        int k = sx_hold(msg);
+        switch (sx_rand(8)) {
+        case 0:
+        case 1:
+            sx_reply(k, ctx->self);
+            break;
+        case 2:
+            sx_reply(k, ctx->self);
+            th_clock_ms += sx_rand(4);
+            break;
+        case 3:
+            th_clock_ms += sx_rand(4);
+            sx_reply(k, ctx->self);
+            break;
+        default:
+            break;
+        }
+        return JZX_BEHAVIOR_OK;
+    }
+    switch (msg->tag) {
+    case TAG_STOP:
+        return JZX_BEHAVIOR_STOP;
+    case TAG_FAIL:
+        return JZX_BEHAVIOR_FAIL;
+    case TAG_DO:
+        SX.in_behaviours++;
+        sx_op(me);
+        return JZX_BEHAVIOR_OK;
+    default:
+        return JZX_BEHAVIOR_OK;
+    }
+}
+
+/* on_drop: only mail queued for an actor that ended. A dropped request had its outcome already
+ * (its target ended), so answering it here is refused; a dropped reply's requester ended. */
+static void sx_drop(jzx_actor_id target, const jzx_message* msg, jzx_drop_reason reason) {
+    if (reason != JZX_DROP_ACTOR_ENDED) {
+        fail_msg("seed %llx: a drop for reason %d", (unsigned long long)SX.seed, (int)reason);
+    }
+    int t = tok_of(msg->data);
+    tok_move(t, TOK_FLIGHT, TOK_DROPPED);
+    SX.dropped++;
+    if (msg->request) {
+        const sx_req* r = sx_req_of(msg->request);
+        if (t != r->req_tok || target != r->to || !r->decided) {
+            fail_msg("seed %llx: dropped request %llx", (unsigned long long)SX.seed,
+                     (unsigned long long)r->id);
+        }
+        assert_int_equal(jzx_reply(SX.loop, msg, NULL, 0, TAG_REPLY), JZX_ERR_NO_REQUEST);
+    } else if (msg->in_reply_to) {
+        const sx_req* r = sx_req_of(msg->in_reply_to);
+        if (t != r->reply_tok || target != r->from || !r->cancelled) {
+            fail_msg("seed %llx: dropped reply to %llx", (unsigned long long)SX.seed,
+                     (unsigned long long)r->id);
+        }
+    }
+}
+
+static void sx_spawn(int i) {
+    uint32_t cap = sx_rand(3) == 0 ? 2 : 0;
+    SX.a[i].id = th_spawn_cap(SX.loop, sx_fn, (void*)(intptr_t)i, cap);
+    SX.a[i].cap = cap;
+    SX.a[i].live = true;
+    SX.spawned++;
+}
+
+static void run_stress(uint64_t seed, int nops) {
+    jzx_config cfg;
+    th_config_fake_clock(&cfg, 1000);
+    cfg.max_msgs_per_actor = 2;
+    jzx_loop* loop = start_loop(&cfg);
+    memset(&SX, 0, sizeof(SX));
+    SX.req = calloc(SX_REQS, sizeof(*SX.req));
+    SX.open = calloc(SX_REQS, sizeof(*SX.open));
+    assert_true(SX.req && SX.open);
+    SX.loop = loop;
+    SX.seed = seed;
+    SX.rng = seed;
+    O.on_stop = sx_on_stop;
+    D.hook = sx_drop;
+    SX.stopper = th_spawn(loop, th_stopper, NULL);
+    for (int i = 0; i < SX_SLOTS; ++i) {
+        sx_spawn(i);
+    }
+    for (int op = 0; op < nops; ++op) {
+        uint32_t r = sx_rand(20);
+        if (r < 2) {
+            for (int i = 0; i < SX_SLOTS; ++i) {
+                if (!SX.a[i].live) {
+                    sx_spawn(i);
+                    break;
+                }
+            }
+        } else if (r < 5) {
+            th_clock_ms += sx_rand(6);
+            sx_step();
+        } else if (r < 7) {
+            sx_step();
+        } else {
+            sx_op(-1);
+        }
+        if (op % 512 == 511) {
+            sx_settle();
+        }
+    }
+    sx_settle();
+    /* Everyone ends, from outside, one at a time: the requests of those still alive get their
+     * NO_REPLY at once. */
+    for (int i = 0; i < SX_SLOTS; ++i) {
+        if (SX.a[i].live) {
+            sx_end(SX.a[i].id, sx_rand(2));
+            sx_settle();
+        }
+    }
+    assert_int_equal(jzx_actor_stop(loop, SX.stopper), JZX_OK);
+    th_assert_empty(loop);
+    for (size_t i = 0; i < SX.nreq; ++i) {
+        const sx_req* r = &SX.req[i];
+        if (r->outcomes + (r->cancelled ? 1 : 0) != 1 ||
+            ledger_get(r->id)->outcomes != r->outcomes) {
+            fail_msg("seed %llx: request %llx had %d outcomes and was%s cancelled",
+                     (unsigned long long)seed, (unsigned long long)r->id, r->outcomes,
+                     r->cancelled ? "" : " not");
+        }
+    }
+    O.on_stop = NULL;
+    th_loop_finish(loop);
+    D.hook = NULL;
+    for (int t = 0; t < SX.ntok; ++t) {
+        if (SX.tok[t] != TOK_DELIVERED && SX.tok[t] != TOK_DROPPED && SX.tok[t] != TOK_RETURNED) {
+            fail_msg("seed %llx: payload %d ended in state %d", (unsigned long long)seed, t,
+                     SX.tok[t]);
+        }
+        SX.returned += SX.tok[t] == TOK_RETURNED;
+    }
+    assert_int_equal(SX.made + SX.replies_ok + SX.sent, SX.delivered + SX.dropped);
+    assert_int_equal(SX.made + SX.replies_ok + SX.sent + SX.returned, SX.ntok);
+    assert_int_equal(SX.replies + SX.timeouts + SX.no_actor + SX.cancelled, SX.made);
+    print_message("# seed %llx: %ld actors, %ld ops in behaviours; %ld requests (%ld refused, "
+                  "%ld of them full): %ld replies, %ld timeouts, %ld target ended, %ld "
+                  "cancelled; jzx_reply %ld ok, %ld refused; payloads: %ld delivered + %ld "
+                  "dropped, %ld returned\n",
+                  (unsigned long long)seed, SX.spawned, SX.in_behaviours, SX.made, SX.refused,
+                  SX.full, SX.replies, SX.timeouts, SX.no_actor, SX.cancelled, SX.replies_ok,
+                  SX.replies_refused, SX.delivered, SX.dropped, SX.returned);
+    free(SX.req);
+    free(SX.open);
+    ledger_reset();
+}
+
+static void stress_requests_replies_deadlines_and_ends(void** state) {
+    (void)state;
+    run_stress(0x9e3779b97f4a7c15ull, 5000);
+    run_stress(0x0123456789abcdefull, 5000);
+    run_stress(0x2545f4914f6cdd1dull, 5000);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(request_and_reply_carry_their_fields),
     cmocka_unit_test(replies_later_from_another_turn_actor_or_outside),
@@ -1935,6 +2628,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(request_ids_are_never_zero_nor_reused),
     cmocka_unit_test(request_id_is_not_a_monitor_ref),
     cmocka_unit_test(reply_to_an_ending_requester_is_refused),
+    cmocka_unit_test(oom_sweep_over_request),
+    cmocka_unit_test(stress_requests_replies_deadlines_and_ends),
 };
 
 TH_MAIN(tests)
