@@ -133,6 +133,12 @@ jzx_err jzx_send_async(jzx_loop* loop, jzx_actor_id target, void* data, size_t l
     if (!loop || jzx__is_sys_tag(tag)) {
         return JZX_ERR_INVALID_ARG;
     }
+    /* An actor of another loop of the group: straight to its loop's ring
+     * (what the lookup reads never changes after the group is made). */
+    uint32_t owner = jzx__remote_loop(loop, target);
+    if (owner != UINT32_MAX) {
+        loop = loop->group->loops[owner];
+    }
     if (!jzx__async_enter(loop)) {
         return JZX_ERR_LOOP_CLOSED;
     }

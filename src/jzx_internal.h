@@ -81,8 +81,9 @@ typedef struct jzx__mailbox {
     uint32_t count;    /* user messages queued, replies included */
     uint32_t cap;      /* most user messages accepted, replies aside */
     uint32_t reserved; /* ring cells kept for the replies of pending requests */
+    uint32_t replies;  /* replies queued: they do not count against cap */
     uint32_t limit;    /* a push finds room without a check while count < limit:
-                          min(cap, ring size - reserved) */
+                          min(cap + replies, ring size - reserved) */
     jzx__sys* sys_head;
     jzx__sys* sys_tail;
 } jzx__mailbox;
@@ -97,6 +98,8 @@ jzx_err jzx__mailbox_push_slow(jzx_loop* loop, jzx__mailbox* box, const jzx_mess
 jzx_err jzx__mailbox_reserve(jzx_loop* loop, jzx__mailbox* box);
 void jzx__mailbox_unreserve(jzx__mailbox* box);
 void jzx__mailbox_push_reserved(jzx__mailbox* box, const jzx_message* msg);
+/* A queued reply was taken: the cap counts it no more. */
+void jzx__mailbox_reply_popped(jzx__mailbox* box);
 /* Pops the oldest system message; the system queue must not be empty. */
 void jzx__mailbox_pop_sys(jzx__mailbox* box, jzx_message* out);
 /* Takes a queued system message out of the queue, wherever it is. */
@@ -126,6 +129,9 @@ static inline bool jzx__mailbox_pop(jzx__mailbox* box, jzx_message* out) {
     *out = box->ring[box->head];
     box->head = (box->head + 1u) & box->mask;
     box->count--;
+    if (out->in_reply_to) {
+        jzx__mailbox_reply_popped(box);
+    }
     return true;
 }
 void jzx__mailbox_push_sys(jzx__mailbox* box, jzx__sys* sys, uint32_t tag);

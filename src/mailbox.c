@@ -23,7 +23,8 @@ void jzx__mailbox_init(jzx__mailbox* box, uint32_t cap) {
 static void set_limit(jzx__mailbox* box) {
     uint32_t size = box->ring ? box->mask + 1u : 0;
     uint32_t room = size - box->reserved;
-    box->limit = room < box->cap ? room : box->cap;
+    uint32_t cap = box->cap + box->replies;
+    box->limit = room < cap ? room : cap;
 }
 
 /* The first ring: RING_MIN cells, or fewer when the cap is smaller, so that
@@ -58,7 +59,7 @@ static jzx_err grow(jzx_loop* loop, jzx__mailbox* box) {
 }
 
 jzx_err jzx__mailbox_push_slow(jzx_loop* loop, jzx__mailbox* box, const jzx_message* msg) {
-    if (box->count >= box->cap) {
+    if (box->count - box->replies >= box->cap) {
         return JZX_ERR_MAILBOX_FULL;
     }
     jzx_err err = grow(loop, box);
@@ -90,7 +91,13 @@ void jzx__mailbox_unreserve(jzx__mailbox* box) {
 void jzx__mailbox_push_reserved(jzx__mailbox* box, const jzx_message* msg) {
     box->ring[(box->head + box->count) & box->mask] = *msg;
     box->count++;
+    box->replies++;
     jzx__mailbox_unreserve(box);
+}
+
+void jzx__mailbox_reply_popped(jzx__mailbox* box) {
+    box->replies--;
+    set_limit(box);
 }
 
 void jzx__mailbox_push_sys(jzx__mailbox* box, jzx__sys* sys, uint32_t tag) {

@@ -526,14 +526,23 @@ JZX_API jzx_err jzx_spawn(jzx_loop* loop, const jzx_spawn_opts* opts, jzx_actor_
  * mailbox. Never allocates once the mailbox has grown. Errors: INVALID_ARG
  * (NULL loop, tag >= JZX_TAG_SYS_MIN), NO_SUCH_ACTOR, MAILBOX_FULL (and
  * on_mailbox_full fires), NO_MEMORY (mailbox growth), LOOP_CLOSED. On any
- * error the payload stays with the caller. Owner thread. */
+ * error the payload stays with the caller. Owner thread.
+ *
+ * (0.2) `target` may live on another loop of this loop's group: OK then
+ * means the message is accepted for transfer (no lock; NO_MEMORY only if a
+ * transfer chunk could not be allocated). It is published at the end of the
+ * sender's turn, keeps msg->sender, and keeps FIFO per (sender, receiver)
+ * pair; a target gone or full on arrival gives the payload to on_drop on
+ * the target's loop (JZX_DROP_NO_ACTOR, JZX_DROP_MAILBOX_FULL). */
 JZX_API jzx_err jzx_send(jzx_loop* loop, jzx_actor_id target, void* data, size_t len, uint32_t tag);
 
 /** jzx_send from any thread. The message is queued without a lock in the
  * common case and becomes an ordinary send on the loop thread; FIFO per
  * producer thread. Never refuses for lack of room. If the target is gone or
  * full when it arrives, the payload goes to on_drop. Errors: INVALID_ARG,
- * NO_MEMORY, LOOP_CLOSED (loop being destroyed). Any thread. */
+ * NO_MEMORY, LOOP_CLOSED (loop being destroyed). Any thread. (0.2) An actor
+ * of another loop of `loop`'s group is reached through that loop's queue,
+ * so any member loop may be named. */
 JZX_API jzx_err jzx_send_async(jzx_loop* loop, jzx_actor_id target, void* data, size_t len,
                                uint32_t tag);
 
