@@ -295,8 +295,17 @@ static jzx_err end_by_id(jzx_loop* loop, jzx_actor_id id, jzx_actor_status statu
     if (dst == UINT32_MAX) {
         return JZX_ERR_NO_SUCH_ACTOR;
     }
-    jzx__xmsg m = {.msg = {.tag = (uint32_t)status}, .target = id, .kind = JZX__X_STOP};
+    jzx__xmsg m = {.msg = {.tag = (uint32_t)status, .len = JZX__STOP_ASKED},
+                   .target = id,
+                   .kind = JZX__X_STOP};
     return jzx__xsend(loop, dst, &m);
+}
+
+void jzx__ask_shutdown(jzx_loop* loop, jzx__actor* a) {
+    if (a->ext && !a->ext->shutdown_queued) {
+        a->ext->shutdown_queued = true;
+        jzx__post_sys(loop, a, &a->ext->shutdown_note, JZX_TAG_SYS_SHUTDOWN);
+    }
 }
 
 jzx_err jzx_actor_stop(jzx_loop* loop, jzx_actor_id id) {

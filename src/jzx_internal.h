@@ -649,7 +649,7 @@ enum {
 enum {
     JZX__X_MSG = 1, /* a user message for `target` */
     JZX__X_REPLY,   /* a reply for a request made on this loop */
-    JZX__X_STOP,    /* jzx_actor_stop / _fail of an actor here (msg.tag: status) */
+    JZX__X_STOP,    /* an actor here is to stop (msg.tag: status, msg.len: how) */
     JZX__X_RECORD   /* msg.data: a jzx__mon or jzx__link (note.tag says which) */
 };
 
@@ -704,6 +704,17 @@ struct jzx_group {
     jzx__registry names; /* one name space for the group */
     pthread_rwlock_t names_lock;
 };
+
+/* How an X_STOP stops its actor. */
+enum {
+    JZX__STOP_ASKED,    /* as jzx_actor_stop / _fail: its stop hook may delay it */
+    JZX__STOP_SHUTDOWN, /* by its supervisor: now, reason SHUTDOWN */
+    JZX__STOP_GRACEFUL  /* by its supervisor: a JZX_TAG_SYS_SHUTDOWN note */
+};
+/* Stops an actor of another loop of the group as `how` says. */
+jzx_err jzx__xstop(jzx_loop* loop, jzx_actor_id id, uint32_t how);
+/* Queues the actor's JZX_TAG_SYS_SHUTDOWN note, once. */
+void jzx__ask_shutdown(jzx_loop* loop, jzx__actor* a);
 
 /* Sends (or queues for the next flush) to loop `dst` of the group. */
 jzx_err jzx__xsend(jzx_loop* loop, uint32_t dst, const jzx__xmsg* m);

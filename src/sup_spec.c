@@ -100,6 +100,14 @@ static jzx_err check_nested(walk* w, const jzx_supervisor_init* init, uint32_t d
     return depth + s->height > MAX_DEPTH ? JZX_ERR_INVALID_ARG : JZX_OK;
 }
 
+/* A child's loop is one of the group's; a nested supervisor stays on its
+ * parent's loop (its own children may go anywhere), so every supervisor of
+ * a tree lives on the loop of the tree's root. */
+static bool child_loop_ok(const jzx_loop* loop, const jzx_child_spec* c) {
+    uint32_t n = loop->group ? loop->group->n : 1u;
+    return c->loop <= n && !(c->supervisor && c->loop && c->loop - 1u != loop->index);
+}
+
 /* Checks every field of `init` and its nested inits; `height` is the
  * deepest nesting below it, `actors` the actors it starts. */
 static jzx_err check_init(walk* w, const jzx_supervisor_init* init, uint32_t depth,
@@ -118,7 +126,7 @@ static jzx_err check_init(walk* w, const jzx_supervisor_init* init, uint32_t dep
     *actors = 1;
     for (size_t i = 0; i < init->child_count; ++i) {
         const jzx_child_spec* c = &init->children[i];
-        if (!child_fields_ok(c)) {
+        if (!child_fields_ok(c) || !child_loop_ok(w->loop, c)) {
             return JZX_ERR_INVALID_ARG;
         }
         uint32_t h = 0;

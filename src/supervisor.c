@@ -18,7 +18,8 @@ typedef enum child_state {
     C_RUNNING,    /* up, watched */
     C_STOPPING,   /* told JZX_TAG_SYS_SHUTDOWN; `timer` stops it at the deadline */
     C_RESTARTING, /* down; `timer` restarts it, or 0: with the group restart */
-    C_DOWN        /* down, not restarted (transient that stopped, terminated) */
+    C_DOWN,       /* down, not restarted (transient that stopped, terminated) */
+    C_STARTING    /* starting on another loop; `ticket` matches its SPAWNED */
 } child_state;
 
 typedef struct child {
@@ -26,12 +27,14 @@ typedef struct child {
     jzx_actor_id id;       /* RUNNING, STOPPING; the old id until its exit is handled */
     jzx_monitor_ref watch; /* our CHILD_EXIT watch of it, RUNNING and STOPPING */
     jzx_timer_id timer;    /* see child_state */
+    uint64_t ticket;       /* STARTING */
     uint64_t started_at;   /* loop clock at its last start, for backoff_reset_ms */
     uint64_t order;        /* start order: larger was added later */
     uint32_t restart_count;
     uint32_t prev, next; /* start order list; FREE: next free index */
     uint8_t state;       /* child_state */
     bool terminated;     /* by jzx_supervisor_terminate_child: never restarted */
+    bool again;          /* STARTING: a restart, counted once it started */
 } child;
 
 /* The record behind a supervisor actor's state pointer. Loop thread. */
@@ -187,20 +190,55 @@ static jzx__sup* sup_create(jzx_loop* loop, const jzx_supervisor_init* init) {
 static jzx_err spawn_sup(jzx_loop* loop, const jzx_supervisor_init* init,
                          const jzx__spawn_args* args, jzx_actor_id* out_id);
 
+static jzx_spawn_opts opts_of(const jzx_child_spec* spec) {
+    return (jzx_spawn_opts){.behavior = spec->behavior,
+                            .state = spec->state,
+                            .mailbox_cap = spec->mailbox_cap,
+                            .name = spec->name,
+                            .init = spec->init,
+                            .init_arg = spec->init_arg,
+                            .terminate = spec->terminate,
+                            .shutdown_ms = spec->shutdown_ms};
+}
+
+/* The child lives on another loop of the group. */
+static bool elsewhere(const jzx_loop* loop, const child* c) {
+    return c->spec.loop && c->spec.loop - 1u != loop->index;
+}
+
+/* Sends child i's start to its loop; its JZX_TAG_SYS_SPAWNED comes back. */
+static jzx_err start_remote(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
+    child* c = &sup->kids[i];
+    uint32_t dst = c->spec.loop - 1u;
+    jzx_spawn_opts opts = opts_of(&c->spec);
+    jzx__xspawn* rec = jzx__xspawn_new(loop, &opts, c->spec.register_as);
+    if (!rec || jzx__xready(loop, dst) != JZX_OK) {
+        jzx__free(loop, rec);
+        return JZX_ERR_NO_MEMORY;
+    }
+    rec->notify = sup->self;
+    rec->parent = sup->self;
+    rec->child_index = i;
+    rec->note.u.spawned.ticket = ++loop->spawn_tickets;
+    c->ticket = rec->note.u.spawned.ticket;
+    c->id = 0;
+    c->watch = 0;
+    c->timer = 0;
+    c->state = C_STARTING;
+    jzx__xspawn_send(loop, rec, dst);
+    return JZX_OK;
+}
+
 /* Starts child i. `init_failed` tells a failed init (a crash, as far as the
  * restart policy goes) from a runtime error. */
 static jzx_err start_child(jzx_loop* loop, jzx__sup* sup, uint32_t i, bool* init_failed) {
     child* c = &sup->kids[i];
+    if (elsewhere(loop, c)) {
+        return start_remote(loop, sup, i);
+    }
     const jzx_child_spec* spec = &c->spec;
     jzx_actor_id self = sup->self;
-    jzx_spawn_opts opts = {.behavior = spec->behavior,
-                           .state = spec->state,
-                           .mailbox_cap = spec->mailbox_cap,
-                           .name = spec->name,
-                           .init = spec->init,
-                           .init_arg = spec->init_arg,
-                           .terminate = spec->terminate,
-                           .shutdown_ms = spec->shutdown_ms};
+    jzx_spawn_opts opts = opts_of(spec);
     jzx_monitor_ref watch = 0;
     jzx__spawn_args args = {.opts = &opts,
                             .parent = self,
@@ -283,32 +321,47 @@ static void after_stop(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
     }
 }
 
-/* Stops child i now, without hearing from it again. */
+/* Ends a child now. One on another loop ends when the word gets there;
+ * its CHILD_EXIT, when it comes, no longer matches the child's id. */
+static void end_child(jzx_loop* loop, jzx_actor_id id, bool remote) {
+    jzx__actor* a = remote ? NULL : jzx__actor_lookup(loop, id);
+    if (a) {
+        jzx__actor_end(loop, a, JZX_ACTOR_STOPPING, JZX_EXIT_SHUTDOWN);
+    } else if (remote && id) {
+        jzx__xstop(loop, id, JZX__STOP_SHUTDOWN);
+    }
+}
+
+/* Stops child i now, without hearing from it again. One still starting
+ * elsewhere is stopped when its SPAWNED arrives and matches nothing. */
 static void stop_now(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
     child* c = &sup->kids[i];
     cancel_timer(loop, c);
-    jzx__unwatch_exit(loop, c->watch, JZX_TAG_SYS_CHILD_EXIT);
-    jzx__actor* a = jzx__actor_lookup(loop, c->id);
-    c->id = 0;
-    after_stop(loop, sup, i);
-    if (a) {
-        jzx__actor_end(loop, a, JZX_ACTOR_STOPPING, JZX_EXIT_SHUTDOWN);
+    bool remote = elsewhere(loop, c);
+    if (!remote) {
+        jzx__unwatch_exit(loop, c->watch, JZX_TAG_SYS_CHILD_EXIT);
     }
+    jzx_actor_id id = c->id;
+    c->id = 0;
+    c->ticket = 0;
+    after_stop(loop, sup, i);
+    end_child(loop, id, remote);
 }
 
 /* Asks child i to finish; its exit, or the deadline, moves it on. If the
  * deadline cannot be armed, it is stopped now instead. */
 static void stop_gracefully(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
     child* c = &sup->kids[i];
-    jzx__actor* a = jzx__actor_lookup(loop, c->id);
-    if (!a || arm(loop, sup, i, c->spec.shutdown_ms, true) != JZX_OK) {
+    bool remote = elsewhere(loop, c);
+    jzx__actor* a = remote ? NULL : jzx__actor_lookup(loop, c->id);
+    if ((!a && !remote) || arm(loop, sup, i, c->spec.shutdown_ms, true) != JZX_OK ||
+        (remote && jzx__xstop(loop, c->id, JZX__STOP_GRACEFUL) != JZX_OK)) {
         stop_now(loop, sup, i);
         return;
     }
     c->state = C_STOPPING;
-    if (!a->ext->shutdown_queued) {
-        a->ext->shutdown_queued = true;
-        jzx__post_sys(loop, a, &a->ext->shutdown_note, JZX_TAG_SYS_SHUTDOWN);
+    if (a) {
+        jzx__ask_shutdown(loop, a);
     }
 }
 
@@ -340,6 +393,9 @@ static bool seq_run(jzx_loop* loop, jzx__sup* sup) {
         case C_STOPPING: /* jzx_supervisor_terminate_child began it */
             sup->seq_wait = i;
             return false;
+        case C_STARTING:
+            stop_now(loop, sup, i);
+            break;
         case C_RESTARTING:
         case C_DOWN:
             cancel_timer(loop, c);
@@ -442,7 +498,11 @@ static jzx_behavior_result start_again(jzx_loop* loop, jzx__sup* sup, uint32_t i
     bool init_failed = false;
     jzx_err err = start_child(loop, sup, i, &init_failed);
     if (err == JZX_OK) {
-        loop->stats.restarts++;
+        if (sup->kids[i].state == C_STARTING) {
+            sup->kids[i].again = true; /* counted when it started */
+        } else {
+            loop->stats.restarts++;
+        }
         return JZX_BEHAVIOR_OK;
     }
     if (err == JZX_ERR_NO_SUCH_ACTOR && !jzx__actor_lookup(loop, sup->self)) {
@@ -622,6 +682,31 @@ static jzx_behavior_result on_child_exit(jzx_loop* loop, jzx__sup* sup, jzx__sys
     return apply_strategy(loop, sup, i, old);
 }
 
+/* A child started on another loop, or could not. A start nobody waits for
+ * any more (stopped, deleted, superseded meanwhile) is stopped. */
+static jzx_behavior_result on_spawned(jzx_loop* loop, jzx__sup* sup, const jzx__xspawn* rec) {
+    const jzx_spawned* s = &rec->note.u.spawned;
+    uint32_t i = rec->child_index;
+    child* c = kid(sup, i);
+    if (!c || c->state != C_STARTING || c->ticket != s->ticket) {
+        end_child(loop, s->id, true);
+        return JZX_BEHAVIOR_OK;
+    }
+    c->ticket = 0;
+    if (s->err != JZX_OK) {
+        c->again = false;
+        return rec->init_failed ? init_failed_again(loop, sup, i) : escalate(loop, sup);
+    }
+    c->id = s->id;
+    c->state = C_RUNNING;
+    c->started_at = jzx__now(loop);
+    if (c->again) {
+        c->again = false;
+        loop->stats.restarts++;
+    }
+    return JZX_BEHAVIOR_OK;
+}
+
 static jzx_behavior_result on_timer(jzx_loop* loop, jzx__sup* sup, jzx__sys* ev) {
     uint32_t i = ev->u.restart.pub.child_index;
     jzx_timer_id timer = ev->u.restart.timer;
@@ -656,6 +741,8 @@ static jzx_behavior_result behavior(jzx_context* ctx, const jzx_message* msg) {
         return on_child_exit(ctx->loop, sup, msg->data);
     case JZX_TAG_SYS_CHILD_RESTART:
         return on_timer(ctx->loop, sup, msg->data);
+    case JZX_TAG_SYS_SPAWNED:
+        return on_spawned(ctx->loop, sup, msg->data);
     case JZX_TAG_SYS_SHUTDOWN: /* our own supervisor stops us gracefully */
         if (!begin_exit(ctx->loop, sup, JZX_ACTOR_STOPPING, JZX_EXIT_SHUTDOWN)) {
             jzx__actor_end(ctx->loop, jzx__actor_lookup(ctx->loop, ctx->self), JZX_ACTOR_STOPPING,
@@ -681,11 +768,11 @@ static void terminate(jzx_context* ctx, jzx_exit_reason reason, void* state) {
     for (uint32_t i = sup->last; i != NONE && !loop->destroying; i = sup->kids[i].prev) {
         child* c = &sup->kids[i];
         if (c->state == C_RUNNING || c->state == C_STOPPING) {
-            jzx__unwatch_exit(loop, c->watch, JZX_TAG_SYS_CHILD_EXIT);
-            jzx__actor* a = jzx__actor_lookup(loop, c->id);
-            if (a) {
-                jzx__actor_end(loop, a, JZX_ACTOR_STOPPING, JZX_EXIT_SHUTDOWN);
+            bool remote = elsewhere(loop, c);
+            if (!remote) {
+                jzx__unwatch_exit(loop, c->watch, JZX_TAG_SYS_CHILD_EXIT);
             }
+            end_child(loop, c->id, remote);
         }
     }
     sup_free(loop, sup);

@@ -205,9 +205,29 @@ static jzx__xmsg* take(jzx_loop* loop, jzx__xq* q, uint64_t published) {
 
 static void stop_arrived(jzx_loop* loop, const jzx__xmsg* m) {
     jzx__actor* a = jzx__actor_lookup(loop, m->target);
-    if (a) {
-        jzx__stop(loop, a, (jzx_actor_status)m->msg.tag);
+    if (!a) {
+        return;
     }
+    switch (m->msg.len) {
+    case JZX__STOP_SHUTDOWN:
+        jzx__actor_end(loop, a, JZX_ACTOR_STOPPING, JZX_EXIT_SHUTDOWN);
+        break;
+    case JZX__STOP_GRACEFUL:
+        jzx__ask_shutdown(loop, a);
+        break;
+    default:
+        jzx__stop(loop, a, (jzx_actor_status)m->msg.tag);
+        break;
+    }
+}
+
+jzx_err jzx__xstop(jzx_loop* loop, jzx_actor_id id, uint32_t how) {
+    uint32_t dst = jzx__remote_loop(loop, id);
+    if (dst == UINT32_MAX) {
+        return JZX_ERR_NO_SUCH_ACTOR;
+    }
+    jzx__xmsg m = {.msg = {.tag = JZX_ACTOR_STOPPING, .len = how}, .target = id, .kind = JZX__X_STOP};
+    return jzx__xsend(loop, dst, &m);
 }
 
 /* A record that needs memory this loop does not have waits here, in order

@@ -288,9 +288,14 @@ typedef struct jzx_child_spec {
      * the name. */
     const char* register_as;
     /** Added in 0.2.0: 0, the supervisor's own loop; n, loop n - 1 of its
-     * group. A child on another loop starts asynchronously: its id is 0
-     * until its loop reports it started, and a start that fails there counts
-     * as a crash (init's error) or makes the supervisor escalate. */
+     * group (INVALID_ARG beyond the group; a lone loop takes 0 or 1). A
+     * child on another loop starts asynchronously: jzx_supervisor_start_child
+     * and jzx_supervisor_child_id give id 0 until its loop reports it
+     * started, and a start that fails there counts as a crash (init's error)
+     * or makes the supervisor escalate (any other error). It is stopped,
+     * gracefully or not, and restarted as a local child is. A nested
+     * supervisor stays on its parent's loop (another loop is INVALID_ARG);
+     * its own children may name any loop. */
     uint32_t loop;
 } jzx_child_spec;
 
