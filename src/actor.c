@@ -269,12 +269,18 @@ void jzx__actor_fail_later(jzx_loop* loop, jzx__actor* a) {
     loop->ending_tail = a;
 }
 
-void jzx__stop(jzx_loop* loop, jzx__actor* a, jzx_actor_status status) {
-    jzx_exit_reason reason = status == JZX_ACTOR_FAILED ? JZX_EXIT_FAIL : JZX_EXIT_NORMAL;
+void jzx__exit(jzx_loop* loop, jzx__actor* a, jzx_exit_reason reason) {
+    jzx_actor_status status = reason == JZX_EXIT_NORMAL || reason == JZX_EXIT_SHUTDOWN
+                                  ? JZX_ACTOR_STOPPING
+                                  : JZX_ACTOR_FAILED;
     if (a->ext && a->ext->on_stop && a->ext->on_stop(loop, a, status, reason)) {
         return; /* it ends by itself once its shutdown is done */
     }
     jzx__actor_end(loop, a, status, reason);
+}
+
+void jzx__stop(jzx_loop* loop, jzx__actor* a, jzx_actor_status status) {
+    jzx__exit(loop, a, status == JZX_ACTOR_FAILED ? JZX_EXIT_FAIL : JZX_EXIT_NORMAL);
 }
 
 static jzx_err end_by_id(jzx_loop* loop, jzx_actor_id id, jzx_actor_status status) {
@@ -314,6 +320,30 @@ jzx_err jzx_actor_stop(jzx_loop* loop, jzx_actor_id id) {
 
 jzx_err jzx_actor_fail(jzx_loop* loop, jzx_actor_id id) {
     return end_by_id(loop, id, JZX_ACTOR_FAILED);
+}
+
+jzx_err jzx_actor_exit(jzx_loop* loop, jzx_actor_id id, jzx_exit_reason reason) {
+    if (!loop || (reason != JZX_EXIT_NORMAL && reason != JZX_EXIT_FAIL &&
+                  reason != JZX_EXIT_SHUTDOWN && reason != JZX_EXIT_NOCONNECTION)) {
+        return JZX_ERR_INVALID_ARG;
+    }
+    if (loop->destroying) {
+        return JZX_ERR_LOOP_CLOSED;
+    }
+    jzx__actor* a = jzx__actor_lookup(loop, id);
+    if (!a) {
+        return jzx__remote_loop(loop, id) == UINT32_MAX ? JZX_ERR_NO_SUCH_ACTOR
+                                                        : jzx__xexit(loop, id, reason);
+    }
+    jzx__exit(loop, a, reason);
+    return JZX_OK;
+}
+
+void jzx_loop_drop(jzx_loop* loop, jzx_actor_id target, const jzx_message* msg,
+                   jzx_drop_reason why) {
+    if (loop && msg && !jzx__is_sys_tag(msg->tag)) {
+        jzx__drop(loop, target, msg, why);
+    }
 }
 
 /* ---- spawn --------------------------------------------------------------- */
@@ -536,6 +566,22 @@ jzx_err jzx_send(jzx_loop* loop, jzx_actor_id target, void* data, size_t len, ui
         return send_remote(loop, target, &msg);
     }
     return push_user(loop, a, &msg);
+}
+
+jzx_err jzx_send_as(jzx_loop* loop, jzx_actor_id from, jzx_actor_id to, void* data, size_t len,
+                    uint32_t tag) {
+    if (!loop || !from || jzx__is_sys_tag(tag)) {
+        return JZX_ERR_INVALID_ARG;
+    }
+    if (loop->destroying) {
+        return JZX_ERR_LOOP_CLOSED;
+    }
+    if (!jzx__actor_lookup(loop, from)) {
+        return JZX_ERR_NO_SUCH_ACTOR;
+    }
+    jzx_message msg = {data, len, tag, from, 0, 0};
+    jzx__actor* a = jzx__actor_lookup(loop, to);
+    return a ? push_user(loop, a, &msg) : send_remote(loop, to, &msg);
 }
 
 void jzx__drop(jzx_loop* loop, jzx_actor_id target, const jzx_message* msg, jzx_drop_reason why) {

@@ -300,6 +300,8 @@ void jzx__actor_end(jzx_loop* loop, jzx__actor* actor, jzx_actor_status status,
 /* jzx_actor_stop / _fail of a live local actor: asks its stop hook first
  * (a supervisor may shut down gracefully), else ends it. */
 void jzx__stop(jzx_loop* loop, jzx__actor* a, jzx_actor_status status);
+/* Ends a live actor with `reason` (its stop hook may delay it). */
+void jzx__exit(jzx_loop* loop, jzx__actor* a, jzx_exit_reason reason);
 /* Ends an actor as failed once the teardown under way is over: how link
  * cascades run without recursion. */
 void jzx__actor_fail_later(jzx_loop* loop, jzx__actor* actor);
@@ -709,8 +711,11 @@ struct jzx_group {
 enum {
     JZX__STOP_ASKED,    /* as jzx_actor_stop / _fail: its stop hook may delay it */
     JZX__STOP_SHUTDOWN, /* by its supervisor: now, reason SHUTDOWN */
-    JZX__STOP_GRACEFUL  /* by its supervisor: a JZX_TAG_SYS_SHUTDOWN note */
+    JZX__STOP_GRACEFUL, /* by its supervisor: a JZX_TAG_SYS_SHUTDOWN note */
+    JZX__STOP_EXIT      /* as jzx_actor_exit (msg.tag: the reason) */
 };
+/* jzx_actor_exit of an actor of another loop of the group. */
+jzx_err jzx__xexit(jzx_loop* loop, jzx_actor_id id, jzx_exit_reason reason);
 /* Stops an actor of another loop of the group as `how` says. */
 jzx_err jzx__xstop(jzx_loop* loop, jzx_actor_id id, uint32_t how);
 /* Queues the actor's JZX_TAG_SYS_SHUTDOWN note, once. */

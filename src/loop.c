@@ -18,6 +18,10 @@ void* jzx__alloc(jzx_loop* loop, size_t size) {
     return loop->cfg.allocator.alloc(loop->cfg.allocator.ctx, size);
 }
 
+void* jzx_loop_alloc(jzx_loop* loop, size_t size) {
+    return loop && size ? jzx__alloc(loop, size) : NULL;
+}
+
 void jzx__free(jzx_loop* loop, void* ptr) {
     if (ptr) {
         loop->cfg.allocator.free(loop->cfg.allocator.ctx, ptr);

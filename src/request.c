@@ -239,15 +239,10 @@ jzx_err jzx_request(jzx_loop* loop, jzx_actor_id from, jzx_actor_id to, void* da
     return JZX_OK;
 }
 
-jzx_err jzx_reply(jzx_loop* loop, const jzx_message* request, void* data, size_t len,
-                  uint32_t tag) {
-    if (!loop || !request || jzx__is_sys_tag(tag)) {
-        return JZX_ERR_INVALID_ARG;
-    }
-    if (loop->destroying) {
-        return JZX_ERR_LOOP_CLOSED;
-    }
-    jzx_message msg = {data, len, tag, loop->current ? loop->current->id : 0, 0, request->request};
+/* The reply's sender is `from` (0: nobody). */
+static jzx_err reply(jzx_loop* loop, jzx_actor_id from, const jzx_message* request, void* data,
+                     size_t len, uint32_t tag) {
+    jzx_message msg = {data, len, tag, from, 0, request->request};
     jzx__mon* req = pending(loop, request->request);
     if (req && req->watcher->id == request->sender) {
         deliver_reply(loop, req, &msg);
@@ -261,4 +256,29 @@ jzx_err jzx_reply(jzx_loop* loop, const jzx_message* request, void* data, size_t
     }
     jzx__xmsg m = {.msg = msg, .target = request->sender, .kind = JZX__X_REPLY};
     return jzx__xsend(loop, dst, &m);
+}
+
+jzx_err jzx_reply(jzx_loop* loop, const jzx_message* request, void* data, size_t len,
+                  uint32_t tag) {
+    if (!loop || !request || jzx__is_sys_tag(tag)) {
+        return JZX_ERR_INVALID_ARG;
+    }
+    if (loop->destroying) {
+        return JZX_ERR_LOOP_CLOSED;
+    }
+    return reply(loop, loop->current ? loop->current->id : 0, request, data, len, tag);
+}
+
+jzx_err jzx_reply_as(jzx_loop* loop, jzx_actor_id from, const jzx_message* request, void* data,
+                     size_t len, uint32_t tag) {
+    if (!loop || !from || !request || jzx__is_sys_tag(tag)) {
+        return JZX_ERR_INVALID_ARG;
+    }
+    if (loop->destroying) {
+        return JZX_ERR_LOOP_CLOSED;
+    }
+    if (!jzx__actor_lookup(loop, from)) {
+        return JZX_ERR_NO_SUCH_ACTOR;
+    }
+    return reply(loop, from, request, data, len, tag);
 }

@@ -215,10 +215,20 @@ static void stop_arrived(jzx_loop* loop, const jzx__xmsg* m) {
     case JZX__STOP_GRACEFUL:
         jzx__ask_shutdown(loop, a);
         break;
+    case JZX__STOP_EXIT:
+        jzx__exit(loop, a, (jzx_exit_reason)m->msg.tag);
+        break;
     default:
         jzx__stop(loop, a, (jzx_actor_status)m->msg.tag);
         break;
     }
+}
+
+jzx_err jzx__xexit(jzx_loop* loop, jzx_actor_id id, jzx_exit_reason reason) {
+    jzx__xmsg m = {.msg = {.tag = (uint32_t)reason, .len = JZX__STOP_EXIT},
+                   .target = id,
+                   .kind = JZX__X_STOP};
+    return jzx__xsend(loop, jzx__remote_loop(loop, id), &m);
 }
 
 jzx_err jzx__xstop(jzx_loop* loop, jzx_actor_id id, uint32_t how) {

@@ -35,13 +35,13 @@ extern "C" {
 /** Major version of this header. */
 #define JZX_VERSION_MAJOR 0
 /** Minor version of this header. */
-#define JZX_VERSION_MINOR 2
+#define JZX_VERSION_MINOR 3
 /** Patch version of this header. */
 #define JZX_VERSION_PATCH 0
 /** (major << 16) | (minor << 8) | patch, comparable with jzx_version(). */
 #define JZX_VERSION_HEX ((JZX_VERSION_MAJOR << 16) | (JZX_VERSION_MINOR << 8) | JZX_VERSION_PATCH)
 /** Version of this header as "major.minor.patch", comparable with jzx_version_string(). */
-#define JZX_VERSION_STRING "0.2.0"
+#define JZX_VERSION_STRING "0.3.0"
 
 /** Version of the library actually loaded, as JZX_VERSION_HEX. Any thread. */
 JZX_API uint32_t jzx_version(void);
@@ -123,8 +123,12 @@ typedef enum jzx_drop_reason {
         3, /**< mail still queued, or a timer still armed, when its actor ended */
     JZX_DROP_LOOP_DESTROYED = 4, /**< mail, timer or async message pending at jzx_loop_destroy */
     JZX_DROP_NOT_HANDLED = 5,    /**< a user message sent to a supervisor */
-    JZX_DROP_LATE_REPLY = 7      /**< (0.2) a reply from another loop of the group for a
+    JZX_DROP_SENT_REMOTE = 6,    /**< (0.3) sent to another node: the bytes went out, the
+                                    local payload is done with (libjzx-nats) */
+    JZX_DROP_LATE_REPLY = 7,     /**< (0.2) a reply from another loop of the group for a
                                     request that already had its outcome */
+    JZX_DROP_UNREACHABLE = 8     /**< (0.3) for another node, but it could not be sent (not
+                                    connected and the reconnect buffer full, node stopped) */
 } jzx_drop_reason;
 
 /** Receives every user payload the runtime accepted but could not deliver, so
@@ -191,7 +195,8 @@ typedef enum jzx_exit_reason {
     JZX_EXIT_SHUTDOWN = 2, /**< stopped by its supervisor (group restart, supervisor exit, or
                               the undo of a jzx_spawn_supervisor that failed), or ended by
                               jzx_loop_destroy (terminate hooks only) */
-    JZX_EXIT_NOPROC = 3    /**< (0.2) in a DOWN only: the monitored actor did not exist */
+    JZX_EXIT_NOPROC = 3,      /**< (0.2) in a DOWN only: the monitored actor did not exist */
+    JZX_EXIT_NOCONNECTION = 4 /**< (0.3) a proxy's node became unreachable (libjzx-nats) */
 } jzx_exit_reason;
 
 /** Sets up an actor's state before its first message (0.2). Runs on the loop
@@ -875,6 +880,46 @@ JZX_API uint32_t jzx_actor_loop_index(jzx_actor_id id);
  * not a live actor of this loop), NO_MEMORY, LOOP_CLOSED. Owner thread. */
 JZX_API jzx_err jzx_spawn_on(jzx_loop* loop, uint32_t index, const jzx_spawn_opts* opts,
                              jzx_actor_id notify, uint64_t* out_ticket);
+
+/* ------------------------------------------------------------------------ */
+/* Bridges (0.3): what a proxy for actors elsewhere needs                   */
+/* ------------------------------------------------------------------------ */
+
+/** Send as actor `from` (a live actor of this loop): the target sees
+ * msg->sender == from. Everything else as jzx_send, errors included, plus
+ * INVALID_ARG (from is 0) and NO_SUCH_ACTOR (from is not a live actor of
+ * this loop). libjzx-nats delivers remote messages this way, with the
+ * sender's proxy as `from`. Owner thread. */
+JZX_API jzx_err jzx_send_as(jzx_loop* loop, jzx_actor_id from, jzx_actor_id to, void* data,
+                            size_t len, uint32_t tag);
+
+/** jzx_reply with `from` (a live actor of this loop) as the reply's sender.
+ * Same errors as jzx_reply, plus INVALID_ARG (from is 0) and NO_SUCH_ACTOR
+ * (from is not a live actor of this loop). Owner thread. */
+JZX_API jzx_err jzx_reply_as(jzx_loop* loop, jzx_actor_id from, const jzx_message* request,
+                             void* data, size_t len, uint32_t tag);
+
+/** End an actor with an exit reason its monitors, links and terminate hook
+ * will see: JZX_EXIT_NORMAL or JZX_EXIT_SHUTDOWN (it ends as stopped),
+ * JZX_EXIT_FAIL or JZX_EXIT_NOCONNECTION (as failed: a non-trapping linked
+ * actor fails, a trapping one gets the reason). A supervisor shuts down
+ * gracefully as with jzx_actor_stop. An actor of another loop of the group
+ * ends when the request gets there. Errors: INVALID_ARG (NULL loop, another
+ * reason), NO_SUCH_ACTOR, LOOP_CLOSED. Owner thread. */
+JZX_API jzx_err jzx_actor_exit(jzx_loop* loop, jzx_actor_id id, jzx_exit_reason reason);
+
+/** Allocate `size` bytes with the loop's allocator (NULL for a NULL loop,
+ * size 0, or no memory); free with jzx_loop_free. Payloads the runtime
+ * hands to a receiver (libjzx-nats, codecs) are allocated this way. Any
+ * thread (the allocator must be thread-safe). */
+JZX_API void* jzx_loop_alloc(jzx_loop* loop, size_t size);
+
+/** Hand a user payload to the loop's on_drop, as the runtime does with what
+ * it cannot deliver (counted in jzx_stats.messages_dropped). `target` is
+ * whom it was for. NULL loop or msg, or a reserved tag, is ignored. Owner
+ * thread. */
+JZX_API void jzx_loop_drop(jzx_loop* loop, jzx_actor_id target, const jzx_message* msg,
+                           jzx_drop_reason why);
 
 #ifdef __cplusplus
 }

@@ -56,7 +56,7 @@ from ._types import (
     Supervisor,
 )
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 def version():
