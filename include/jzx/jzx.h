@@ -218,7 +218,10 @@ typedef struct jzx_spawn_opts {
      * when this one ends. Supervised children come only from a child spec. */
     jzx_actor_id supervisor;
     uint32_t mailbox_cap; /**< 0: the loop's default_mailbox_cap; clamped to 2^31 */
-    const char* name;     /**< passed to on_actor_start; copied (0.2) for introspection */
+    /** NULL, or passed to on_actor_start (this pointer) and copied (0.2) into
+     * the actor for introspection, so the string may go after the call. If
+     * that copy cannot be allocated, the spawn fails with JZX_ERR_NO_MEMORY. */
+    const char* name;
     /* Added in 0.2.0. */
     jzx_init_fn init;           /**< NULL: none; see jzx_init_fn */
     void* init_arg;             /**< passed to init */
@@ -268,7 +271,8 @@ typedef struct jzx_child_spec {
     jzx_backoff_type backoff;  /**< NONE: use the supervisor's backoff */
     /** Passed to on_actor_start at every start. The pointer is kept in the
      * supervisor's copy (the string is not copied): keep it valid while the
-     * supervisor lives if an observer reads names. */
+     * supervisor lives if an observer reads names. Each start also copies it
+     * into the child for introspection, as jzx_spawn_opts.name. */
     const char* name;
     /** Added in 0.1.0: when set, the child is a nested supervisor built from
      * this init (deep-copied at spawn) and `behavior`, `state`,
