@@ -507,13 +507,16 @@ JZX_API void jzx_loop_set_observer(jzx_loop* loop, const jzx_observer* obs, void
 
 /** Add an observer (0.2; `obs` is copied): every event goes to the first slot
  * (jzx_loop_set_observer), then to each added observer in the order added.
- * One added or removed from inside a hook takes effect from the next event.
+ * One added from inside a hook gets events from the next one on. One removed
+ * from inside a hook gets no call from then on, not even for the rest of the
+ * event under way (if its turn in that event has not come yet).
  * Errors: INVALID_ARG (NULL), NO_MEMORY, LOOP_CLOSED. Owner thread. */
 JZX_API jzx_err jzx_loop_add_observer(jzx_loop* loop, const jzx_observer* obs, void* ctx);
 
 /** Remove the added observer with these hooks and this ctx (0.2; the first
- * such one). Errors: INVALID_ARG (NULL, or no such observer), LOOP_CLOSED.
- * Owner thread. */
+ * such one); from inside a hook it misses the rest of the event under way
+ * too (see jzx_loop_add_observer). Errors: INVALID_ARG (NULL, or no such
+ * observer), LOOP_CLOSED. Owner thread. */
 JZX_API jzx_err jzx_loop_remove_observer(jzx_loop* loop, const jzx_observer* obs, void* ctx);
 
 /** Copy the loop's counters into `out`. JZX_ERR_INVALID_ARG for NULL. */
