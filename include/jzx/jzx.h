@@ -694,20 +694,23 @@ JZX_API jzx_err jzx_reply(jzx_loop* loop, const jzx_message* request, void* data
  * library writes this struct, so it never grows: a later release adds a new
  * function instead. */
 typedef struct jzx_actor_info {
-    jzx_actor_id id;
+    jzx_actor_id id;           /**< the actor's id, as jzx_spawn returned it */
     jzx_actor_id supervisor;   /**< the actor that gets its CHILD_EXIT, 0 if none */
     const char* name;          /**< registered name, else the spawn or child-spec name, else
                                   NULL; valid until the actor ends or unregisters */
-    uint32_t mailbox_len;      /**< user messages queued */
+    uint32_t mailbox_len;      /**< user messages queued, replies to its requests included (so
+                                  it may exceed mailbox_cap); system messages are not counted */
     uint32_t mailbox_cap;      /**< its mailbox_cap */
-    uint64_t messages_handled; /**< messages its behaviours got, system ones included */
+    uint64_t messages_handled; /**< messages its behaviours got, system ones included; the one
+                                  being handled counts once its behaviour call returns */
     uint32_t monitors;         /**< monitors others hold on it */
     uint32_t links;            /**< its links */
-    int is_supervisor;
-    int traps_exits;
+    int is_supervisor;         /**< 1 if it is a supervisor (built-in behaviour), else 0 */
+    int traps_exits;           /**< 1 if it traps exits (jzx_trap_exits), else 0 */
 } jzx_actor_info;
 
-/** Exact values of a live actor, into `*out`. Errors: INVALID_ARG (NULL),
+/** The values of a live actor at the moment of the call, into `*out` (see
+ * jzx_actor_info for what each counts). Errors: INVALID_ARG (NULL),
  * LOOP_CLOSED, NO_SUCH_ACTOR. Owner thread (and from a foreach callback). */
 JZX_API jzx_err jzx_actor_info_get(jzx_loop* loop, jzx_actor_id id, jzx_actor_info* out);
 
