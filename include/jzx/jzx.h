@@ -452,8 +452,10 @@ typedef struct jzx_stats {
  * payload back to the caller. The runtime allocates and frees the payloads of
  * system messages itself, except that a receiver of JZX_TAG_SYS_IO or
  * JZX_TAG_SYS_CHILD_EXIT releases `data` with jzx_loop_free. The payloads of
- * the system messages added in 0.2 (JZX_TAG_SYS_DOWN, JZX_TAG_SYS_EXIT) are
- * borrowed: valid during the behaviour call, freed by the runtime after it.
+ * the system messages added in 0.2 (JZX_TAG_SYS_DOWN, JZX_TAG_SYS_EXIT,
+ * JZX_TAG_SYS_NO_REPLY, JZX_TAG_SYS_SPAWNED) are borrowed: valid during the
+ * behaviour call, freed by the runtime after it. JZX_TAG_SYS_SHUTDOWN has no
+ * payload.
  *
  * State: an actor's state pointer belongs to the program. Give it an init
  * hook to build it and a terminate hook to release it: terminate runs exactly
