@@ -108,11 +108,16 @@ typedef struct jzx_message {
     void* data;          /**< payload pointer, owned as described under "Ownership" */
     size_t len;          /**< payload length, informational */
     uint32_t tag;        /**< user tag, or one of the JZX_TAG_SYS_* values */
-    jzx_actor_id sender; /**< actor whose behaviour called jzx_send; 0 from outside any
-                            behaviour, and for jzx_send_async, timers and system messages */
+    jzx_actor_id sender; /**< jzx_send, jzx_send_named: the actor whose behaviour, init
+                            or terminate made the call, 0 from outside them. A request:
+                            its `from`, whoever called jzx_request. A reply: the actor
+                            that called jzx_reply, counted the same way. 0 for
+                            jzx_send_async, timers and system messages */
     /* Added in 0.2.0 (the runtime fills them; callers never build messages). */
-    jzx_request_id request;     /**< non-zero in a request: pass the message to jzx_reply */
-    jzx_request_id in_reply_to; /**< non-zero in a reply: the request it answers */
+    jzx_request_id request;     /**< non-zero in a request: pass the message to jzx_reply;
+                                   0 in any other message, system messages included */
+    jzx_request_id in_reply_to; /**< non-zero in a reply: the request it answers; 0 in any
+                                   other message, system messages included */
 } jzx_message;
 
 /** Why an accepted payload was not delivered to a behaviour. */
@@ -681,7 +686,7 @@ JZX_API jzx_err jzx_request(jzx_loop* loop, jzx_actor_id from, jzx_actor_id to, 
 /** Answer a request. Only `request->request` and `request->sender` are
  * read, so a behaviour may keep a copy of the request message and reply
  * later, from any later call on the loop thread. The reply's sender is the
- * actor whose behaviour calls this (0 outside one). Errors (the payload then
+ * actor whose behaviour, init or terminate calls this (0 outside them). Errors (the payload then
  * stays with the caller): INVALID_ARG (NULL, reserved tag), LOOP_CLOSED,
  * NO_REQUEST (not a request, or it already had its outcome: replied, timed
  * out, target or requester ended). Owner thread. */
