@@ -294,7 +294,8 @@ typedef struct jzx_child_spec {
      * under which every start of the child is registered: jzx_send_named
      * reaches the current incarnation, and fails with NO_SUCH_ACTOR while
      * the child is down. A start fails with NAME_TAKEN if another actor holds
-     * the name. */
+     * the name; a name of 0 or over 255 bytes makes the spec invalid
+     * (INVALID_ARG). */
     const char* register_as;
     /** Added in 0.2.0: 0, the supervisor's own loop; n, loop n - 1 of its
      * group (INVALID_ARG beyond the group; a lone loop takes 0 or 1). A
@@ -742,14 +743,18 @@ JZX_API jzx_err jzx_loop_foreach_actor(jzx_loop* loop,
  * ends the supervisor meanwhile, its children are stopped and the call
  * returns JZX_OK with the (already stale) id, as jzx_spawn does. A
  * supervisor may start with no children (0.2) and get them from
- * jzx_supervisor_start_child. Errors, in this order: INVALID_ARG (NULL init,
- * NULL children with a child_count, child_count > UINT32_MAX / 2, a child
- * without behavior, intensity > JZX_MAX_INTENSITY, a strategy, backoff or
- * mode that is not one of its enum's values, nested inits more than 32
- * levels deep; every nested init is checked), LOOP_CLOSED, NO_SUCH_ACTOR
- * (parent), MAX_ACTORS (before anything starts, when the whole tree, nested
- * inits counted every time they appear, has more actors than max_actors),
- * NO_MEMORY, then a child's error. */
+ * jzx_supervisor_start_child. Errors, in this order: INVALID_ARG (NULL loop
+ * or init, NULL children with a child_count, child_count > UINT32_MAX / 2, a
+ * child without behavior, a register_as of 0 or over 255 bytes, intensity >
+ * JZX_MAX_INTENSITY, a strategy, backoff or mode that is not one of its
+ * enum's values, nested inits more than 32 levels deep; every nested init is
+ * checked, and NO_MEMORY here means that check's scratch table could not
+ * be allocated), LOOP_CLOSED, NO_SUCH_ACTOR (parent), MAX_ACTORS (before
+ * anything starts, when the whole tree, nested inits counted every time they
+ * appear, has more actors than max_actors), NO_MEMORY, then a child's error:
+ * NAME_TAKEN (its register_as is held by another actor, an earlier child of
+ * the same tree included), MAX_ACTORS, NO_MEMORY, its init's error or a
+ * nested supervisor's error. */
 JZX_API jzx_err jzx_spawn_supervisor(jzx_loop* loop, const jzx_supervisor_init* init,
                                      jzx_actor_id parent, jzx_actor_id* out_id);
 
@@ -770,10 +775,14 @@ JZX_API jzx_err jzx_supervisor_child_id(jzx_loop* loop, jzx_actor_id supervisor,
  * cannot start, nothing is added and its error is returned. A temporary
  * child's spec is deleted when it ends, so a supervisor that starts and ends
  * many temporary children keeps memory proportional to the live ones.
- * Errors: INVALID_ARG (NULL loop or spec, a bad spec as for
- * jzx_spawn_supervisor), NO_SUCH_ACTOR (not a live supervisor, or one
- * shutting down), MAX_ACTORS, NO_MEMORY, LOOP_CLOSED, or the child's init
- * error. Owner thread. */
+ * Errors, in this order: INVALID_ARG (NULL loop or spec, a bad spec as for
+ * jzx_spawn_supervisor, a bad register_as included; or NO_MEMORY for the
+ * check of a nested init), LOOP_CLOSED, NO_SUCH_ACTOR (not a live
+ * supervisor, or one shutting down), MAX_ACTORS (the child's tree has more
+ * actors than max_actors), NO_MEMORY, then the child's error: NAME_TAKEN
+ * (another actor holds its register_as), MAX_ACTORS, NO_MEMORY, its init's
+ * error, a nested supervisor's error, or NO_SUCH_ACTOR (an observer hook
+ * ended the supervisor meanwhile). Owner thread. */
 JZX_API jzx_err jzx_supervisor_start_child(jzx_loop* loop, jzx_actor_id supervisor,
                                            const jzx_child_spec* spec, uint32_t* out_index,
                                            jzx_actor_id* out_id);
