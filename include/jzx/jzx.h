@@ -658,9 +658,13 @@ JZX_API jzx_err jzx_unregister(jzx_loop* loop, const char* name);
  * thread. */
 JZX_API jzx_err jzx_whereis(jzx_loop* loop, const char* name, jzx_actor_id* out);
 
-/** jzx_send to the actor registered under `name`: the same errors, and
- * NO_SUCH_ACTOR for an unknown name (the payload stays with the caller).
- * Owner thread. */
+/** jzx_send to the actor registered under `name` (looked up as jzx_whereis
+ * does, then sent as jzx_send does). Errors, in this order (on any, the
+ * payload stays with the caller): INVALID_ARG (NULL loop or name, length 0
+ * or over 255), LOOP_CLOSED, NO_SUCH_ACTOR (no actor registered under the
+ * name), then jzx_send's: INVALID_ARG (tag >= JZX_TAG_SYS_MIN), MAILBOX_FULL
+ * (and on_mailbox_full fires), NO_MEMORY. So an unknown name is reported
+ * before a reserved tag. Owner thread. */
 JZX_API jzx_err jzx_send_named(jzx_loop* loop, const char* name, void* data, size_t len,
                                uint32_t tag);
 
