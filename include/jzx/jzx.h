@@ -122,8 +122,10 @@ typedef struct jzx_message {
 
 /** Why an accepted payload was not delivered to a behaviour. */
 typedef enum jzx_drop_reason {
-    JZX_DROP_NO_ACTOR = 1,     /**< async message whose target was gone on arrival */
-    JZX_DROP_MAILBOX_FULL = 2, /**< async or timer message whose target mailbox was full */
+    JZX_DROP_NO_ACTOR = 1,     /**< async message, or (0.2) one from another loop of the
+                                  group, whose target was gone on arrival */
+    JZX_DROP_MAILBOX_FULL = 2, /**< async or timer message, or (0.2) one from another loop
+                                  of the group, whose target mailbox was full */
     JZX_DROP_ACTOR_ENDED =
         3, /**< mail still queued, or a timer still armed, when its actor ended */
     JZX_DROP_LOOP_DESTROYED = 4, /**< mail, timer or async message pending at jzx_loop_destroy */
@@ -424,8 +426,10 @@ typedef struct jzx_observer {
     /** A supervisor exceeded its restart intensity; it now fails, and its own
      * supervisor (if any) handles that exit. */
     void (*on_supervisor_escalate)(void* ctx, jzx_actor_id supervisor);
-    /** A message for `target` was refused because its mailbox was full: jzx_send
-     * returned JZX_ERR_MAILBOX_FULL, or an async or timer message was dropped. */
+    /** A message for `target` was refused because its mailbox was full:
+     * jzx_send, jzx_send_named or jzx_request returned JZX_ERR_MAILBOX_FULL,
+     * or a message from jzx_send_async, a timer or (0.2) another loop of the
+     * group was dropped (and went to on_drop). Called on the target's loop. */
     void (*on_mailbox_full)(void* ctx, jzx_actor_id target);
 } jzx_observer;
 
@@ -683,7 +687,8 @@ JZX_API jzx_err jzx_send_named(jzx_loop* loop, const char* name, void* data, siz
  * If `from` ends first, its requests are cancelled and their ids are dead.
  * Errors (the payload then stays with the caller): INVALID_ARG (NULL loop,
  * reserved tag, `from` a supervisor), LOOP_CLOSED, NO_SUCH_ACTOR (`from` or
- * `to` not live; no request is made), MAILBOX_FULL (`to`'s mailbox), NO_MEMORY.
+ * `to` not live; no request is made), MAILBOX_FULL (`to`'s mailbox; and
+ * on_mailbox_full fires), NO_MEMORY.
  * Owner thread. */
 JZX_API jzx_err jzx_request(jzx_loop* loop, jzx_actor_id from, jzx_actor_id to, void* data,
                             size_t len, uint32_t tag, uint32_t timeout_ms, jzx_request_id* out);
