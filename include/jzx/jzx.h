@@ -570,19 +570,27 @@ JZX_API jzx_err jzx_send(jzx_loop* loop, jzx_actor_id target, void* data, size_t
 JZX_API jzx_err jzx_send_async(jzx_loop* loop, jzx_actor_id target, void* data, size_t len,
                                uint32_t tag);
 
-/** End an actor normally. Its timers are cancelled and its watches removed,
- * its terminate hook runs, on_actor_stop fires, its monitors get DOWN, its
- * links fire and its supervisor gets CHILD_EXIT, then its queued mail goes
- * to on_drop, all before this returns; an actor stopping itself ends when
- * its behaviour returns (and one stopped from a terminate hook or from the
- * teardown of another actor ends right after that teardown).
+/** End an actor normally. Its registered name, if any, is removed at once.
+ * Its timers are cancelled and its watches removed, its terminate hook runs,
+ * on_actor_stop fires, its monitors get DOWN, the requests pending with it
+ * as target get JZX_TAG_SYS_NO_REPLY (JZX_ERR_NO_SUCH_ACTOR), its
+ * supervisor gets CHILD_EXIT, its links fire, and its own monitors and
+ * pending requests are removed, then its queued mail goes to on_drop, all
+ * before this returns; an actor stopping itself ends when its behaviour
+ * returns (and one stopped from a terminate hook or from the teardown of
+ * another actor ends right after that teardown).
  *
  * A supervisor with children whose shutdown_ms is non-zero is shut down
  * gracefully instead: this starts that shutdown and returns JZX_OK, and the
  * supervisor ends (on_actor_stop, DOWN, CHILD_EXIT to its parent) once its
  * last child is gone. A stop of a supervisor already shutting down returns
- * JZX_OK and changes nothing. Errors: INVALID_ARG, NO_SUCH_ACTOR,
- * LOOP_CLOSED. Owner thread. */
+ * JZX_OK and changes nothing.
+ *
+ * (0.2) An actor of another loop of this loop's group is stopped when the
+ * stop gets to its loop: JZX_OK then means the stop was queued (NO_MEMORY
+ * if it could not be), and it changes nothing if the actor has ended by
+ * then. Errors: INVALID_ARG, NO_SUCH_ACTOR, NO_MEMORY, LOOP_CLOSED. Owner
+ * thread. */
 JZX_API jzx_err jzx_actor_stop(jzx_loop* loop, jzx_actor_id id);
 
 /** Like jzx_actor_stop, but the actor ends as failed (JZX_ACTOR_FAILED).
