@@ -493,14 +493,16 @@ JZX_API jzx_loop* jzx_loop_create(const jzx_config* cfg);
  * this function returns, after which `loop` must not be used by any thread.
  * Only the caller can know that no thread is still about to call in when it
  * returns: stop and join producer threads first where you can. Does nothing
- * for NULL, or when called from inside jzx_loop_run, an observer hook or
- * on_drop. Owner thread. */
+ * for NULL, for a loop of a group (jzx_group_destroy destroys those), or
+ * when called from inside jzx_loop_run, an observer hook, on_drop, init,
+ * terminate or a jzx_loop_foreach_actor callback. Owner thread. */
 JZX_API void jzx_loop_destroy(jzx_loop* loop);
 
 /** Run until no actor, timer, watch or async message is left, or until
  * jzx_loop_request_stop. May be called again afterwards. Returns JZX_OK,
  * JZX_ERR_INVALID_ARG (NULL) or JZX_ERR_LOOP_CLOSED (already running, being
- * destroyed, or called from an observer hook, init, terminate or on_drop).
+ * destroyed, or called from an observer hook, init, terminate, on_drop or a
+ * jzx_loop_foreach_actor callback).
  * (Declared as returning int before 0.2; same values, same ABI.) */
 JZX_API jzx_err jzx_loop_run(jzx_loop* loop);
 
