@@ -214,7 +214,9 @@ typedef jzx_err (*jzx_init_fn)(jzx_context* ctx, void* arg, void** state);
  * thread, whatever the end, with the state the behaviour last had (as set by
  * init or jzx_become). It may send messages; the actor's own id is already
  * stale. During jzx_loop_destroy the reason is JZX_EXIT_SHUTDOWN and every
- * API call returns JZX_ERR_LOOP_CLOSED. */
+ * call on the loop that returns an error code returns JZX_ERR_LOOP_CLOSED,
+ * except jzx_loop_stats, which still answers; of those that return nothing,
+ * jzx_loop_free still frees and the others have no effect. */
 typedef void (*jzx_terminate_fn)(jzx_context* ctx, jzx_exit_reason reason, void* state);
 
 /** What jzx_spawn needs to start an actor. Fields are only ever appended. */
