@@ -766,16 +766,20 @@ JZX_API jzx_err jzx_loop_foreach_actor(jzx_loop* loop,
  * supervisor may start with no children (0.2) and get them from
  * jzx_supervisor_start_child. Errors, in this order: INVALID_ARG (NULL loop
  * or init, NULL children with a child_count, child_count > UINT32_MAX / 2, a
- * child without behavior, a register_as of 0 or over 255 bytes, intensity >
- * JZX_MAX_INTENSITY, a strategy, backoff or mode that is not one of its
- * enum's values, nested inits more than 32 levels deep; every nested init is
- * checked, and NO_MEMORY here means that check's scratch table could not
- * be allocated), LOOP_CLOSED, NO_SUCH_ACTOR (parent), MAX_ACTORS (before
- * anything starts, when the whole tree, nested inits counted every time they
- * appear, has more actors than max_actors), NO_MEMORY, then a child's error:
- * NAME_TAKEN (its register_as is held by another actor, an earlier child of
- * the same tree included), MAX_ACTORS, NO_MEMORY, its init's error or a
- * nested supervisor's error. */
+ * child without behavior, a register_as of 0 or over 255 bytes, a child's
+ * loop outside the group or a nested supervisor's loop other than its
+ * parent's, intensity > JZX_MAX_INTENSITY, a strategy, backoff or mode that
+ * is not one of its enum's values, nested inits more than 32 levels deep;
+ * every nested init is checked, and NO_MEMORY here means that check's
+ * scratch table could not be allocated), LOOP_CLOSED, NO_SUCH_ACTOR
+ * (parent), MAX_ACTORS (before anything starts, when the whole tree, nested
+ * inits counted every time they appear, has more actors than max_actors),
+ * NO_MEMORY, then the error of a child of this loop: NAME_TAKEN (its
+ * register_as is held by another actor, an earlier child of the same tree
+ * included), MAX_ACTORS, NO_MEMORY, its init's error or a nested
+ * supervisor's error. A child on another loop (jzx_child_spec.loop) only
+ * fails the call with NO_MEMORY; its start errors, NAME_TAKEN included,
+ * come later as a crash or an escalation. */
 JZX_API jzx_err jzx_spawn_supervisor(jzx_loop* loop, const jzx_supervisor_init* init,
                                      jzx_actor_id parent, jzx_actor_id* out_id);
 
@@ -803,7 +807,9 @@ JZX_API jzx_err jzx_supervisor_child_id(jzx_loop* loop, jzx_actor_id supervisor,
  * actors than max_actors), NO_MEMORY, then the child's error: NAME_TAKEN
  * (another actor holds its register_as), MAX_ACTORS, NO_MEMORY, its init's
  * error, a nested supervisor's error, or NO_SUCH_ACTOR (an observer hook
- * ended the supervisor meanwhile). Owner thread. */
+ * ended the supervisor meanwhile). A child on another loop fails the call
+ * only with NO_MEMORY (its id is 0 until it started; its start errors come
+ * later, see jzx_child_spec.loop). Owner thread. */
 JZX_API jzx_err jzx_supervisor_start_child(jzx_loop* loop, jzx_actor_id supervisor,
                                            const jzx_child_spec* spec, uint32_t* out_index,
                                            jzx_actor_id* out_id);
