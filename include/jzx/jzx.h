@@ -593,8 +593,10 @@ JZX_API jzx_err jzx_send_async(jzx_loop* loop, jzx_actor_id target, void* data, 
  * (0.2) An actor of another loop of this loop's group is stopped when the
  * stop gets to its loop: JZX_OK then means the stop was queued (NO_MEMORY
  * if it could not be), and it changes nothing if the actor has ended by
- * then. Errors: INVALID_ARG, NO_SUCH_ACTOR, NO_MEMORY, LOOP_CLOSED. Owner
- * thread. */
+ * then.
+ *
+ * Errors: INVALID_ARG, NO_SUCH_ACTOR, NO_MEMORY (another loop's actor only),
+ * LOOP_CLOSED. Owner thread. */
 JZX_API jzx_err jzx_actor_stop(jzx_loop* loop, jzx_actor_id id);
 
 /** Like jzx_actor_stop, but the actor ends as failed (JZX_ACTOR_FAILED).
@@ -708,10 +710,11 @@ JZX_API jzx_err jzx_request(jzx_loop* loop, jzx_actor_id from, jzx_actor_id to, 
 /** Answer a request. Only `request->request` and `request->sender` are
  * read, so a behaviour may keep a copy of the request message and reply
  * later, from any later call on the loop thread. The reply's sender is the
- * actor whose behaviour, init or terminate calls this (0 outside them). Errors (the payload then
- * stays with the caller): INVALID_ARG (NULL, reserved tag), LOOP_CLOSED,
- * NO_REQUEST (not a request, or it already had its outcome: replied, timed
- * out, target or requester ended). Owner thread. */
+ * actor whose behaviour, init or terminate calls this (0 outside them).
+ * Errors (the payload then stays with the caller): INVALID_ARG (NULL,
+ * reserved tag), LOOP_CLOSED, NO_REQUEST (not a request, or it already had
+ * its outcome: replied, timed out, target or requester ended). Owner
+ * thread. */
 JZX_API jzx_err jzx_reply(jzx_loop* loop, const jzx_message* request, void* data, size_t len,
                           uint32_t tag);
 
@@ -777,8 +780,8 @@ JZX_API jzx_err jzx_loop_foreach_actor(jzx_loop* loop,
  * NO_MEMORY, then the error of a child of this loop: NAME_TAKEN (its
  * register_as is held by another actor, an earlier child of the same tree
  * included), MAX_ACTORS, NO_MEMORY, its init's error or a nested
- * supervisor's error. A child on another loop (jzx_child_spec.loop) only
- * fails the call with NO_MEMORY; its start errors, NAME_TAKEN included,
+ * supervisor's error. A child on another loop (jzx_child_spec.loop) can
+ * fail the call only with NO_MEMORY; its start errors, NAME_TAKEN included,
  * come later as a crash or an escalation. */
 JZX_API jzx_err jzx_spawn_supervisor(jzx_loop* loop, const jzx_supervisor_init* init,
                                      jzx_actor_id parent, jzx_actor_id* out_id);
@@ -807,9 +810,9 @@ JZX_API jzx_err jzx_supervisor_child_id(jzx_loop* loop, jzx_actor_id supervisor,
  * actors than max_actors), NO_MEMORY, then the child's error: NAME_TAKEN
  * (another actor holds its register_as), MAX_ACTORS, NO_MEMORY, its init's
  * error, a nested supervisor's error, or NO_SUCH_ACTOR (an observer hook
- * ended the supervisor meanwhile). A child on another loop fails the call
- * only with NO_MEMORY (its id is 0 until it started; its start errors come
- * later, see jzx_child_spec.loop). Owner thread. */
+ * ended the supervisor meanwhile). A child on another loop can fail the
+ * call only with NO_MEMORY (its id is 0 until it started; its start errors
+ * come later, see jzx_child_spec.loop). Owner thread. */
 JZX_API jzx_err jzx_supervisor_start_child(jzx_loop* loop, jzx_actor_id supervisor,
                                            const jzx_child_spec* spec, uint32_t* out_index,
                                            jzx_actor_id* out_id);
