@@ -108,17 +108,24 @@ typedef struct jzx_message {
     void* data;          /**< payload pointer, owned as described under "Ownership" */
     size_t len;          /**< payload length, informational */
     uint32_t tag;        /**< user tag, or one of the JZX_TAG_SYS_* values */
-    jzx_actor_id sender; /**< actor whose behaviour called jzx_send; 0 from outside any
-                            behaviour, and for jzx_send_async, timers and system messages */
+    jzx_actor_id sender; /**< jzx_send, jzx_send_named: the actor whose behaviour, init
+                            or terminate made the call, 0 from outside them. A request:
+                            its `from`, whoever called jzx_request. A reply: the actor
+                            that called jzx_reply, counted the same way. 0 for
+                            jzx_send_async, timers and system messages */
     /* Added in 0.2.0 (the runtime fills them; callers never build messages). */
-    jzx_request_id request;     /**< non-zero in a request: pass the message to jzx_reply */
-    jzx_request_id in_reply_to; /**< non-zero in a reply: the request it answers */
+    jzx_request_id request;     /**< non-zero in a request: pass the message to jzx_reply;
+                                   0 in any other message, system messages included */
+    jzx_request_id in_reply_to; /**< non-zero in a reply: the request it answers; 0 in any
+                                   other message, system messages included */
 } jzx_message;
 
 /** Why an accepted payload was not delivered to a behaviour. */
 typedef enum jzx_drop_reason {
-    JZX_DROP_NO_ACTOR = 1,     /**< async message whose target was gone on arrival */
-    JZX_DROP_MAILBOX_FULL = 2, /**< async or timer message whose target mailbox was full */
+    JZX_DROP_NO_ACTOR = 1,     /**< async message, or (0.2) one from another loop of the
+                                  group, whose target was gone on arrival */
+    JZX_DROP_MAILBOX_FULL = 2, /**< async or timer message, or (0.2) one from another loop
+                                  of the group, whose target mailbox was full */
     JZX_DROP_ACTOR_ENDED =
         3, /**< mail still queued, or a timer still armed, when its actor ended */
     JZX_DROP_LOOP_DESTROYED = 4, /**< mail, timer or async message pending at jzx_loop_destroy */
@@ -212,7 +219,9 @@ typedef jzx_err (*jzx_init_fn)(jzx_context* ctx, void* arg, void** state);
  * thread, whatever the end, with the state the behaviour last had (as set by
  * init or jzx_become). It may send messages; the actor's own id is already
  * stale. During jzx_loop_destroy the reason is JZX_EXIT_SHUTDOWN and every
- * API call returns JZX_ERR_LOOP_CLOSED. */
+ * call on the loop that returns an error code returns JZX_ERR_LOOP_CLOSED,
+ * except jzx_loop_stats, which still answers; of those that return nothing,
+ * jzx_loop_free still frees and the others have no effect. */
 typedef void (*jzx_terminate_fn)(jzx_context* ctx, jzx_exit_reason reason, void* state);
 
 /** What jzx_spawn needs to start an actor. Fields are only ever appended. */
@@ -223,7 +232,10 @@ typedef struct jzx_spawn_opts {
      * when this one ends. Supervised children come only from a child spec. */
     jzx_actor_id supervisor;
     uint32_t mailbox_cap; /**< 0: the loop's default_mailbox_cap; clamped to 2^31 */
-    const char* name;     /**< passed to on_actor_start; copied (0.2) for introspection */
+    /** NULL, or passed to on_actor_start (this pointer) and copied (0.2) into
+     * the actor for introspection, so the string may go after the call. If
+     * that copy cannot be allocated, the spawn fails with JZX_ERR_NO_MEMORY. */
+    const char* name;
     /* Added in 0.2.0. */
     jzx_init_fn init;           /**< NULL: none; see jzx_init_fn */
     void* init_arg;             /**< passed to init */
@@ -273,7 +285,8 @@ typedef struct jzx_child_spec {
     jzx_backoff_type backoff;  /**< NONE: use the supervisor's backoff */
     /** Passed to on_actor_start at every start. The pointer is kept in the
      * supervisor's copy (the string is not copied): keep it valid while the
-     * supervisor lives if an observer reads names. */
+     * supervisor lives if an observer reads names. Each start also copies it
+     * into the child for introspection, as jzx_spawn_opts.name. */
     const char* name;
     /** Added in 0.1.0: when set, the child is a nested supervisor built from
      * this init (deep-copied at spawn) and `behavior`, `state`,
@@ -290,7 +303,8 @@ typedef struct jzx_child_spec {
      * under which every start of the child is registered: jzx_send_named
      * reaches the current incarnation, and fails with NO_SUCH_ACTOR while
      * the child is down. A start fails with NAME_TAKEN if another actor holds
-     * the name. */
+     * the name; a name of 0 or over 255 bytes makes the spec invalid
+     * (INVALID_ARG). */
     const char* register_as;
     /** Added in 0.2.0: 0, the supervisor's own loop; n, loop n - 1 of its
      * group (INVALID_ARG beyond the group; a lone loop takes 0 or 1). A
@@ -419,8 +433,10 @@ typedef struct jzx_observer {
     /** A supervisor exceeded its restart intensity; it now fails, and its own
      * supervisor (if any) handles that exit. */
     void (*on_supervisor_escalate)(void* ctx, jzx_actor_id supervisor);
-    /** A message for `target` was refused because its mailbox was full: jzx_send
-     * returned JZX_ERR_MAILBOX_FULL, or an async or timer message was dropped. */
+    /** A message for `target` was refused because its mailbox was full:
+     * jzx_send, jzx_send_named or jzx_request returned JZX_ERR_MAILBOX_FULL,
+     * or a message from jzx_send_async, a timer or (0.2) another loop of the
+     * group was dropped (and went to on_drop). Called on the target's loop. */
     void (*on_mailbox_full)(void* ctx, jzx_actor_id target);
 } jzx_observer;
 
@@ -453,8 +469,10 @@ typedef struct jzx_stats {
  * payload back to the caller. The runtime allocates and frees the payloads of
  * system messages itself, except that a receiver of JZX_TAG_SYS_IO or
  * JZX_TAG_SYS_CHILD_EXIT releases `data` with jzx_loop_free. The payloads of
- * the system messages added in 0.2 (JZX_TAG_SYS_DOWN, JZX_TAG_SYS_EXIT) are
- * borrowed: valid during the behaviour call, freed by the runtime after it.
+ * the system messages added in 0.2 (JZX_TAG_SYS_DOWN, JZX_TAG_SYS_EXIT,
+ * JZX_TAG_SYS_NO_REPLY, JZX_TAG_SYS_SPAWNED) are borrowed: valid during the
+ * behaviour call, freed by the runtime after it. JZX_TAG_SYS_SHUTDOWN has no
+ * payload.
  *
  * State: an actor's state pointer belongs to the program. Give it an init
  * hook to build it and a terminate hook to release it: terminate runs exactly
@@ -482,14 +500,16 @@ JZX_API jzx_loop* jzx_loop_create(const jzx_config* cfg);
  * this function returns, after which `loop` must not be used by any thread.
  * Only the caller can know that no thread is still about to call in when it
  * returns: stop and join producer threads first where you can. Does nothing
- * for NULL, or when called from inside jzx_loop_run, an observer hook or
- * on_drop. Owner thread. */
+ * for NULL, for a loop of a group (jzx_group_destroy destroys those), or
+ * when called from inside jzx_loop_run, an observer hook, on_drop, init,
+ * terminate or a jzx_loop_foreach_actor callback. Owner thread. */
 JZX_API void jzx_loop_destroy(jzx_loop* loop);
 
 /** Run until no actor, timer, watch or async message is left, or until
  * jzx_loop_request_stop. May be called again afterwards. Returns JZX_OK,
  * JZX_ERR_INVALID_ARG (NULL) or JZX_ERR_LOOP_CLOSED (already running, being
- * destroyed, or called from an observer hook, init, terminate or on_drop).
+ * destroyed, or called from an observer hook, init, terminate, on_drop or a
+ * jzx_loop_foreach_actor callback).
  * (Declared as returning int before 0.2; same values, same ABI.) */
 JZX_API jzx_err jzx_loop_run(jzx_loop* loop);
 
@@ -508,13 +528,16 @@ JZX_API void jzx_loop_set_observer(jzx_loop* loop, const jzx_observer* obs, void
 
 /** Add an observer (0.2; `obs` is copied): every event goes to the first slot
  * (jzx_loop_set_observer), then to each added observer in the order added.
- * One added or removed from inside a hook takes effect from the next event.
+ * One added from inside a hook gets events from the next one on. One removed
+ * from inside a hook gets no call from then on, not even for the rest of the
+ * event under way (if its turn in that event has not come yet).
  * Errors: INVALID_ARG (NULL), NO_MEMORY, LOOP_CLOSED. Owner thread. */
 JZX_API jzx_err jzx_loop_add_observer(jzx_loop* loop, const jzx_observer* obs, void* ctx);
 
 /** Remove the added observer with these hooks and this ctx (0.2; the first
- * such one). Errors: INVALID_ARG (NULL, or no such observer), LOOP_CLOSED.
- * Owner thread. */
+ * such one); from inside a hook it misses the rest of the event under way
+ * too (see jzx_loop_add_observer). Errors: INVALID_ARG (NULL, or no such
+ * observer), LOOP_CLOSED. Owner thread. */
 JZX_API jzx_err jzx_loop_remove_observer(jzx_loop* loop, const jzx_observer* obs, void* ctx);
 
 /** Copy the loop's counters into `out`. JZX_ERR_INVALID_ARG for NULL. */
@@ -556,18 +579,28 @@ JZX_API jzx_err jzx_send(jzx_loop* loop, jzx_actor_id target, void* data, size_t
 JZX_API jzx_err jzx_send_async(jzx_loop* loop, jzx_actor_id target, void* data, size_t len,
                                uint32_t tag);
 
-/** End an actor normally. Its timers are cancelled and its watches removed,
- * its terminate hook runs, on_actor_stop fires, its monitors get DOWN, its
- * links fire and its supervisor gets CHILD_EXIT, then its queued mail goes
- * to on_drop, all before this returns; an actor stopping itself ends when
- * its behaviour returns (and one stopped from a terminate hook or from the
- * teardown of another actor ends right after that teardown).
+/** End an actor normally. Its registered name, if any, is removed at once.
+ * Its timers are cancelled and its watches removed, its terminate hook runs,
+ * on_actor_stop fires, its monitors get DOWN, the requests pending with it
+ * as target get JZX_TAG_SYS_NO_REPLY (JZX_ERR_NO_SUCH_ACTOR), its
+ * supervisor gets CHILD_EXIT, its links fire, and its own monitors and
+ * pending requests are removed, then its queued mail goes to on_drop, all
+ * before this returns; an actor stopping itself ends when its behaviour
+ * returns (and one stopped from a terminate hook or from the teardown of
+ * another actor ends right after that teardown).
  *
  * A supervisor with children whose shutdown_ms is non-zero is shut down
  * gracefully instead: this starts that shutdown and returns JZX_OK, and the
  * supervisor ends (on_actor_stop, DOWN, CHILD_EXIT to its parent) once its
  * last child is gone. A stop of a supervisor already shutting down returns
- * JZX_OK and changes nothing. Errors: INVALID_ARG, NO_SUCH_ACTOR,
+ * JZX_OK and changes nothing.
+ *
+ * (0.2) An actor of another loop of this loop's group is stopped when the
+ * stop gets to its loop: JZX_OK then means the stop was queued (NO_MEMORY
+ * if it could not be), and it changes nothing if the actor has ended by
+ * then.
+ *
+ * Errors: INVALID_ARG, NO_SUCH_ACTOR, NO_MEMORY (another loop's actor only),
  * LOOP_CLOSED. Owner thread. */
 JZX_API jzx_err jzx_actor_stop(jzx_loop* loop, jzx_actor_id id);
 
@@ -648,9 +681,13 @@ JZX_API jzx_err jzx_unregister(jzx_loop* loop, const char* name);
  * thread. */
 JZX_API jzx_err jzx_whereis(jzx_loop* loop, const char* name, jzx_actor_id* out);
 
-/** jzx_send to the actor registered under `name`: the same errors, and
- * NO_SUCH_ACTOR for an unknown name (the payload stays with the caller).
- * Owner thread. */
+/** jzx_send to the actor registered under `name` (looked up as jzx_whereis
+ * does, then sent as jzx_send does). Errors, in this order (on any, the
+ * payload stays with the caller): INVALID_ARG (NULL loop or name, length 0
+ * or over 255), LOOP_CLOSED, NO_SUCH_ACTOR (no actor registered under the
+ * name), then jzx_send's: INVALID_ARG (tag >= JZX_TAG_SYS_MIN), MAILBOX_FULL
+ * (and on_mailbox_full fires), NO_MEMORY. So an unknown name is reported
+ * before a reserved tag. Owner thread. */
 JZX_API jzx_err jzx_send_named(jzx_loop* loop, const char* name, void* data, size_t len,
                                uint32_t tag);
 
@@ -669,7 +706,8 @@ JZX_API jzx_err jzx_send_named(jzx_loop* loop, const char* name, void* data, siz
  * If `from` ends first, its requests are cancelled and their ids are dead.
  * Errors (the payload then stays with the caller): INVALID_ARG (NULL loop,
  * reserved tag, `from` a supervisor), LOOP_CLOSED, NO_SUCH_ACTOR (`from` or
- * `to` not live; no request is made), MAILBOX_FULL (`to`'s mailbox), NO_MEMORY.
+ * `to` not live; no request is made), MAILBOX_FULL (`to`'s mailbox; and
+ * on_mailbox_full fires), NO_MEMORY.
  * Owner thread. */
 JZX_API jzx_err jzx_request(jzx_loop* loop, jzx_actor_id from, jzx_actor_id to, void* data,
                             size_t len, uint32_t tag, uint32_t timeout_ms, jzx_request_id* out);
@@ -677,10 +715,11 @@ JZX_API jzx_err jzx_request(jzx_loop* loop, jzx_actor_id from, jzx_actor_id to, 
 /** Answer a request. Only `request->request` and `request->sender` are
  * read, so a behaviour may keep a copy of the request message and reply
  * later, from any later call on the loop thread. The reply's sender is the
- * actor whose behaviour calls this (0 outside one). Errors (the payload then
- * stays with the caller): INVALID_ARG (NULL, reserved tag), LOOP_CLOSED,
- * NO_REQUEST (not a request, or it already had its outcome: replied, timed
- * out, target or requester ended). Owner thread. */
+ * actor whose behaviour, init or terminate calls this (0 outside them).
+ * Errors (the payload then stays with the caller): INVALID_ARG (NULL,
+ * reserved tag), LOOP_CLOSED, NO_REQUEST (not a request, or it already had
+ * its outcome: replied, timed out, target or requester ended). Owner
+ * thread. */
 JZX_API jzx_err jzx_reply(jzx_loop* loop, const jzx_message* request, void* data, size_t len,
                           uint32_t tag);
 
@@ -692,20 +731,23 @@ JZX_API jzx_err jzx_reply(jzx_loop* loop, const jzx_message* request, void* data
  * library writes this struct, so it never grows: a later release adds a new
  * function instead. */
 typedef struct jzx_actor_info {
-    jzx_actor_id id;
+    jzx_actor_id id;           /**< the actor's id, as jzx_spawn returned it */
     jzx_actor_id supervisor;   /**< the actor that gets its CHILD_EXIT, 0 if none */
     const char* name;          /**< registered name, else the spawn or child-spec name, else
                                   NULL; valid until the actor ends or unregisters */
-    uint32_t mailbox_len;      /**< user messages queued */
+    uint32_t mailbox_len;      /**< user messages queued, replies to its requests included (so
+                                  it may exceed mailbox_cap); system messages are not counted */
     uint32_t mailbox_cap;      /**< its mailbox_cap */
-    uint64_t messages_handled; /**< messages its behaviours got, system ones included */
+    uint64_t messages_handled; /**< messages its behaviours got, system ones included; the one
+                                  being handled counts once its behaviour call returns */
     uint32_t monitors;         /**< monitors others hold on it */
     uint32_t links;            /**< its links */
-    int is_supervisor;
-    int traps_exits;
+    int is_supervisor;         /**< 1 if it is a supervisor (built-in behaviour), else 0 */
+    int traps_exits;           /**< 1 if it traps exits (jzx_trap_exits), else 0 */
 } jzx_actor_info;
 
-/** Exact values of a live actor, into `*out`. Errors: INVALID_ARG (NULL),
+/** The values of a live actor at the moment of the call, into `*out` (see
+ * jzx_actor_info for what each counts). Errors: INVALID_ARG (NULL),
  * LOOP_CLOSED, NO_SUCH_ACTOR. Owner thread (and from a foreach callback). */
 JZX_API jzx_err jzx_actor_info_get(jzx_loop* loop, jzx_actor_id id, jzx_actor_info* out);
 
@@ -730,14 +772,22 @@ JZX_API jzx_err jzx_loop_foreach_actor(jzx_loop* loop,
  * ends the supervisor meanwhile, its children are stopped and the call
  * returns JZX_OK with the (already stale) id, as jzx_spawn does. A
  * supervisor may start with no children (0.2) and get them from
- * jzx_supervisor_start_child. Errors, in this order: INVALID_ARG (NULL init,
- * NULL children with a child_count, child_count > UINT32_MAX / 2, a child
- * without behavior, intensity > JZX_MAX_INTENSITY, a strategy, backoff or
- * mode that is not one of its enum's values, nested inits more than 32
- * levels deep; every nested init is checked), LOOP_CLOSED, NO_SUCH_ACTOR
+ * jzx_supervisor_start_child. Errors, in this order: INVALID_ARG (NULL loop
+ * or init, NULL children with a child_count, child_count > UINT32_MAX / 2, a
+ * child without behavior, a register_as of 0 or over 255 bytes, a child's
+ * loop outside the group or a nested supervisor's loop other than its
+ * parent's, intensity > JZX_MAX_INTENSITY, a strategy, backoff or mode that
+ * is not one of its enum's values, nested inits more than 32 levels deep;
+ * every nested init is checked, and NO_MEMORY here means that check's
+ * scratch table could not be allocated), LOOP_CLOSED, NO_SUCH_ACTOR
  * (parent), MAX_ACTORS (before anything starts, when the whole tree, nested
  * inits counted every time they appear, has more actors than max_actors),
- * NO_MEMORY, then a child's error. */
+ * NO_MEMORY, then the error of a child of this loop: NAME_TAKEN (its
+ * register_as is held by another actor, an earlier child of the same tree
+ * included), MAX_ACTORS, NO_MEMORY, its init's error or a nested
+ * supervisor's error. A child on another loop (jzx_child_spec.loop) can
+ * fail the call only with NO_MEMORY; its start errors, NAME_TAKEN included,
+ * come later as a crash or an escalation. */
 JZX_API jzx_err jzx_spawn_supervisor(jzx_loop* loop, const jzx_supervisor_init* init,
                                      jzx_actor_id parent, jzx_actor_id* out_id);
 
@@ -758,10 +808,16 @@ JZX_API jzx_err jzx_supervisor_child_id(jzx_loop* loop, jzx_actor_id supervisor,
  * cannot start, nothing is added and its error is returned. A temporary
  * child's spec is deleted when it ends, so a supervisor that starts and ends
  * many temporary children keeps memory proportional to the live ones.
- * Errors: INVALID_ARG (NULL loop or spec, a bad spec as for
- * jzx_spawn_supervisor), NO_SUCH_ACTOR (not a live supervisor, or one
- * shutting down), MAX_ACTORS, NO_MEMORY, LOOP_CLOSED, or the child's init
- * error. Owner thread. */
+ * Errors, in this order: INVALID_ARG (NULL loop or spec, a bad spec as for
+ * jzx_spawn_supervisor, a bad register_as included; or NO_MEMORY for the
+ * check of a nested init), LOOP_CLOSED, NO_SUCH_ACTOR (not a live
+ * supervisor, or one shutting down), MAX_ACTORS (the child's tree has more
+ * actors than max_actors), NO_MEMORY, then the child's error: NAME_TAKEN
+ * (another actor holds its register_as), MAX_ACTORS, NO_MEMORY, its init's
+ * error, a nested supervisor's error, or NO_SUCH_ACTOR (an observer hook
+ * ended the supervisor meanwhile). A child on another loop can fail the
+ * call only with NO_MEMORY (its id is 0 until it started; its start errors
+ * come later, see jzx_child_spec.loop). Owner thread. */
 JZX_API jzx_err jzx_supervisor_start_child(jzx_loop* loop, jzx_actor_id supervisor,
                                            const jzx_child_spec* spec, uint32_t* out_index,
                                            jzx_actor_id* out_id);
