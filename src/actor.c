@@ -613,10 +613,12 @@ jzx_err jzx__deliver(jzx_loop* loop, jzx_actor_id target, const jzx_message* msg
     return err;
 }
 
-void jzx__deliver_to(jzx_loop* loop, jzx__actor* a, const jzx_message* msg) {
-    if (push_user(loop, a, msg) != JZX_OK) {
+jzx_err jzx__deliver_to(jzx_loop* loop, jzx__actor* a, const jzx_message* msg) {
+    jzx_err err = push_user(loop, a, msg);
+    if (err != JZX_OK) {
         jzx__drop(loop, a->id, msg, JZX_DROP_MAILBOX_FULL);
     }
+    return err;
 }
 
 /* ---- one turn ------------------------------------------------------------ */

@@ -85,6 +85,7 @@ void jzx__xwatch_fire(jzx_loop* loop, jzx__mon* there, jzx__actor* a) {
         there->note.u.exit.child_index = there->child_index;
         break;
     default: /* a request: its target ended before any reply */
+        there->note.u.no_reply.reason = JZX_ERR_NO_SUCH_ACTOR;
         break;
     }
     jzx_actor_id watcher = there->peer;
@@ -108,9 +109,15 @@ static bool watch_arrived(jzx_loop* loop, jzx__mon* there) {
     if (jzx__xready(loop, back) != JZX_OK || (t && !jzx__ext(loop, t))) {
         return false; /* waits for memory */
     }
-    if (!t) {
+    bool refused = there->kind == JZX_TAG_SYS_NO_REPLY && there->note.u.no_reply.reason;
+    if (!t || refused) {
         jzx_actor_id watcher = there->peer;
-        there->note.u.down = (jzx_down){there->peer_ref, there->about, JZX_EXIT_NOPROC};
+        if (there->kind == JZX_TAG_SYS_NO_REPLY) {
+            there->note.u.no_reply.reason = refused ? there->note.u.no_reply.reason
+                                                    : JZX_ERR_NO_SUCH_ACTOR;
+        } else {
+            there->note.u.down = (jzx_down){there->peer_ref, there->about, JZX_EXIT_NOPROC};
+        }
         there->peer = there->about;
         send_mon(loop, there, JZX__XOP_FIRE, watcher);
         return true;

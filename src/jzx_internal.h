@@ -291,7 +291,7 @@ jzx_err jzx__enqueue(jzx_loop* loop, jzx__actor* a, const jzx_message* msg);
 /* The common delivery path of async mail: a failure goes to on_drop. */
 jzx_err jzx__deliver(jzx_loop* loop, jzx_actor_id target, const jzx_message* msg);
 /* The same for a live actor already at hand (timers). */
-void jzx__deliver_to(jzx_loop* loop, jzx__actor* a, const jzx_message* msg);
+jzx_err jzx__deliver_to(jzx_loop* loop, jzx__actor* a, const jzx_message* msg);
 /* Hands a message that could not be delivered to on_drop (or frees a system one). */
 void jzx__drop(jzx_loop* loop, jzx_actor_id target, const jzx_message* msg, jzx_drop_reason why);
 /* Ends an actor: at once, or after its turn when it is the one running. */
@@ -685,6 +685,10 @@ typedef struct jzx__xq {
     _Alignas(64) jzx__xchunk* chead;
     uint32_t cidx;
     uint64_t taken;
+    /* A request from there that could not be delivered here, and why: its
+     * watch record, next on this queue, answers at once (its NO_REPLY). */
+    jzx_request_id refused;
+    jzx_err refused_err;
     _Atomic(jzx__xchunk*) spare; /* an emptied chunk for the producer to reuse */
 } jzx__xq;
 

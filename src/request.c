@@ -61,7 +61,8 @@ void jzx__request_target_ended(jzx_loop* loop, jzx__mon* req) {
     no_reply(loop, req, JZX_ERR_NO_SUCH_ACTOR);
 }
 
-/* A remote target ended before any reply: its half came back. */
+/* A remote target ended before any reply, or refused the request (its
+ * mailbox full): its half came back with the reason. */
 void jzx__request_fired(jzx_loop* loop, jzx__mon* there) {
     jzx__mon* req = jzx__handle_get(&loop->monitors, there->peer_ref);
     if (req && req->kind == JZX_TAG_SYS_NO_REPLY && req->remote) {
@@ -70,7 +71,7 @@ void jzx__request_fired(jzx_loop* loop, jzx__mon* there) {
         jzx__off_watcher(req);
         req->remote = false;
         jzx__handle_free(&loop->monitors, req->ref);
-        no_reply(loop, req, JZX_ERR_NO_SUCH_ACTOR);
+        no_reply(loop, req, there->note.u.no_reply.reason);
     }
     jzx__mon_free(loop, there); /* else decided already */
 }

@@ -275,14 +275,30 @@ static void retry_deferred(jzx_loop* loop) {
     loop->xdeferred_tail = NULL;
 }
 
-static void handle(jzx_loop* loop, jzx__xmsg* m) {
+/* A request's watch record follows its message on the same queue: if the
+ * message was refused, the record carries the reason to its NO_REPLY. */
+static void stamp_refused(jzx__xq* q, jzx__sys* rec) {
+    jzx__mon* m = (jzx__mon*)rec;
+    if (rec->tag == JZX__TAG_XMON && m->kind == JZX_TAG_SYS_NO_REPLY &&
+        m->xop == JZX__XOP_WATCH && m->peer_ref == q->refused) {
+        m->note.u.no_reply.reason = q->refused_err;
+        q->refused = 0;
+    }
+}
+
+static void handle(jzx_loop* loop, jzx__xq* q, jzx__xmsg* m) {
     switch (m->kind) {
     case JZX__X_MSG: {
         jzx__actor* a = jzx__actor_lookup(loop, m->target);
+        jzx_err err = JZX_ERR_NO_SUCH_ACTOR;
         if (a) {
-            jzx__deliver_to(loop, a, &m->msg);
+            err = jzx__deliver_to(loop, a, &m->msg);
         } else {
             jzx__drop(loop, m->target, &m->msg, JZX_DROP_NO_ACTOR);
+        }
+        if (err != JZX_OK && m->msg.request) {
+            q->refused = m->msg.request;
+            q->refused_err = err;
         }
         break;
     }
@@ -293,6 +309,9 @@ static void handle(jzx_loop* loop, jzx__xmsg* m) {
         stop_arrived(loop, m);
         break;
     default:
+        if (q->refused) {
+            stamp_refused(q, m->msg.data);
+        }
         if (loop->xdeferred || !record(loop, m->msg.data)) {
             defer(loop, m->msg.data);
         }
@@ -314,7 +333,7 @@ bool jzx__xdrain(jzx_loop* loop, uint32_t budget) {
         jzx__xmsg* m;
         while (handled < budget && (m = take(loop, q, published)) != NULL) {
             jzx__xmsg copy = *m; /* a handler may send to this loop's queues */
-            handle(loop, &copy);
+            handle(loop, q, &copy);
             handled++;
         }
     }

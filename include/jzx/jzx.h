@@ -708,7 +708,10 @@ JZX_API jzx_err jzx_send_named(jzx_loop* loop, const char* name, void* data, siz
  * reserved tag, `from` a supervisor), LOOP_CLOSED, NO_SUCH_ACTOR (`from` or
  * `to` not live; no request is made), MAILBOX_FULL (`to`'s mailbox; and
  * on_mailbox_full fires), NO_MEMORY.
- * Owner thread. */
+ * `to` may be an actor of another loop of the group: it is then checked on
+ * arrival, and a `to` gone or full there makes the outcome a NO_REPLY with
+ * JZX_ERR_NO_SUCH_ACTOR or JZX_ERR_MAILBOX_FULL (the payload goes to on_drop
+ * on `to`'s loop). Owner thread. */
 JZX_API jzx_err jzx_request(jzx_loop* loop, jzx_actor_id from, jzx_actor_id to, void* data,
                             size_t len, uint32_t tag, uint32_t timeout_ms, jzx_request_id* out);
 
