@@ -21,6 +21,9 @@ class Err(IntEnum):
     IO_REG_FAILED = -9
     IO_NOT_WATCHED = -10
     MAX_ACTORS = -11
+    NAME_TAKEN = -12  # 0.2: the name, or the actor, is registered already
+    TIMEOUT = -13  # 0.2: no reply came within the request's deadline
+    NO_REQUEST = -14  # 0.2: the request already had its outcome, or never was
 
 
 class DropReason(IntEnum):
