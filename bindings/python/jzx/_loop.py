@@ -381,9 +381,9 @@ class Loop:
 
     def remove_observer(self, observer):
         """jzx_loop_remove_observer (0.2): remove `observer`, added with
-        add_observer (the first time it was added, if more than once). It
-        gets no event from now on, even from inside a hook of the current
-        one. JzxError INVALID_ARG if it is not an added observer."""
+        add_observer (the first time it was added, if more than once). From
+        inside a hook, it takes effect from the next event. JzxError
+        INVALID_ARG if it is not an added observer."""
         ptr = self._loop("jzx_loop_remove_observer")
         for i, (key, added, c) in enumerate(self._added):
             if added is observer:
