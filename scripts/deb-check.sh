@@ -124,7 +124,9 @@ fi
 cc -std=c11 -Wall -Wextra -Werror -o "$work/pc_shared" test/install/consumer.c \
   $(pkg-config --cflags --libs jzx)
 LD_LIBRARY_PATH="$libdir" "$work/pc_shared"
-LD_LIBRARY_PATH="$libdir" ldd "$work/pc_shared" | grep -q "libjzx.so.0 => $libdir/libjzx.so.0"
+# grep reads all of ldd's output: with -q it could stop at the match, ldd
+# die of SIGPIPE on its next line, and pipefail fail the stage.
+LD_LIBRARY_PATH="$libdir" ldd "$work/pc_shared" | grep "libjzx.so.0 => $libdir/libjzx.so.0" >/dev/null
 static_libs=$(pkg-config --static --libs jzx | sed -E 's/(^| )-ljzx( |$)/ /')
 cc -std=c11 -Wall -Wextra -Werror -o "$work/pc_static" test/install/consumer.c \
   $(pkg-config --cflags jzx) "$libdir/libjzx.a" $static_libs
