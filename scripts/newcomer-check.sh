@@ -13,8 +13,8 @@
 # it (nocheck). Needs root or sudo. Usage: scripts/newcomer-check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh dpkg-dev debhelper fakeroot build-essential cmake pkg-config libuv1-dev \
-  python3 doxygen man-db python3-venv python3-wheel-whl
+scripts/deps.sh dpkg-dev debhelper dh-python fakeroot build-essential cmake pkg-config \
+  libuv1-dev python3 doxygen man-db python3-venv python3-wheel-whl
 
 say() { printf 'newcomer: %s\n' "$*"; }
 
@@ -23,7 +23,10 @@ first_block() { # file language
   awk -v lang="$2" '$0 == "```" lang && !done {on = 1; next} on && $0 == "```" {on = 0; done = 1} on' "$1"
 }
 
-packages=(libjzx0 libjzx-dev libjzx-doc)
+# python3-jzx is built but not installed (the binding comes from pip here);
+# it is listed so that one already installed is refused and removed with the
+# rest, since it depends on libjzx0.
+packages=(libjzx0 libjzx-dev libjzx-doc python3-jzx)
 # Those of them dpkg knows (installed, or removed with their configuration kept).
 known() {
   dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${packages[@]}" 2>/dev/null |

@@ -1,20 +1,24 @@
 #!/usr/bin/env python3
-"""A supervised worker pool, driven from Python.
+"""A supervised worker pool, driven from Python with requests and names.
 
-A supervisor keeps N worker actors running (one_for_one, permanent). A
-producer thread submits jobs with send_async to a dispatcher actor, which
-hands each job to a worker, looked up by its *current* id since a restart
-gives a worker a new one, and arms a deadline timer for it. Some jobs are
-poisoned: the worker that gets one raises on the first attempt, fails, and is
-restarted by the supervisor; the mail it had queued goes to on_drop. Those
-jobs' deadlines fire and the dispatcher retries them. When every result is
-in, the dispatcher stops the pool and run() returns.
+A supervisor keeps N worker actors running (one_for_one, permanent), each
+registered under a name ("worker-0", ...) that follows it across restarts.
+A producer thread submits jobs with send_async to a dispatcher actor, which
+hands each job to a worker found by name as a request with a deadline: every
+request has exactly one outcome, the worker's reply or a NO_REPLY saying
+the worker died (at once) or missed the deadline. Some jobs are poisoned:
+the worker that gets one raises on the first attempt, fails, and is
+restarted by the supervisor; its queued jobs go to on_drop, and the
+dispatcher gets a NO_REPLY for each of them and retries it. The main thread
+asks the dispatcher for the results with Loop.call, which runs the loop
+until the dispatcher answers, once every result is in.
 
 From a libjzx build tree (scripts/demo.sh makes build-release/):
     JZX_LIBRARY=build-release/libjzx.so.0 PYTHONPATH=bindings/python \\
         python3 bindings/python/examples/worker_pool.py --jobs 200 --workers 4
 With libjzx installed (libjzx0 package or `cmake --install`), only PYTHONPATH
-is needed: the library is found by its SONAME, libjzx.so.0.
+is needed: the library is found by its SONAME, libjzx.so.0. With the
+python3-jzx package installed, nothing is.
 """
 
 import argparse
@@ -24,7 +28,8 @@ from dataclasses import dataclass, replace
 
 import jzx
 
-JOB, RESULT, DEADLINE = 1, 2, 3  # message tags
+JOB, COLLECT, RETRY = 1, 2, 3  # message tags
+RETRY_MS = 5  # when no worker is up (all awaiting a restart), try again this much later
 
 
 @dataclass(frozen=True)
@@ -43,62 +48,54 @@ def worker(ctx, msg):
     job = msg.payload
     if job.poisoned and job.attempt == 1:
         raise RuntimeError(f"job {job.id} is poisoned")
-    ctx.loop.send(msg.sender, (job.id, work(job.n)), tag=RESULT)
+    try:
+        ctx.loop.reply(msg, work(job.n))
+    except jzx.JzxError as err:
+        if err.code != jzx.Err.NO_REQUEST:
+            raise
+        # Past its deadline: the dispatcher has sent the job elsewhere already.
 
 
 class Dispatcher:
-    def __init__(self, pool, workers, total, deadline_ms):
-        self.pool, self.workers, self.total = pool, workers, total
-        self.deadline_ms = deadline_ms
-        self.deadlines = {}  # job id -> timer id, for jobs out with a worker
+    def __init__(self, workers, total, deadline_ms):
+        self.workers, self.total, self.deadline_ms = workers, total, deadline_ms
+        self.out = {}  # request id -> the job it carries
         self.results = {}
         self.retries = 0
+        self.collect = None  # the COLLECT request, answered once every result is in
 
     def __call__(self, ctx, msg):
-        try:
-            return self.handle(ctx, msg)
-        except Exception:
-            # Without the dispatcher nobody would stop the pool, and run()
-            # would wait for it forever: stop it, then fail.
-            ctx.loop.stop(self.pool)
-            raise
-
-    def handle(self, ctx, msg):
-        if msg.tag == JOB:
-            self.dispatch(ctx, msg.payload)
-        elif msg.tag == RESULT:
-            job_id, result = msg.payload
-            timer = self.deadlines.pop(job_id, None)
-            if timer is None:
-                return None  # a late duplicate from before a retry
-            ctx.loop.cancel_timer(timer)
-            self.results[job_id] = result
-            if len(self.results) == self.total:
-                ctx.loop.stop(self.pool)
-                return jzx.Result.STOP
-        elif msg.tag == DEADLINE:
-            job = msg.payload
-            del self.deadlines[job.id]
+        if msg.in_reply_to:  # a worker's result
+            job = self.out.pop(msg.in_reply_to)
+            self.results[job.id] = msg.payload
+        elif msg.tag == jzx.TAG_SYS_NO_REPLY:  # its worker died, or missed the deadline
+            job = self.out.pop(msg.payload.request)
             self.retries += 1
             self.dispatch(ctx, replace(job, attempt=job.attempt + 1))
-        return None
+        elif msg.tag in (JOB, RETRY):
+            self.dispatch(ctx, msg.payload)
+        elif msg.tag == COLLECT and msg.request:
+            self.collect = msg  # kept, to be answered later
+        if self.collect is not None and len(self.results) == self.total:
+            ctx.loop.reply(self.collect, dict(self.results))
+            self.collect = None
 
     def dispatch(self, ctx, job):
         loop = ctx.loop
-        # A worker down awaiting its restart has id 0, and one that has just
-        # failed keeps its stale id until the supervisor's next turn (the send
-        # says NO_SUCH_ACTOR): try the next worker.
+        # A worker that is down awaiting its restart has no name: try the next.
         for i in range(self.workers):
-            target = loop.child_id(self.pool, (job.id + i) % self.workers)
-            if target:
-                try:
-                    loop.send(target, job, tag=JOB)
-                    break
-                except jzx.JzxError as err:
-                    if err.code not in (jzx.Err.NO_SUCH_ACTOR, jzx.Err.MAILBOX_FULL):
-                        raise
-        # Sent or not, the deadline brings the job back if no result comes.
-        self.deadlines[job.id] = loop.send_after(ctx.self, self.deadline_ms, job, tag=DEADLINE)
+            target = loop.whereis(f"worker-{(job.id + i) % self.workers}")
+            if target is None:
+                continue
+            try:
+                request = loop.request(ctx.self, target, job, tag=JOB, timeout_ms=self.deadline_ms)
+            except jzx.JzxError as err:
+                if err.code != jzx.Err.MAILBOX_FULL:
+                    raise
+                continue
+            self.out[request] = job
+            return
+        loop.send_after(ctx.self, RETRY_MS, job, tag=RETRY)
 
 
 class Report:
@@ -119,7 +116,7 @@ def main():
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--poison-every", type=int, default=40, help="every Nth job crashes once")
-    parser.add_argument("--deadline-ms", type=int, default=250)
+    parser.add_argument("--deadline-ms", type=int, default=250, help="a worker's time for one job")
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args()
 
@@ -133,14 +130,18 @@ def main():
         loop.set_observer(report)
         pool = loop.spawn_supervisor(
             jzx.Supervisor(
-                [jzx.ChildSpec(worker, name=f"worker-{i}") for i in range(args.workers)],
+                [
+                    jzx.ChildSpec(worker, name=f"worker-{i}", register_as=f"worker-{i}")
+                    for i in range(args.workers)
+                ],
                 strategy=jzx.Strategy.ONE_FOR_ONE,
                 intensity=args.jobs,  # allow a restart per job within the period
                 period_ms=10_000,
             )
         )
-        dispatcher = Dispatcher(pool, args.workers, args.jobs, args.deadline_ms)
-        dispatcher_id = loop.spawn(dispatcher, name="dispatcher")
+        dispatcher = Dispatcher(args.workers, args.jobs, args.deadline_ms)
+        loop.register("dispatcher", loop.spawn(dispatcher, name="dispatcher"))
+        dispatcher_id = loop.whereis("dispatcher")  # send_async takes ids: names are the loop's
 
         jobs = [Job(i, 2000 + i, poisoned=(i % args.poison_every == 7)) for i in range(args.jobs)]
 
@@ -150,13 +151,20 @@ def main():
 
         producer = threading.Thread(target=produce)
         producer.start()
-        loop.run()  # returns when the pool and the dispatcher have stopped
+        # Runs the loop until the dispatcher answers, with every result.
+        results = loop.call("dispatcher", tag=COLLECT, timeout_ms=600_000)
         producer.join()
+        if not args.quiet:
+            for info in loop.actors():
+                name = info.name or ("(supervisor)" if info.is_supervisor else "-")
+                print(f"  {name:<12} {info.id:#014x}  handled {info.messages_handled}")
+        loop.stop(pool)
+        loop.stop(dispatcher_id)
         stats = loop.stats()
 
-    wrong = [j.id for j in jobs if dispatcher.results.get(j.id) != work(j.n)]
+    wrong = [j.id for j in jobs if results.get(j.id) != work(j.n)]
     print(
-        f"{len(dispatcher.results)}/{args.jobs} jobs done by {args.workers} supervised workers: "
+        f"{len(results)}/{args.jobs} jobs done by {args.workers} supervised workers: "
         f"{len(crashes)} crashes, {report.restarts} restarts, {dispatcher.retries} retries, "
         f"{len(dropped)} payloads handed back by on_drop, "
         f"{stats.messages_delivered} messages delivered"

@@ -1,6 +1,6 @@
-"""libjzx for Python: actors, supervisors, monitors and links, timers and
-cross-thread sends on an Erlang-inspired runtime written in C, through
-ctypes only (no compiler).
+"""libjzx for Python: actors, supervisors, monitors and links, names,
+requests and replies, timers and cross-thread sends on an Erlang-inspired
+runtime written in C, through ctypes only (no compiler).
 
 The library is loaded by its SONAME, libjzx.so.0, through the dynamic
 loader's search path, or from the path in $JZX_LIBRARY.
@@ -19,7 +19,8 @@ loader's search path, or from the path in $JZX_LIBRARY.
 Behaviours are Python callables `behaviour(ctx, msg)`; payloads are any
 Python objects, handed over on send and handed back to on_drop if they
 cannot be delivered. Errors raise JzxError, whose `code` is a jzx.Err and
-whose `strerror` is libjzx's own text. docs/embedding.md in the libjzx
+whose `strerror` is libjzx's own text (its subclasses Timeout and
+NoSuchActor for those two codes). docs/embedding.md in the libjzx
 sources describes the threading rules these bindings follow.
 """
 
@@ -32,11 +33,13 @@ from ._ffi import (
     TAG_SYS_EXIT,
     TAG_SYS_IO,
     TAG_SYS_MIN,
+    TAG_SYS_NO_REPLY,
     TAG_SYS_SHUTDOWN,
     lib,
 )
 from ._loop import Context, Loop
 from ._types import (
+    ActorInfo,
     ActorStatus,
     Backoff,
     ChildExit,
@@ -50,10 +53,13 @@ from ._types import (
     IoEvent,
     JzxError,
     Message,
+    NoReply,
+    NoSuchActor,
     Result,
     Stats,
     Strategy,
     Supervisor,
+    Timeout,
 )
 
 __version__ = "0.3.0"
@@ -75,6 +81,7 @@ def strerror(code):
 
 
 __all__ = [
+    "ActorInfo",
     "ActorStatus",
     "Backoff",
     "ChildExit",
@@ -93,6 +100,8 @@ __all__ = [
     "JzxError",
     "Loop",
     "Message",
+    "NoReply",
+    "NoSuchActor",
     "Result",
     "Stats",
     "Strategy",
@@ -102,7 +111,9 @@ __all__ = [
     "TAG_SYS_EXIT",
     "TAG_SYS_IO",
     "TAG_SYS_MIN",
+    "TAG_SYS_NO_REPLY",
     "TAG_SYS_SHUTDOWN",
+    "Timeout",
     "strerror",
     "version",
     "version_string",

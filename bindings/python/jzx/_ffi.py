@@ -32,11 +32,13 @@ TAG_SYS_CHILD_RESTART = 0xFFFF0003  # internal to supervisors
 TAG_SYS_DOWN = 0xFFFF0004
 TAG_SYS_EXIT = 0xFFFF0005
 TAG_SYS_SHUTDOWN = 0xFFFF0006
+TAG_SYS_NO_REPLY = 0xFFFF0007
 IO_READ, IO_WRITE, IO_ERROR = 0x1, 0x2, 0x4
 
 actor_id = c_uint64
 timer_id = c_uint64
 monitor_ref = c_uint64
+request_id = c_uint64
 loop_p = c_void_p  # jzx_loop is opaque
 
 
@@ -49,7 +51,15 @@ class jzx_allocator(Structure):
 
 
 class jzx_message(Structure):
-    _fields_ = [("data", c_void_p), ("len", c_size_t), ("tag", c_uint32), ("sender", actor_id)]
+    _fields_ = [
+        ("data", c_void_p),
+        ("len", c_size_t),
+        ("tag", c_uint32),
+        ("sender", actor_id),
+        # Added in 0.2.0.
+        ("request", request_id),
+        ("in_reply_to", request_id),
+    ]
 
 
 drop_fn = CFUNCTYPE(None, c_void_p, actor_id, POINTER(jzx_message), c_int)
@@ -127,6 +137,7 @@ class jzx_child_spec(Structure):
         ("init_arg", c_void_p),
         ("terminate", terminate_fn),
         ("shutdown_ms", c_uint32),
+        ("register_as", c_char_p),
     ]
 
 
@@ -155,6 +166,29 @@ class jzx_down(Structure):  # 0.2, borrowed by the receiver
 
 class jzx_exit_signal(Structure):  # 0.2, borrowed by the receiver
     _fields_ = [("from", actor_id), ("reason", c_int)]
+
+
+class jzx_no_reply(Structure):  # 0.2, borrowed by the receiver
+    _fields_ = [("request", request_id), ("reason", c_int)]
+
+
+class jzx_actor_info(Structure):  # 0.2, written by the library
+    _fields_ = [
+        ("id", actor_id),
+        ("supervisor", actor_id),
+        ("name", c_char_p),
+        ("mailbox_len", c_uint32),
+        ("mailbox_cap", c_uint32),
+        ("messages_handled", c_uint64),
+        ("monitors", c_uint32),
+        ("links", c_uint32),
+        ("is_supervisor", c_int),
+        ("traps_exits", c_int),
+    ]
+
+
+# (0.2) jzx_loop_foreach_actor's callback: fn(ctx, info).
+foreach_fn = CFUNCTYPE(None, c_void_p, POINTER(jzx_actor_info))
 
 
 class jzx_observer(Structure):
@@ -198,6 +232,8 @@ STRUCTS = (
     jzx_child_restart,
     jzx_down,
     jzx_exit_signal,
+    jzx_no_reply,
+    jzx_actor_info,
     jzx_observer,
     jzx_stats,
 )
@@ -215,6 +251,8 @@ PROTOTYPES = {
     "jzx_loop_request_stop": (None, [loop_p]),
     "jzx_loop_free": (None, [loop_p, c_void_p]),
     "jzx_loop_set_observer": (None, [loop_p, POINTER(jzx_observer), c_void_p]),
+    "jzx_loop_add_observer": (c_int, [loop_p, POINTER(jzx_observer), c_void_p]),
+    "jzx_loop_remove_observer": (c_int, [loop_p, POINTER(jzx_observer), c_void_p]),
     "jzx_loop_stats": (c_int, [loop_p, POINTER(jzx_stats)]),
     "jzx_spawn": (c_int, [loop_p, POINTER(jzx_spawn_opts), _u64p]),
     "jzx_send": (c_int, [loop_p, actor_id, c_void_p, c_size_t, c_uint32]),
@@ -227,6 +265,17 @@ PROTOTYPES = {
     "jzx_link": (c_int, [loop_p, actor_id, actor_id]),
     "jzx_unlink": (c_int, [loop_p, actor_id, actor_id]),
     "jzx_trap_exits": (c_int, [loop_p, actor_id, c_int]),
+    "jzx_register": (c_int, [loop_p, c_char_p, actor_id]),
+    "jzx_unregister": (c_int, [loop_p, c_char_p]),
+    "jzx_whereis": (c_int, [loop_p, c_char_p, _u64p]),
+    "jzx_send_named": (c_int, [loop_p, c_char_p, c_void_p, c_size_t, c_uint32]),
+    "jzx_request": (
+        c_int,
+        [loop_p, actor_id, actor_id, c_void_p, c_size_t, c_uint32, c_uint32, _u64p],
+    ),
+    "jzx_reply": (c_int, [loop_p, POINTER(jzx_message), c_void_p, c_size_t, c_uint32]),
+    "jzx_actor_info_get": (c_int, [loop_p, actor_id, POINTER(jzx_actor_info)]),
+    "jzx_loop_foreach_actor": (c_int, [loop_p, foreach_fn, c_void_p]),
     "jzx_spawn_supervisor": (c_int, [loop_p, POINTER(jzx_supervisor_init), actor_id, _u64p]),
     "jzx_supervisor_child_id": (c_int, [loop_p, actor_id, c_size_t, _u64p]),
     "jzx_supervisor_start_child": (

@@ -32,6 +32,7 @@ from ctypes import POINTER, byref, c_uint32, c_uint64, cast, pointer
 from . import _ffi
 from ._ffi import lib
 from ._types import (
+    ActorInfo,
     ActorStatus,
     ChildExit,
     Down,
@@ -42,6 +43,7 @@ from ._types import (
     IoEvent,
     JzxError,
     Message,
+    NoReply,
     Result,
     Stats,
     _enum,
@@ -124,6 +126,48 @@ def _id(value):
     return value
 
 
+def _name(name):
+    """A registered name as the C string libjzx takes: a str (UTF-8) or
+    bytes, without NUL (libjzx itself checks its length, 1..255 bytes)."""
+    if isinstance(name, str):
+        name = name.encode("utf-8", "surrogateescape")
+    elif isinstance(name, (bytes, bytearray)):
+        name = bytes(name)
+    else:
+        raise TypeError(f"a name is a str or bytes, not {type(name).__name__}")
+    if b"\0" in name:
+        raise ValueError("a name cannot contain NUL")
+    return name
+
+
+def _text(raw):
+    """A C string from libjzx (a name) as a str, None for NULL; bytes that
+    are not UTF-8 survive as surrogates, so _name() gives them back."""
+    return raw.decode("utf-8", "surrogateescape") if raw is not None else None
+
+
+def _actor_info(c):
+    return ActorInfo(
+        c.id,
+        c.supervisor,
+        _text(c.name),
+        c.mailbox_len,
+        c.mailbox_cap,
+        c.messages_handled,
+        c.monitors,
+        c.links,
+        bool(c.is_supervisor),
+        bool(c.traps_exits),
+    )
+
+
+_CALL_INSIDE = (
+    "Loop.call runs the loop, so it cannot be called while the loop runs, nor from "
+    "init, terminate, an observer hook, on_drop or foreach_actor; from a behaviour, "
+    "use Loop.request and take the reply as a message"
+)
+
+
 def _print_error(exc, where):
     print(f"jzx: exception in {where}:", file=sys.stderr)
     traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
@@ -167,8 +211,10 @@ class Loop:
         self._clock = clock
         self._clock_last = 0
         self._on_error = on_error or _print_error
-        self._observer = None
         self._running = False
+        # How deep we are in init, terminate, on_drop, observer hooks or
+        # foreach_actor callbacks, where jzx_loop_run refuses (call() checks).
+        self._in_hooks = 0
         self._pending_exit = None  # KeyboardInterrupt etc. raised in a callback
 
         # Payload, spec and incarnation keys, never 0 (NULL); next() on a count is
@@ -191,9 +237,17 @@ class Loop:
         self._c_terminate = _ffi.terminate_fn(self._terminate_call)
         self._c_drop = _ffi.drop_fn(self._drop_call)
         self._c_clock = _ffi.clock_fn(self._clock_call)
-        hooks = _ffi.jzx_observer._fields_
-        self._c_observer = _ffi.jzx_observer(
-            *(ftype(getattr(self, "_hook_" + fname)) for fname, ftype in hooks)
+        # Observers: every Python observer is a jzx_observer of the same
+        # trampolines, told apart by its ctx, a key into _observers.
+        hook_types = dict(_ffi.jzx_observer._fields_)
+        self._c_hooks = [ftype(getattr(self, "_hook_" + h)) for h, ftype in hook_types.items()]
+        self._observers = {}  # key -> observer: set_observer's and the added ones
+        self._first = None  # set_observer's key (the C first slot)
+        self._added = []  # [(key, observer, jzx_observer)], in the order added
+        # The bindings' own bookkeeping (a supervisor's child specs go with
+        # it) is an added observer too: the first slot stays the program's.
+        self._c_own = _ffi.jzx_observer(
+            on_actor_stop=hook_types["on_actor_stop"](self._own_actor_stop)
         )
 
         cfg = _ffi.jzx_config()
@@ -211,10 +265,16 @@ class Loop:
         cfg.on_drop = self._c_drop
         if clock is not None:
             cfg.clock = self._c_clock
-        self._ptr = lib.jzx_loop_create(byref(cfg))
-        if not self._ptr:
+        ptr = lib.jzx_loop_create(byref(cfg))
+        if not ptr:
+            self._ptr = None
             raise JzxError(Err.NO_MEMORY, "jzx_loop_create")
-        lib.jzx_loop_set_observer(self._ptr, byref(self._c_observer), None)
+        err = lib.jzx_loop_add_observer(ptr, byref(self._c_own), None)
+        if err:
+            lib.jzx_loop_destroy(ptr)
+            self._ptr = None
+            raise JzxError(err, "jzx_loop_add_observer")
+        self._ptr = ptr
 
     # ---- lifetime ---------------------------------------------------------
 
@@ -253,6 +313,9 @@ class Loop:
             self._specs.clear()
             self._runs.clear()
             self._children.clear()
+            self._observers.clear()
+            self._added.clear()
+            self._first = None
         exc, self._pending_exit = self._pending_exit, None
         if exc is not None:
             raise exc
@@ -285,12 +348,50 @@ class Loop:
         return Stats(*(getattr(out, name) for name, _ in out._fields_))
 
     def set_observer(self, observer):
-        """Hooks called on the loop thread: any of on_actor_start(id, name),
-        on_actor_stop(id, reason), on_actor_restart(supervisor, child, attempt),
+        """jzx_loop_set_observer: hooks called on the loop thread, any of
+        on_actor_start(id, name), on_actor_stop(id, reason),
+        on_actor_restart(supervisor, child, attempt),
         on_supervisor_escalate(supervisor), on_mailbox_full(target) that
-        `observer` has. None removes it."""
-        self._loop("jzx_loop_set_observer")
-        self._observer = observer
+        `observer` has, in the loop's first observer slot (ahead of the added
+        ones). None empties the slot. The bindings use no slot themselves."""
+        ptr = self._loop("jzx_loop_set_observer")
+        if observer is None:
+            lib.jzx_loop_set_observer(ptr, None, None)
+            key = None
+        else:
+            key = next(self._keys)
+            self._observers[key] = observer
+            lib.jzx_loop_set_observer(ptr, byref(_ffi.jzx_observer(*self._c_hooks)), key)
+        self._observers.pop(self._first, None)
+        self._first = key
+
+    def add_observer(self, observer):
+        """jzx_loop_add_observer (0.2): one more observer (hooks as in
+        set_observer). Every event goes to the set_observer one, then to the
+        added ones in the order added; one added from inside a hook sees the
+        events after the current one. The same object may be added twice."""
+        ptr = self._loop("jzx_loop_add_observer")
+        if observer is None:
+            raise TypeError("add_observer needs an observer object, not None")
+        key = next(self._keys)
+        c = _ffi.jzx_observer(*self._c_hooks)
+        check(lib.jzx_loop_add_observer(ptr, byref(c), key), "jzx_loop_add_observer")
+        self._observers[key] = observer
+        self._added.append((key, observer, c))
+
+    def remove_observer(self, observer):
+        """jzx_loop_remove_observer (0.2): remove `observer`, added with
+        add_observer (the first time it was added, if more than once). From
+        inside a hook, it takes effect from the next event. JzxError
+        INVALID_ARG if it is not an added observer."""
+        ptr = self._loop("jzx_loop_remove_observer")
+        for i, (key, added, c) in enumerate(self._added):
+            if added is observer:
+                check(lib.jzx_loop_remove_observer(ptr, byref(c), key), "jzx_loop_remove_observer")
+                del self._added[i]
+                del self._observers[key]
+                return
+        raise JzxError(Err.INVALID_ARG, "jzx_loop_remove_observer")
 
     @property
     def pending_payloads(self):
@@ -386,6 +487,194 @@ class Loop:
         if err:
             self._unpark(key)
             raise JzxError(err, "jzx_send_async")
+
+    # ---- names (0.2) -------------------------------------------------------
+
+    def register(self, name, actor):
+        """jzx_register: make `actor` reachable as `name` (a str, or bytes;
+        1..255 bytes) until it ends or unregister(name). An actor has at most
+        one name. JzxError NAME_TAKEN if the name is held, or the actor has
+        a name already; NoSuchActor if the actor is not live."""
+        err = lib.jzx_register(self._loop("jzx_register"), _name(name), _id(actor))
+        check(err, "jzx_register")
+
+    def unregister(self, name):
+        """jzx_unregister: remove a name (NoSuchActor if nobody holds it)."""
+        check(lib.jzx_unregister(self._loop("jzx_unregister"), _name(name)), "jzx_unregister")
+
+    def whereis(self, name):
+        """jzx_whereis: the id of the actor registered as `name`, or None if
+        no live actor is (a name goes when its actor ends, before anyone
+        learns of that end)."""
+        out = c_uint64()
+        err = lib.jzx_whereis(self._loop("jzx_whereis"), _name(name), byref(out))
+        if err == Err.NO_SUCH_ACTOR:
+            return None
+        check(err, "jzx_whereis")
+        return out.value
+
+    def send_named(self, name, payload=None, tag=0):
+        """jzx_send_named: send() to the actor registered as `name`;
+        NoSuchActor if nobody holds it (the payload stays with the caller)."""
+        ptr = self._loop("jzx_send_named")
+        name, tag = _name(name), _u32(tag, "tag")
+        key = self._park(payload)
+        err = lib.jzx_send_named(ptr, name, key, 0, tag)
+        if err:
+            self._unpark(key)
+            raise JzxError(err, "jzx_send_named")
+
+    # ---- requests (0.2) ----------------------------------------------------
+
+    def request(self, from_, to, payload=None, tag=0, timeout_ms=0):
+        """jzx_request: send `payload` to `to` as a request on behalf of
+        actor `from_` (usually ctx.self) and return the request's id. `to`
+        gets a Message whose `request` is that id (answer with reply()).
+        `from_` then gets exactly one outcome: the reply, a Message whose
+        `in_reply_to` is the id, or a TAG_SYS_NO_REPLY message whose NoReply
+        payload says TIMEOUT (nothing within timeout_ms; 0: no deadline) or
+        NO_SUCH_ACTOR (`to` ended first). If `from_` ends first, the request
+        is cancelled. On error the payload stays with the caller."""
+        ptr = self._loop("jzx_request")
+        from_, to = _id(from_), _id(to)
+        tag, timeout_ms = _u32(tag, "tag"), _u32(timeout_ms, "timeout_ms")
+        key = self._park(payload)
+        out = c_uint64()
+        err = lib.jzx_request(ptr, from_, to, key, 0, tag, timeout_ms, byref(out))
+        if err:
+            self._unpark(key)
+            raise JzxError(err, "jzx_request")
+        return out.value
+
+    def reply(self, request, payload=None, tag=0):
+        """jzx_reply: answer `request`, a Message whose `request` is
+        non-zero; it may have been kept from an earlier call. The reply's
+        sender is the actor whose behaviour replies (0 outside one).
+        JzxError NO_REQUEST if it is no request, or the request already had
+        its outcome (replied, timed out, target or requester ended); the
+        payload then stays with the caller."""
+        ptr = self._loop("jzx_reply")
+        tag = _u32(tag, "tag")
+        # jzx_reply reads only these two fields.
+        c = _ffi.jzx_message(request=_id(request.request), sender=_id(request.sender))
+        key = self._park(payload)
+        err = lib.jzx_reply(ptr, byref(c), key, 0, tag)
+        if err:
+            self._unpark(key)
+            raise JzxError(err, "jzx_reply")
+
+    def call(self, target, payload=None, tag=0, *, timeout_ms=5000):
+        """Send a request to `target` (an actor id, or a registered name)
+        and wait for its outcome, from outside the loop: returns the reply's
+        payload, or raises Timeout (no reply within timeout_ms; 0 waits
+        without a deadline) or NoSuchActor (no such target, or it ended
+        before replying).
+
+        What it does with the loop: it spawns a temporary requester actor
+        (named "jzx.call"; observers and foreach_actor see it), makes the
+        request from it, and run()s the loop until the outcome reaches it;
+        every other actor, timer and watch runs meanwhile as in run(). The
+        requester then stops itself and asks run() to return, so work may be
+        left: run() again to carry on. If run() returns before the outcome
+        (request_stop() from a behaviour or another thread, or one pending
+        from before), the requester is stopped, which cancels the request
+        (a reply already queued for it goes to on_drop), and RuntimeError is
+        raised, as asyncio's run_until_complete does. An exception that ends
+        run() (KeyboardInterrupt) propagates the same way.
+
+        Not while the loop runs (from a behaviour or another thread), nor
+        from init, terminate, a hook or on_drop: JzxError LOOP_CLOSED. A
+        behaviour uses request() and takes the reply as a message."""
+        self._loop("Loop.call")
+        if self._running or self._in_hooks:  # refused before anything is started
+            raise JzxError(Err.LOOP_CLOSED, _CALL_INSIDE)
+        if isinstance(target, (str, bytes)):
+            found = self.whereis(target)
+            if found is None:
+                raise JzxError(Err.NO_SUCH_ACTOR, f"Loop.call: nobody is registered as {target!r}")
+            target = found
+        request = 0
+        outcome = []
+
+        def requester(ctx, msg):
+            if not request:
+                return None
+            if msg.in_reply_to == request or (
+                msg.tag == _ffi.TAG_SYS_NO_REPLY and msg.payload.request == request
+            ):
+                outcome.append(msg)
+                ctx.loop.request_stop()
+                return Result.STOP
+            return None  # anything else sent to it is not the outcome
+
+        me = self.spawn(requester, name="jzx.call")
+        try:
+            request = self.request(me, target, payload, tag, timeout_ms)
+            try:
+                self.run()
+            except JzxError as exc:
+                if exc.code == Err.LOOP_CLOSED:  # refused: from a hook, init, ...
+                    raise JzxError(Err.LOOP_CLOSED, _CALL_INSIDE) from exc
+                raise
+        finally:
+            if not outcome:
+                try:
+                    self.stop(me)  # its request dies with it
+                except JzxError:
+                    pass  # it could not be, or is, gone: nothing is left to undo
+        if not outcome:
+            raise RuntimeError(
+                "Loop.call: the loop was stopped (request_stop) before the outcome "
+                "arrived; the request is cancelled"
+            )
+        msg = outcome[0]
+        if msg.tag == _ffi.TAG_SYS_NO_REPLY:
+            raise JzxError(msg.payload.reason, "Loop.call")
+        return msg.payload
+
+    # ---- introspection (0.2) ---------------------------------------------
+
+    def actor_info(self, actor):
+        """jzx_actor_info_get: a live actor's details, as an ActorInfo
+        (NoSuchActor if it is not live)."""
+        out = _ffi.jzx_actor_info()
+        err = lib.jzx_actor_info_get(self._loop("jzx_actor_info_get"), _id(actor), byref(out))
+        check(err, "jzx_actor_info_get")
+        return _actor_info(out)
+
+    def foreach_actor(self, fn):
+        """jzx_loop_foreach_actor: call fn(ActorInfo) once for every live
+        actor, in slot order. fn may call actor_info and most other methods
+        (an actor it starts or ends may or may not be visited), but not
+        run(), call() or close() (it runs like an observer hook). If fn
+        raises, the remaining actors are skipped and the exception is raised
+        here once the walk is over."""
+        ptr = self._loop("jzx_loop_foreach_actor")
+        failure = []
+
+        def visit(ctx, info_p):
+            if failure:
+                return
+            self._in_hooks += 1
+            try:
+                fn(_actor_info(info_p.contents))
+            except BaseException as exc:  # raised below, outside the C walk
+                failure.append(exc)
+            finally:
+                self._in_hooks -= 1
+
+        c_visit = _ffi.foreach_fn(visit)  # alive for the call: nothing keeps it after
+        check(lib.jzx_loop_foreach_actor(ptr, c_visit, None), "jzx_loop_foreach_actor")
+        if failure:
+            raise failure[0]
+
+    def actors(self):
+        """Every live actor's ActorInfo, in slot order (foreach_actor)."""
+        infos = []
+        self.foreach_actor(infos.append)
+        return infos
+
+    # ---- timers -----------------------------------------------------------
 
     def send_after(self, target, ms, payload=None, tag=0):
         """jzx_send_after: send `payload` to `target` after `ms` milliseconds.
@@ -551,6 +840,10 @@ class Loop:
             name = child.name.encode()
             buffers.append(name)
             c.name = name
+        if child.register_as is not None:
+            register_as = _name(child.register_as)
+            buffers.append(register_as)  # copied by libjzx; kept like the others
+            c.register_as = register_as
 
     def _is_live(self, supervisor):
         out = c_uint64()
@@ -684,13 +977,17 @@ class Loop:
             elif tag == _ffi.TAG_SYS_EXIT:
                 signal = _ffi.jzx_exit_signal.from_address(msg.data)
                 payload = ExitSignal(getattr(signal, "from"), _enum(ExitReason, signal.reason))
+            elif tag == _ffi.TAG_SYS_NO_REPLY:
+                note = _ffi.jzx_no_reply.from_address(msg.data)
+                payload = NoReply(note.request, _enum(Err, note.reason))
             elif tag >= _ffi.TAG_SYS_MIN:
                 payload = None  # SHUTDOWN, or a newer one: lent, and nothing we know how to read
             else:
                 payload = self._unpark(msg.data) if msg.data else None
             run = self._runs[ctx.state]
             context = Context(actor, self, ctx_p, run)
-            result = run.behaviour(context, Message(payload, tag, msg.sender))
+            message = Message(payload, tag, msg.sender, msg.request, msg.in_reply_to)
+            result = run.behaviour(context, message)
             if result is None:
                 return Result.OK
             if isinstance(result, bool) or result not in (Result.OK, Result.STOP, Result.FAIL):
@@ -710,9 +1007,11 @@ class Loop:
             run = _Run(next(self._keys), spec)
             if spec.init is not None:
                 context = Context(actor, self, ctx_p, run)
+                self._in_hooks += 1
                 try:
                     run.state = spec.init(context, spec.init_arg)
                 finally:
+                    self._in_hooks -= 1
                     context._c = None
         except BaseException as exc:
             if self._start_failures is not None:
@@ -731,21 +1030,26 @@ class Loop:
             return
         actor = ctx_p.contents.self
         context = Context(actor, self, ctx_p, run)
+        self._in_hooks += 1
         try:
             run.terminate(context, _enum(ExitReason, reason), run.state)
         except BaseException as exc:
             self._report(exc, f"the terminate of actor {actor:#x}")
         finally:
+            self._in_hooks -= 1
             context._c = None
 
     def _drop_call(self, ctx, target, msg_p, reason):
         msg = msg_p.contents
+        self._in_hooks += 1
         try:
             payload = self._unpark(msg.data) if msg.data else None
             if self._on_drop is not None:
                 self._on_drop(target, payload, msg.tag, _enum(DropReason, reason))
         except BaseException as exc:
             self._report(exc, "on_drop")
+        finally:
+            self._in_hooks -= 1
 
     def _clock_call(self, ctx):
         try:
@@ -756,30 +1060,36 @@ class Loop:
             self._report(exc, "clock")
         return self._clock_last  # never backwards, even if the callable errs
 
-    def _notify(self, hook, *args):
-        fn = getattr(self._observer, hook, None)
+    def _own_actor_stop(self, ctx, actor, reason):
+        # A supervisor's copies of its child specs go with it.
+        for keys, _ in self._children.pop(actor, {}).values():
+            self._drop_specs(keys)
+
+    def _notify(self, key, hook, *args):
+        # None for an observer removed while libjzx was walking the slots.
+        fn = getattr(self._observers.get(key), hook, None)
         if fn is None:
             return
+        self._in_hooks += 1
         try:
             fn(*args)
         except BaseException as exc:
             self._report(exc, f"observer.{hook}")
+        finally:
+            self._in_hooks -= 1
 
     def _hook_on_actor_start(self, ctx, actor, name):
-        self._notify("on_actor_start", actor, name.decode() if name is not None else None)
+        self._notify(ctx, "on_actor_start", actor, name.decode() if name is not None else None)
 
     def _hook_on_actor_stop(self, ctx, actor, reason):
-        # A supervisor's copies of its child specs go with it.
-        for keys, _ in self._children.pop(actor, {}).values():
-            self._drop_specs(keys)
-        self._notify("on_actor_stop", actor, _enum(ExitReason, reason))
+        self._notify(ctx, "on_actor_stop", actor, _enum(ExitReason, reason))
 
     def _hook_on_actor_restart(self, ctx, supervisor, child, attempt):
-        self._notify("on_actor_restart", supervisor, child, attempt)
+        self._notify(ctx, "on_actor_restart", supervisor, child, attempt)
 
     def _hook_on_supervisor_escalate(self, ctx, supervisor):
-        self._notify("on_supervisor_escalate", supervisor)
+        self._notify(ctx, "on_supervisor_escalate", supervisor)
 
     def _hook_on_mailbox_full(self, ctx, target):
-        self._notify("on_mailbox_full", target)
+        self._notify(ctx, "on_mailbox_full", target)
 

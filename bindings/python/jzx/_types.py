@@ -21,6 +21,9 @@ class Err(IntEnum):
     IO_REG_FAILED = -9
     IO_NOT_WATCHED = -10
     MAX_ACTORS = -11
+    NAME_TAKEN = -12  # 0.2: the name, or the actor, is registered already
+    TIMEOUT = -13  # 0.2: no reply came within the request's deadline
+    NO_REQUEST = -14  # 0.2: the request already had its outcome, or never was
 
 
 class DropReason(IntEnum):
@@ -96,7 +99,16 @@ def _enum(cls, value):
 
 class JzxError(Exception):
     """A jzx_err other than JZX_OK. `code` is an Err (or a plain int for a
-    code newer than these bindings); `strerror` is jzx_strerror's text."""
+    code newer than these bindings); `strerror` is jzx_strerror's text.
+
+    JzxError(code) makes the subclass of that code where there is one:
+    Timeout for TIMEOUT and NoSuchActor for NO_SUCH_ACTOR, whichever call
+    failed, so `except jzx.NoSuchActor` catches every NO_SUCH_ACTOR."""
+
+    def __new__(cls, code, call=""):
+        if cls is JzxError:
+            cls = _SUBCLASSES.get(int(code), cls)
+        return super().__new__(cls, code, call)
 
     def __init__(self, code, call=""):
         self.code = _enum(Err, code)
@@ -105,6 +117,20 @@ class JzxError(Exception):
         name = self.code.name if isinstance(self.code, Err) else str(int(code))
         prefix = f"{call}: " if call else ""
         super().__init__(f"{prefix}{self.strerror} (JZX_ERR_{name}, {int(code)})")
+
+
+class Timeout(JzxError):
+    """JzxError with code Err.TIMEOUT: a request got no reply within its
+    deadline (Loop.call)."""
+
+
+class NoSuchActor(JzxError):
+    """JzxError with code Err.NO_SUCH_ACTOR: an unknown, stale or ending
+    actor id, or a name nobody holds; from Loop.call, also a target that
+    ended before it replied."""
+
+
+_SUBCLASSES = {Err.TIMEOUT: Timeout, Err.NO_SUCH_ACTOR: NoSuchActor}
 
 
 def check(code, call):
@@ -117,12 +143,18 @@ def check(code, call):
 class Message:
     """What a behaviour receives. `payload` is the Python object that was
     sent (now the behaviour's); for system messages a ChildExit, IoEvent,
-    Down or ExitSignal (copies, the behaviour's to keep), or None for
-    TAG_SYS_SHUTDOWN."""
+    Down, ExitSignal or NoReply (copies, the behaviour's to keep), or None
+    for TAG_SYS_SHUTDOWN.
+
+    (0.2) `request` is non-zero in a request: answer it with
+    Loop.reply(msg, ...), now or later (the Message may be kept).
+    `in_reply_to` is non-zero in a reply: the id Loop.request returned."""
 
     payload: Any
     tag: int
     sender: int  # the sending actor's id, 0 from outside any behaviour
+    request: int = 0
+    in_reply_to: int = 0
 
 
 @dataclass(frozen=True)
@@ -160,6 +192,32 @@ class ExitSignal:
 
 
 @dataclass(frozen=True)
+class NoReply:
+    """Payload of a TAG_SYS_NO_REPLY message: the one outcome of a request
+    that got no reply."""
+
+    request: int  # what Loop.request returned
+    reason: Err  # TIMEOUT, or NO_SUCH_ACTOR (the target ended first)
+
+
+@dataclass(frozen=True)
+class ActorInfo:
+    """jzx_actor_info: one live actor, as Loop.actor_info and
+    Loop.foreach_actor see it (a snapshot, the caller's to keep)."""
+
+    id: int
+    supervisor: int  # the actor that gets its ChildExit, 0 if none
+    name: Optional[str]  # registered name, else its spawn or child-spec name, else None
+    mailbox_len: int  # user messages queued
+    mailbox_cap: int
+    messages_handled: int  # messages its behaviours got, system ones included
+    monitors: int  # monitors others hold on it
+    links: int
+    is_supervisor: bool
+    traps_exits: bool
+
+
+@dataclass(frozen=True)
 class Stats:
     """jzx_stats: the counters of one loop."""
 
@@ -185,7 +243,10 @@ class ChildSpec:
     state is init(ctx, init_arg) if there is an init, else `state` (the same
     object each time); terminate(ctx, reason, state) ends every incarnation.
     With shutdown_ms, the supervisor stops the child by sending it
-    TAG_SYS_SHUTDOWN first, and stops it shutdown_ms later if still alive."""
+    TAG_SYS_SHUTDOWN first, and stops it shutdown_ms later if still alive.
+    With register_as, every start of the child is registered under that
+    name (Loop.whereis, Loop.send_named reach the current incarnation); a
+    start fails with NAME_TAKEN if another actor holds it."""
 
     behavior: Optional[Behaviour] = None
     mode: ChildMode = ChildMode.PERMANENT
@@ -200,6 +261,7 @@ class ChildSpec:
     init_arg: Any = None
     terminate: Optional[Terminate] = None
     shutdown_ms: int = 0
+    register_as: Optional[str] = None
 
 
 @dataclass

@@ -54,6 +54,18 @@ def py_layout(cls):
     return [(name, getattr(cls, name).offset, getattr(cls, name).size) for name, _ in cls._fields_]
 
 
+def split_params(params):
+    """A C parameter list split at its top-level commas."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(params):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            out.append(params[start:i].strip())
+            start = i + 1
+    out.append(params[start:].strip())
+    return out
+
+
 # ---- the sources -------------------------------------------------------------
 
 
@@ -68,6 +80,7 @@ class Sources:
         "jzx_actor_id": 8,
         "jzx_timer_id": 8,
         "jzx_monitor_ref": 8,
+        "jzx_request_id": 8,
     }
 
     def __init__(self):
@@ -90,12 +103,21 @@ class Sources:
             name: [m.strip() for m in body.split(";") if m.strip()]
             for name, body in re.findall(r"typedef struct (\w+) \{(.*?)\} \1;", header, re.S)
         }
+        # A parameter may itself be a pointer to a function (one level of
+        # parentheses inside the list, as in jzx_loop_foreach_actor's fn).
         self.functions = {
-            name: (ret.strip(), [p.strip() for p in params.split(",")] if params != "void" else [])
+            name: (ret.strip(), split_params(params) if params != "void" else [])
             for ret, name, params in re.findall(
-                r"^JZX_API ([^;]*?)\b(jzx_\w+)\(([^)]*)\);", header, re.M | re.S
+                r"^JZX_API ([^;]*?)\b(jzx_\w+)\(((?:[^()]|\([^()]*\))*)\);", header, re.M | re.S
             )
         }
+
+    def param_size(self, param):
+        """Size of one parameter declaration: `type name`, or a pointer to a
+        function."""
+        if re.match(r".*\(\*\w*\)\(", param, re.S):
+            return 8
+        return self.type_size(re.sub(r"\s*\w+$", "", param))
 
     def type_size(self, ctype):
         ctype = re.sub(r"\bconst\b|\bstruct\b", "", ctype).strip()
@@ -147,7 +169,7 @@ class SourceTest(unittest.TestCase):
                     self.assertIsNone(restype)
                 else:
                     self.assertEqual(ctypes.sizeof(restype), self.src.type_size(ret))
-                c_sizes = [self.src.type_size(re.sub(r"\s*\w+$", "", p)) for p in params]
+                c_sizes = [self.src.param_size(p) for p in params]
                 self.assertEqual([ctypes.sizeof(t) for t in argtypes], c_sizes)
 
     def test_every_constant_matches(self):
@@ -166,6 +188,24 @@ class SourceTest(unittest.TestCase):
             (ctypes.POINTER(_ffi.jzx_context), ctypes.c_int, ctypes.c_void_p),
         )
         self.assertEqual(_ffi.jzx_spawn_opts.init.size, ctypes.sizeof(_ffi.init_fn))
+        # (0.2) jzx_loop_foreach_actor's fn(ctx, info).
+        self.assertIsNone(_ffi.foreach_fn._restype_)
+        self.assertEqual(
+            _ffi.foreach_fn._argtypes_,
+            (ctypes.c_void_p, ctypes.POINTER(_ffi.jzx_actor_info)),
+        )
+        self.assertEqual(_ffi.PROTOTYPES["jzx_loop_foreach_actor"][1][1], _ffi.foreach_fn)
+
+    def test_the_foreach_callback_is_parsed_as_one_parameter(self):
+        # The parser must not split fn's own parameter list: three, not four.
+        _, params = self.src.functions["jzx_loop_foreach_actor"]
+        self.assertEqual(len(params), 3)
+        self.assertRegex(params[1], r"\(\*fn\)\(void\* ctx, const jzx_actor_info\* info\)")
+
+    def test_request_and_reply_ids_are_64_bit(self):
+        self.assertEqual(_ffi.jzx_message.request.size, 8)
+        self.assertEqual(_ffi.jzx_message.in_reply_to.size, 8)
+        self.assertEqual(ctypes.sizeof(_ffi.request_id), self.src.type_size("jzx_request_id"))
 
 
 # ---- the released baseline ---------------------------------------------------
@@ -240,10 +280,15 @@ class BaselineTest(unittest.TestCase):
             for s in self.abi.root.find("elf-function-symbols").iter("elf-symbol")
         }
         self.assertLessEqual({name for name, _ in symbols}, set(_ffi.PROTOTYPES))
-        self.assertEqual({version for _, version in symbols}, {"JZX_0.1"})
+        self.assertLessEqual({version for _, version in symbols}, {"JZX_0.1", "JZX_0.2"})
 
     def test_released_function_arity_matches(self):
         for fn in self.abi.root.iter("function-decl"):
+            # Only the default version of a symbol ("name@@JZX_0.x") is what
+            # dlsym, and so ctypes, finds; the older versions kept for
+            # programs built against 0.1 (src/compat.c) are not for us.
+            if "@@" not in fn.get("elf-symbol-id", "@@"):
+                continue
             with self.subTest(function=fn.get("name")):
                 params = fn.findall("parameter")
                 if len(params) == 1 and params[0].get("type-id") is None:

@@ -177,12 +177,6 @@ class LinkTest(LoopTest):
         self.assert_empty(loop)
         self.finish(loop)
 
-    # libjzx bug: teardown_all() (src/actor.c) leaves loop->ending_tail on the
-    # actor it pops when that empties the ending list, so the next actor a
-    # link fails is appended behind it and never torn down: it stays counted
-    # live, unreachable, with no on_actor_stop (6 actors failed at one end:
-    # 2 end, 1 is lost, 3 live on). Reported; remove this once fixed.
-    @unittest.expectedFailure
     def test_a_chain_of_links_goes_down_together(self):
         loop = self.loop()
         self.addCleanup(loop.close)

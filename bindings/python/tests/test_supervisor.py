@@ -178,9 +178,7 @@ class SupervisorTest(LoopTest):
         with self.assertRaises(jzx.JzxError) as cm:
             loop.spawn_supervisor(Supervisor([ChildSpec(name="no behaviour")]))
         self.assertIs(cm.exception.code, jzx.Err.INVALID_ARG)
-        with self.assertRaises(jzx.JzxError) as cm:
-            loop.spawn_supervisor(Supervisor([]))
-        self.assertIs(cm.exception.code, jzx.Err.INVALID_ARG)
+        loop.stop(loop.spawn_supervisor(Supervisor([])))  # 0.2: children may come later
         with self.assertRaises(jzx.JzxError) as cm:  # supervisor + 3 children > 3 actors
             loop.spawn_supervisor(Supervisor([ChildSpec(Worker()) for _ in range(3)]))
         self.assertIs(cm.exception.code, jzx.Err.MAX_ACTORS)
