@@ -219,14 +219,10 @@ class RequestTest(LoopTest):
         self.assert_empty(loop)
         self.finish(loop)
 
-    # libjzx bug: a request made with a deadline (timeout_ms > 0) whose
-    # requester ends before the outcome, or that is still pending at
-    # jzx_loop_destroy, leaves its record twice on the loop's list of spare
-    # watch records (src/exit.c, src/request.c), and jzx_loop_destroy frees
-    # it twice: glibc aborts ("free(): double free detected"). Reported;
-    # run in a child process so the abort cannot take the suite down.
-    # Remove expectedFailure once fixed.
-    @unittest.expectedFailure
+    # A request with a deadline whose requester ends first once left its
+    # record twice on the loop's spare list, and jzx_loop_destroy aborted
+    # with a double free; run in a child process so that a regression
+    # cannot take the suite down.
     def test_a_requester_that_ends_cancels_its_deadline_too(self):
         script = textwrap.dedent(
             """
