@@ -270,7 +270,8 @@ void jzx__actor_fail_later(jzx_loop* loop, jzx__actor* a) {
 }
 
 void jzx__exit(jzx_loop* loop, jzx__actor* a, jzx_exit_reason reason) {
-    jzx_actor_status status = reason == JZX_EXIT_NORMAL || reason == JZX_EXIT_SHUTDOWN
+    jzx_actor_status status = reason == JZX_EXIT_NORMAL || reason == JZX_EXIT_SHUTDOWN ||
+                                      reason == JZX_EXIT_NOPROC
                                   ? JZX_ACTOR_STOPPING
                                   : JZX_ACTOR_FAILED;
     if (a->ext && a->ext->on_stop && a->ext->on_stop(loop, a, status, reason)) {
@@ -323,8 +324,7 @@ jzx_err jzx_actor_fail(jzx_loop* loop, jzx_actor_id id) {
 }
 
 jzx_err jzx_actor_exit(jzx_loop* loop, jzx_actor_id id, jzx_exit_reason reason) {
-    if (!loop || (reason != JZX_EXIT_NORMAL && reason != JZX_EXIT_FAIL &&
-                  reason != JZX_EXIT_SHUTDOWN && reason != JZX_EXIT_NOCONNECTION)) {
+    if (!loop || (unsigned)reason > JZX_EXIT_NOCONNECTION) {
         return JZX_ERR_INVALID_ARG;
     }
     if (loop->destroying) {
@@ -570,13 +570,13 @@ jzx_err jzx_send(jzx_loop* loop, jzx_actor_id target, void* data, size_t len, ui
 
 jzx_err jzx_send_as(jzx_loop* loop, jzx_actor_id from, jzx_actor_id to, void* data, size_t len,
                     uint32_t tag) {
-    if (!loop || !from || jzx__is_sys_tag(tag)) {
+    if (!loop || jzx__is_sys_tag(tag)) {
         return JZX_ERR_INVALID_ARG;
     }
     if (loop->destroying) {
         return JZX_ERR_LOOP_CLOSED;
     }
-    if (!jzx__actor_lookup(loop, from)) {
+    if (from && !jzx__actor_lookup(loop, from)) {
         return JZX_ERR_NO_SUCH_ACTOR;
     }
     jzx_message msg = {data, len, tag, from, 0, 0};

@@ -272,13 +272,13 @@ jzx_err jzx_reply(jzx_loop* loop, const jzx_message* request, void* data, size_t
 
 jzx_err jzx_reply_as(jzx_loop* loop, jzx_actor_id from, const jzx_message* request, void* data,
                      size_t len, uint32_t tag) {
-    if (!loop || !from || !request || jzx__is_sys_tag(tag)) {
+    if (!loop || !request || jzx__is_sys_tag(tag)) {
         return JZX_ERR_INVALID_ARG;
     }
     if (loop->destroying) {
         return JZX_ERR_LOOP_CLOSED;
     }
-    if (!jzx__actor_lookup(loop, from)) {
+    if (from && !jzx__actor_lookup(loop, from)) {
         return JZX_ERR_NO_SUCH_ACTOR;
     }
     return reply(loop, from, request, data, len, tag);

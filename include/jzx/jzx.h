@@ -202,7 +202,8 @@ typedef enum jzx_exit_reason {
     JZX_EXIT_SHUTDOWN = 2, /**< stopped by its supervisor (group restart, supervisor exit, or
                               the undo of a jzx_spawn_supervisor that failed), or ended by
                               jzx_loop_destroy (terminate hooks only) */
-    JZX_EXIT_NOPROC = 3,      /**< (0.2) in a DOWN only: the monitored actor did not exist */
+    JZX_EXIT_NOPROC = 3,      /**< (0.2) the monitored actor did not exist (a DOWN), or a proxy
+                                 ended by jzx_actor_exit stood for none (0.3) */
     JZX_EXIT_NOCONNECTION = 4 /**< (0.3) a proxy's node became unreachable (libjzx-nats) */
 } jzx_exit_reason;
 
@@ -944,24 +945,26 @@ JZX_API jzx_err jzx_spawn_on(jzx_loop* loop, uint32_t index, const jzx_spawn_opt
 /* Bridges (0.3): what a proxy for actors elsewhere needs                   */
 /* ------------------------------------------------------------------------ */
 
-/** Send as actor `from` (a live actor of this loop): the target sees
- * msg->sender == from. Everything else as jzx_send, errors included, plus
- * INVALID_ARG (from is 0) and NO_SUCH_ACTOR (from is not a live actor of
- * this loop). libjzx-nats delivers remote messages this way, with the
+/** Send as actor `from` (a live actor of this loop, or 0 for no sender):
+ * the target sees msg->sender == from. Everything else as jzx_send, errors
+ * included, plus NO_SUCH_ACTOR (from is not 0 and not a live actor of this
+ * loop). libjzx-nats delivers remote messages this way, with the
  * sender's proxy as `from`. Owner thread. */
 JZX_API jzx_err jzx_send_as(jzx_loop* loop, jzx_actor_id from, jzx_actor_id to, void* data,
                             size_t len, uint32_t tag);
 
-/** jzx_reply with `from` (a live actor of this loop) as the reply's sender.
- * Same errors as jzx_reply, plus INVALID_ARG (from is 0) and NO_SUCH_ACTOR
- * (from is not a live actor of this loop). Owner thread. */
+/** jzx_reply with `from` (a live actor of this loop, or 0 for none) as the
+ * reply's sender. Same errors as jzx_reply, plus NO_SUCH_ACTOR (from is not
+ * 0 and not a live actor of this loop). Owner thread. */
 JZX_API jzx_err jzx_reply_as(jzx_loop* loop, jzx_actor_id from, const jzx_message* request,
                              void* data, size_t len, uint32_t tag);
 
 /** End an actor with an exit reason its monitors, links and terminate hook
- * will see: JZX_EXIT_NORMAL or JZX_EXIT_SHUTDOWN (it ends as stopped),
- * JZX_EXIT_FAIL or JZX_EXIT_NOCONNECTION (as failed: a non-trapping linked
- * actor fails, a trapping one gets the reason). A supervisor shuts down
+ * will see: JZX_EXIT_NORMAL, JZX_EXIT_SHUTDOWN or JZX_EXIT_NOPROC (a proxy
+ * whose actor did not exist) end it as stopped; JZX_EXIT_FAIL or
+ * JZX_EXIT_NOCONNECTION as failed. Links see the reason as for any end: a
+ * non-trapping linked actor fails unless it is NORMAL, a trapping one gets
+ * it. A supervisor shuts down
  * gracefully as with jzx_actor_stop. An actor of another loop of the group
  * ends when the request gets there. Errors: INVALID_ARG (NULL loop, another
  * reason), NO_SUCH_ACTOR, LOOP_CLOSED. Owner thread. */
