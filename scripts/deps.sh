@@ -5,7 +5,10 @@ set -euo pipefail
 
 # git: the format stage lists the sources with git ls-files, and the deb stage
 # copies the tree the same way. python3: every build writes the man pages.
-want=(gcc make cmake pkg-config libuv1-dev libcmocka-dev valgrind clang-format git python3 "$@")
+# libnats-dev and nats-server: libjzx-nats and its tests (real servers on
+# loopback).
+want=(gcc make cmake pkg-config libuv1-dev libcmocka-dev valgrind clang-format git python3
+  libnats-dev nats-server "$@")
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -36,7 +36,7 @@ say() { printf '\n== %s ==\n' "$*"; }
 build() { # dir, extra cmake args...
   local dir=$1
   shift
-  cmake -S . -B "$dir" -DJZX_BUILD_EXAMPLES=ON "$@" >/dev/null
+  cmake -S . -B "$dir" -DJZX_BUILD_EXAMPLES=ON -DJZX_WITH_NATS=ON "$@" >/dev/null
   cmake --build "$dir" -j"$jobs" >/dev/null
 }
 
