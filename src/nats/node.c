@@ -491,11 +491,14 @@ static void drain(jzx_node* node) {
     }
 }
 
+/* What already arrived counts before anyone is judged silent: a loop that
+ * was busy for a while has heartbeats waiting in its queue. */
 static void tick(jzx_node* node) {
     uint64_t expirations;
     ssize_t r = read(node->tfd, &expirations, sizeof(expirations));
     (void)r;
     publish_beat(node, JZX__W_HB);
+    drain(node);
     check_peers(node, jzx__nats_now_ms());
 }
 
@@ -514,6 +517,8 @@ static jzx_behavior_result gateway(jzx_context* ctx, const jzx_message* msg) {
         }
     } else if (msg->tag == JZX_TAG_SYS_DOWN) {
         export_ended(node, msg->data);
+    } else if (msg->tag < JZX_TAG_SYS_MIN) {
+        jzx_loop_drop(ctx->loop, ctx->self, msg, JZX_DROP_NOT_HANDLED); /* nobody's to read */
     }
     return JZX_BEHAVIOR_OK;
 }

@@ -281,7 +281,7 @@ void jzx__deliver_frame(jzx_node* node, jzx__peer* peer, const jzx__frame* f) {
     node->stats.remote_drops++;
     jzx_loop_drop(node->loop, f->to, &(jzx_message){data, len, f->tag, from, 0, 0},
                   err == JZX_ERR_MAILBOX_FULL ? JZX_DROP_MAILBOX_FULL : JZX_DROP_NO_ACTOR);
-    if (err == JZX_ERR_NO_SUCH_ACTOR) {
+    if (err == JZX_ERR_NO_SUCH_ACTOR && f->to) {
         (void)jzx__publish_exit(node, f->to, JZX_EXIT_NOPROC); /* its proxies go */
     }
 }
