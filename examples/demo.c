@@ -1,30 +1,55 @@
-/* demo: a supervised TCP echo service, driven by client threads over real
- * sockets. Run it with scripts/demo.sh.
+/* demo: a supervised TCP echo service on every core, driven by client
+ * threads over real sockets. Run it with scripts/demo.sh [LOOPS].
  *
- *   acceptor    watches the listening socket (jzx_watch_fd), accepts, and
- *               adds one child per connection to the pool
- *   pool        a one_for_one supervisor that starts with no children:
- *   ├── conn    each connection is a transient dynamic child
- *   ├── conn    (jzx_supervisor_start_child); it echoes each line it reads;
- *   └── ...     the line "crash" makes it crash (JZX_BEHAVIOR_FAIL) on purpose
- *   stats       collects the client threads' reports (jzx_send_async)
+ * The service runs on a group of loops (jzx_group_create: one per core, or
+ * LOOPS of them), each on its own thread, all in one id space:
  *
- * A crashed connection is restarted by the pool on the same socket: the
- * socket and any unread input live in a record that outlives the actor, the
- * child's init hook watches the socket again and resumes the echo, so a
- * crash loses no byte and the client keeps its connection. When a client
- * hangs up, its connection tells the acceptor, which terminates and deletes
- * the child (jzx_supervisor_terminate_child + _delete_child), and the
- * child's terminate hook closes the socket and frees the record. Terminate
- * runs whatever the end, jzx_loop_destroy included, so nothing leaks even
- * after an early stop.
+ *   loop 0  acceptor  watches the listening socket (jzx_watch_fd), accepts,
+ *                     and adds one child per connection to the pool, on the
+ *                     loop that has the fewest connections open
+ *           pool      a one_for_one supervisor that starts with no children
+ *           stats     collects the client threads' reports (jzx_send_async)
+ *   loop k  conn      each connection is a transient dynamic child of the
+ *                     pool (jzx_supervisor_start_child) whose spec names its
+ *                     loop (.loop = k + 1); it watches its socket on that
+ *                     loop and echoes each line it reads; the line "crash"
+ *                     makes it crash (JZX_BEHAVIOR_FAIL) on purpose
+ *
+ * Who owns a connection. The acceptor makes a record per connection (the
+ * socket, unread input, unwritten output) and hands it to the child as its
+ * spec's state. From then on only the connection's loop touches it: a child
+ * on another loop starts there, asynchronously, and its init, behaviour and
+ * terminate hooks run there, restarts included (its spec keeps its loop).
+ * An fd is watched by one loop, from that loop's thread, so the child's init
+ * watches the socket on its own loop.
+ *
+ * A crashed connection is restarted by the pool on the same loop and the
+ * same record: the terminate of a crash keeps the socket, the next
+ * incarnation's init watches it again and resumes the echo, so a crash loses
+ * no byte and the client keeps its connection. Every other end (the client
+ * hung up and the acceptor removed the child, the pool stopped, the group
+ * was destroyed after an early stop) is the last: terminate closes the
+ * socket and frees the record. Hence a transient child: a permanent one
+ * would be restarted after its normal end too, on a socket already closed
+ * (whose number may be a newer connection's by then), and a temporary one
+ * would not be restarted after a crash. One gap is left, a crash that no
+ * restart follows (the pool gives up, or the run stops first); a ledger of
+ * every record closes it: after jzx_group_destroy, main closes what is still
+ * in it. Whoever takes a record out of the ledger closes its socket, so each
+ * socket is closed exactly once.
+ *
+ * When a client hangs up, its connection tells the acceptor (a jzx_send,
+ * across loops when it runs elsewhere), which terminates and deletes the child
+ * (jzx_supervisor_terminate_child + _delete_child; the pool stops a child on
+ * another loop as it stops a local one) and counts one connection fewer on
+ * that loop: the acceptor's counts are the load it balances.
  *
  * The clients are plain pthreads with blocking sockets. They check every
- * echo, then report to the stats actor with jzx_send_async, the one send that
- * may be called off the loop thread. Once every client has reported, stats
- * tells the acceptor to close the listening socket; the acceptor stops the
- * pool and itself when its last connection has ended, and jzx_loop_run
- * returns.
+ * echo, then report to the stats actor with jzx_send_async, the one send
+ * that may be called off a loop thread. Once every client has reported,
+ * stats tells the acceptor to close the listening socket; the acceptor stops
+ * the pool and itself when its last connection has gone, and jzx_group_run
+ * returns when no loop has anything left to do.
  */
 #define _POSIX_C_SOURCE 200809L /* sockets, pthreads, clock_gettime under -std=c11 */
 
@@ -36,6 +61,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,14 +82,28 @@ enum { TAG_RESUME = 1, TAG_SHUTDOWN = 2, TAG_REPORT = 3, TAG_DONE = 4 };
 
 /* ---- server side: state ------------------------------------------------- */
 
-struct server;
+/* What happened on one loop. Written only by that loop's thread (from its
+ * connections' hooks and behaviours), read by main once the run is over. */
+typedef struct tally {
+    unsigned conns; /* connections that started on this loop */
+    unsigned crashes;
+    unsigned restarts;
+    unsigned long bytes; /* echoed on connections closed here */
+} tally;
+
+struct ledger;
 
 /* One TCP connection. Its actor comes and goes (a crash, a restart); the
  * record stays until the child's final terminate. */
 typedef struct conn {
     int fd;
-    unsigned number;     /* 1, 2, ... in accept order */
-    uint32_t index;      /* its child index in the pool */
+    unsigned number;       /* 1, 2, ... in accept order */
+    uint32_t loop;         /* the loop it runs on, chosen by the acceptor */
+    jzx_actor_id acceptor; /* told when the connection is over */
+    tally* tally;          /* its loop's */
+    struct ledger* ledger; /* where every record is listed */
+    struct conn* prev;     /* in the ledger, under its lock */
+    struct conn* next;
     uint32_t interest;   /* what the watch asks for: READ, or WRITE while output waits */
     unsigned starts;     /* incarnations so far */
     unsigned long bytes; /* bytes echoed */
@@ -71,20 +111,76 @@ typedef struct conn {
     size_t out_len;
     char in[2 * LINE_MAX_LEN];  /* read, not yet echoed */
     char out[2 * LINE_MAX_LEN]; /* echoed, not yet written */
-    struct server* srv;
-    struct conn* next;
 } conn;
 
+/* Every connection record alive, whichever loop holds it: the acceptor adds
+ * one, and the socket is closed by whoever takes it out (conn_close). The
+ * only lock of the demo: taken twice per connection, for a few pointer
+ * writes, so a loop thread never waits on it for long. */
+typedef struct ledger {
+    pthread_mutex_t lock;
+    conn* head;
+} ledger;
+
+/* A connection as the acceptor knows it: where its child is. The child
+ * index is known only when jzx_supervisor_start_child returns, and by then
+ * the record may be in another loop's hands, so the index stays here and
+ * the connection names itself by its number. */
+typedef struct placed {
+    unsigned number;
+    uint32_t index; /* its child index in the pool */
+    uint32_t loop;
+} placed;
+
+/* The acceptor's state, on loop 0. */
 typedef struct server {
     int listen_fd;
-    jzx_actor_id self; /* the acceptor */
-    jzx_actor_id pool; /* the connections' supervisor */
-    conn* conns;       /* open connections */
+    jzx_group* group;
+    uint32_t loops;            /* in the group */
+    jzx_actor_id self;         /* the acceptor */
+    jzx_actor_id pool;         /* the connections' supervisor */
+    jzx_monitor_ref pool_down; /* the acceptor's monitor of the pool */
+    unsigned* open_on;         /* connections open per loop: the load */
+    placed* open;              /* connections open */
+    size_t n_open;
+    size_t cap_open;
     unsigned accepted;
-    unsigned crashes;
-    unsigned restarts;
-    unsigned long bytes; /* echoed on connections already closed */
+    tally* tallies; /* one per loop */
+    ledger* ledger;
 } server;
+
+/* ---- connection records -------------------------------------------------- */
+
+static void ledger_add(ledger* l, conn* c) {
+    pthread_mutex_lock(&l->lock);
+    c->prev = NULL;
+    c->next = l->head;
+    if (l->head) {
+        l->head->prev = c;
+    }
+    l->head = c;
+    pthread_mutex_unlock(&l->lock);
+}
+
+/* Takes the record out of the ledger, closes the socket and frees it. Its
+ * watch has gone already: the runtime removes an actor's watches before its
+ * terminate runs, so the fd is unwatched before it is closed. */
+static void conn_close(conn* c) {
+    ledger* l = c->ledger;
+    pthread_mutex_lock(&l->lock);
+    if (c->prev) {
+        c->prev->next = c->next;
+    } else {
+        l->head = c->next;
+    }
+    if (c->next) {
+        c->next->prev = c->prev;
+    }
+    pthread_mutex_unlock(&l->lock);
+    c->tally->bytes += c->bytes;
+    close(c->fd);
+    free(c);
+}
 
 /* ---- connection actor ---------------------------------------------------- */
 
@@ -150,14 +246,15 @@ static bool echo_lines(conn* c) {
 }
 
 /* The connection is over: stop reading, and ask the acceptor to remove the
- * child. (Ending itself would keep its spec in the pool: a transient child
- * that stops normally stays in the spec until someone deletes it.) */
+ * child (a message to loop 0). Ending itself would keep its spec in the
+ * pool: a transient child that stops normally stays there until someone
+ * deletes it. */
 static jzx_behavior_result conn_done(jzx_context* ctx, conn* c) {
     if (c->interest) {
         (void)jzx_unwatch_fd(ctx->loop, c->fd);
         c->interest = 0;
     }
-    jzx_err err = jzx_send(ctx->loop, c->srv->self, NULL, c->index, TAG_DONE);
+    jzx_err err = jzx_send(ctx->loop, c->acceptor, NULL, c->number, TAG_DONE);
     return err == JZX_OK ? JZX_BEHAVIOR_OK : JZX_BEHAVIOR_STOP;
 }
 
@@ -183,7 +280,7 @@ static jzx_behavior_result conn_behavior(jzx_context* ctx, const jzx_message* ms
                 printf("conn %u: crashed too often, closing it\n", c->number);
                 return conn_done(ctx, c);
             }
-            printf("conn %u: \"crash\" requested, crashing\n", c->number);
+            printf("conn %u on loop %u: \"crash\" requested, crashing\n", c->number, c->loop);
             return JZX_BEHAVIOR_FAIL;
         }
         if (!write_output(c)) {
@@ -214,48 +311,65 @@ static jzx_behavior_result conn_behavior(jzx_context* ctx, const jzx_message* ms
     return JZX_BEHAVIOR_OK;
 }
 
-/* Every start of a connection's actor, the first and each restart: watch
- * the socket, and after a crash echo what the crashed actor left behind. */
+/* Every start of a connection's actor, the first and each restart, on the
+ * connection's own loop (ctx->loop): watch the socket there, and after a
+ * crash echo what the crashed actor left behind. */
 static jzx_err conn_init(jzx_context* ctx, void* arg, void** state) {
     conn* c = *state;
     c->interest = JZX_IO_READ;
     jzx_err err = jzx_watch_fd(ctx->loop, c->fd, ctx->self, JZX_IO_READ);
-    if (err != JZX_OK || c->starts++ == 0) {
+    if (err != JZX_OK) {
         return err;
     }
-    c->srv->restarts++;
-    printf("pool: conn %u restarted on the same socket (restart %u)\n", c->number, c->starts - 1);
+    if (c->starts++ == 0) {
+        c->tally->conns++;
+        return JZX_OK;
+    }
+    c->tally->restarts++;
+    printf("pool: conn %u restarted on loop %u, same socket (restart %u)\n", c->number,
+           jzx_actor_loop_index(ctx->self), c->starts - 1);
     return jzx_send(ctx->loop, ctx->self, NULL, 0, TAG_RESUME);
 }
 
-/* Closes and frees a connection (its watch went with its actor: the runtime
- * removes an actor's watches before its terminate runs, so the fd is
- * unwatched before it is closed). */
-static void conn_close(server* s, conn* c) {
-    for (conn** p = &s->conns; *p; p = &(*p)->next) {
-        if (*p == c) {
-            *p = c->next;
-            break;
-        }
-    }
-    s->bytes += c->bytes;
-    close(c->fd);
-    free(c);
-}
-
-/* Every end of a connection's actor. After a crash the pool restarts it on
- * the same record; any other end is the last. */
+/* Every end of a connection's actor, on its loop. After a crash the pool
+ * restarts it on the same record; any other end is the last. */
 static void conn_terminate(jzx_context* ctx, jzx_exit_reason reason, void* state) {
     (void)ctx;
     conn* c = state;
     if (reason == JZX_EXIT_FAIL) {
-        c->srv->crashes++;
+        c->tally->crashes++;
         return;
     }
-    conn_close(c->srv, c);
+    conn_close(c);
 }
 
 /* ---- acceptor actor ------------------------------------------------------ */
+
+/* The loop with the fewest connections open (the lowest such index). */
+static uint32_t least_loaded(const server* s) {
+    uint32_t best = 0;
+    for (uint32_t k = 1; k < s->loops; ++k) {
+        if (s->open_on[k] < s->open_on[best]) {
+            best = k;
+        }
+    }
+    return best;
+}
+
+/* Room for one more open connection, before anything is started. */
+static bool reserve_open(server* s) {
+    if (s->n_open < s->cap_open) {
+        return true;
+    }
+    size_t cap = s->cap_open ? s->cap_open * 2 : 16;
+    placed* open = realloc(s->open, cap * sizeof(*open));
+    if (!open) {
+        return false;
+    }
+    s->open = open;
+    s->cap_open = cap;
+    return true;
+}
 
 static void accept_all(jzx_loop* loop, server* s) {
     for (;;) {
@@ -269,43 +383,64 @@ static void accept_all(jzx_loop* loop, server* s) {
             }
             continue;
         }
-        conn* c = calloc(1, sizeof(*c));
-        /* The loop thread must never block: the socket is non-blocking. */
+        conn* c = reserve_open(s) ? calloc(1, sizeof(*c)) : NULL;
+        /* A loop thread must never block: the socket is non-blocking. */
         if (!c || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
             fprintf(stderr, "acceptor: cannot set up a connection\n");
             free(c);
             close(fd);
             continue;
         }
+        uint32_t k = least_loaded(s);
+        unsigned number = ++s->accepted;
         c->fd = fd;
-        c->number = ++s->accepted;
-        c->srv = s;
-        c->next = s->conns;
-        s->conns = c;
+        c->number = number;
+        c->loop = k;
+        c->acceptor = s->self;
+        c->tally = &s->tallies[k];
+        c->ledger = s->ledger;
+        ledger_add(s->ledger, c);
         jzx_child_spec spec = {.behavior = conn_behavior,
                                .state = c,
                                .mode = JZX_CHILD_TRANSIENT,
                                .name = "conn",
                                .init = conn_init,
-                               .terminate = conn_terminate};
-        jzx_err err = jzx_supervisor_start_child(loop, s->pool, &spec, &c->index, NULL);
+                               .terminate = conn_terminate,
+                               .loop = k + 1};
+        uint32_t index = 0;
+        jzx_err err = jzx_supervisor_start_child(loop, s->pool, &spec, &index, NULL);
         if (err != JZX_OK) {
             /* Nothing started, so no terminate will close it. */
-            fprintf(stderr, "acceptor: connection %u: %s\n", c->number, jzx_strerror(err));
-            conn_close(s, c);
+            fprintf(stderr, "acceptor: connection %u: %s\n", number, jzx_strerror(err));
+            conn_close(c);
+            continue;
         }
+        /* The record is the connection's loop's now (on loop 0, already
+         * watched by init); only what is ours is written from here on. */
+        s->open[s->n_open++] = (placed){.number = number, .index = index, .loop = k};
+        s->open_on[k]++;
     }
 }
 
-/* A connection asked to be removed: its child goes, and its terminate
- * closes the socket. */
-static void remove_conn(jzx_loop* loop, server* s, uint32_t index) {
-    jzx_err err = jzx_supervisor_terminate_child(loop, s->pool, index);
-    if (err == JZX_OK) {
-        err = jzx_supervisor_delete_child(loop, s->pool, index);
-    }
-    if (err != JZX_OK) {
-        fprintf(stderr, "acceptor: removing child %u: %s\n", index, jzx_strerror(err));
+/* A connection asked to be removed: its child goes (wherever it runs), its
+ * terminate closes the socket, and its loop has one connection fewer. */
+static void remove_conn(jzx_loop* loop, server* s, unsigned number) {
+    for (size_t i = 0; i < s->n_open; ++i) {
+        if (s->open[i].number != number) {
+            continue;
+        }
+        placed p = s->open[i];
+        s->open[i] = s->open[--s->n_open];
+        s->open_on[p.loop]--;
+        jzx_err err = jzx_supervisor_terminate_child(loop, s->pool, p.index);
+        if (err == JZX_OK) {
+            err = jzx_supervisor_delete_child(loop, s->pool, p.index);
+        }
+        if (err != JZX_OK) {
+            fprintf(stderr, "acceptor: removing conn %u (child %u): %s\n", number, p.index,
+                    jzx_strerror(err));
+        }
+        return;
     }
 }
 
@@ -320,8 +455,15 @@ static jzx_behavior_result acceptor_behavior(jzx_context* ctx, const jzx_message
             accept_all(ctx->loop, s);
         }
         break;
+    case JZX_TAG_SYS_DOWN:
+        /* The pool ended without being asked (it gave up after too many
+         * restarts): the connections are gone, and nothing orderly is left
+         * to do. The ledger closes what the terminate hooks did not. */
+        fprintf(stderr, "acceptor: the pool ended, stopping\n");
+        jzx_group_request_stop(s->group);
+        break;
     case TAG_DONE:
-        remove_conn(ctx->loop, s, (uint32_t)msg->len);
+        remove_conn(ctx->loop, s, (unsigned)msg->len);
         break;
     case TAG_SHUTDOWN:
         if (s->listen_fd >= 0) {
@@ -331,18 +473,15 @@ static jzx_behavior_result acceptor_behavior(jzx_context* ctx, const jzx_message
             }
             close(s->listen_fd);
             s->listen_fd = -1;
-            unsigned open = 0;
-            for (conn* c = s->conns; c; c = c->next) {
-                open++;
-            }
-            printf("acceptor: listening socket closed, %u connections still open\n", open);
+            printf("acceptor: listening socket closed, %zu connections still open\n", s->n_open);
         }
         break;
     default:
         break;
     }
     /* Stopping with connections open would orphan them: wait for the last. */
-    if (s->listen_fd < 0 && !s->conns) {
+    if (s->listen_fd < 0 && s->n_open == 0) {
+        (void)jzx_demonitor(ctx->loop, s->pool_down);
         (void)jzx_actor_stop(ctx->loop, s->pool);
         return JZX_BEHAVIOR_STOP;
     }
@@ -364,6 +503,7 @@ typedef struct report {
 
 typedef struct stats {
     jzx_actor_id acceptor;
+    jzx_group* group;
     unsigned reports;
     unsigned failed_clients;
     unsigned lines;
@@ -393,7 +533,7 @@ static jzx_behavior_result stats_behavior(jzx_context* ctx, const jzx_message* m
     jzx_err err = jzx_send(ctx->loop, st->acceptor, NULL, 0, TAG_SHUTDOWN);
     if (err != JZX_OK) {
         fprintf(stderr, "stats: jzx_send: %s\n", jzx_strerror(err));
-        jzx_loop_request_stop(ctx->loop); /* no orderly way out: stop the loop */
+        jzx_group_request_stop(st->group); /* no orderly way out: stop every loop */
     }
     return JZX_BEHAVIOR_STOP;
 }
@@ -403,7 +543,8 @@ static jzx_behavior_result stats_behavior(jzx_context* ctx, const jzx_message* m
 typedef struct client {
     int index;
     uint16_t port;
-    jzx_loop* loop;
+    jzx_group* group;
+    jzx_loop* loop; /* loop 0, where stats runs */
     jzx_actor_id stats;
 } client;
 
@@ -496,30 +637,31 @@ static void* client_main(void* arg) {
     const client* cl = arg;
     report* r = calloc(1, sizeof(*r));
     if (!r) {
-        jzx_loop_request_stop(cl->loop); /* stats would wait forever for us */
+        jzx_group_request_stop(cl->group); /* stats would wait forever for us */
         return NULL;
     }
     r->client = cl->index;
     run_client(cl, r);
-    /* Off the loop thread, jzx_send_async is the way in. On success the
+    /* Off the loop threads, jzx_send_async is the way in. On success the
      * report belongs to the runtime, then to stats. */
     jzx_err err = jzx_send_async(cl->loop, cl->stats, r, sizeof(*r), TAG_REPORT);
     if (err != JZX_OK) {
         fprintf(stderr, "client %d: jzx_send_async: %s\n", cl->index, jzx_strerror(err));
         free(r);
-        jzx_loop_request_stop(cl->loop);
+        jzx_group_request_stop(cl->group);
     }
     return NULL;
 }
 
 /* ---- main ---------------------------------------------------------------- */
 
-/* Payloads the runtime accepted but could not deliver come back here. Every
- * user payload in this program is malloc'd or NULL. */
+/* Payloads the runtime accepted but could not deliver come back here, on
+ * the loop of the actor they were for: every loop calls it, so it counts
+ * atomically. Every user payload in this program is malloc'd or NULL. */
 static void on_drop(void* ctx, jzx_actor_id target, const jzx_message* msg,
                     jzx_drop_reason reason) {
-    unsigned long* dropped = ctx;
-    (*dropped)++;
+    atomic_ulong* dropped = ctx;
+    atomic_fetch_add(dropped, 1);
     free(msg->data);
 }
 
@@ -548,33 +690,69 @@ static double seconds_since(const struct timespec* t0) {
     return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-int main(void) {
+/* Closes the connections no terminate hook closed (a crash that no restart
+ * followed); called once no loop runs. Returns how many. */
+static unsigned ledger_sweep(ledger* l) {
+    unsigned n = 0;
+    while (l->head) {
+        conn_close(l->head);
+        n++;
+    }
+    return n;
+}
+
+int main(int argc, char** argv) {
+    uint32_t loops = 0; /* one per online core */
+    if (argc > 1) {
+        char* end = NULL;
+        long n = strtol(argv[1], &end, 10);
+        if (argc > 2 || *end != '\0' || n < 1 || n > 256) {
+            fprintf(stderr, "usage: %s [LOOPS]   (1..256; default: one per core)\n", argv[0]);
+            return 2;
+        }
+        loops = (uint32_t)n;
+    }
     signal(SIGPIPE, SIG_IGN); /* a vanished client is an EPIPE, not a dead process */
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
 
     uint16_t port = 0;
-    server srv = {.listen_fd = listen_local(&port)};
-    if (srv.listen_fd < 0) {
+    int listen_fd = listen_local(&port);
+    if (listen_fd < 0) {
         fprintf(stderr, "demo: cannot listen on 127.0.0.1: %s\n", strerror(errno));
         return 1;
     }
-    printf("demo: echo service on 127.0.0.1:%u, %d clients x %d lines\n", (unsigned)port, CLIENTS,
-           LINES_PER_CLIENT);
 
-    unsigned long dropped = 0;
+    atomic_ulong dropped;
+    atomic_init(&dropped, 0);
     jzx_config cfg;
     jzx_config_init(&cfg);
     cfg.on_drop = on_drop;
     cfg.drop_ctx = &dropped;
-    jzx_loop* loop = jzx_loop_create(&cfg);
-    if (!loop) {
-        fprintf(stderr, "demo: jzx_loop_create failed\n");
-        close(srv.listen_fd);
+    jzx_group* group = jzx_group_create(loops, &cfg); /* the configuration goes to every loop */
+    uint32_t n_loops = jzx_group_size(group);
+    tally* tallies = calloc(n_loops ? n_loops : 1, sizeof(*tallies));
+    unsigned* open_on = calloc(n_loops ? n_loops : 1, sizeof(*open_on));
+    if (!group || !tallies || !open_on) {
+        fprintf(stderr, "demo: jzx_group_create failed\n");
+        jzx_group_destroy(group);
+        free(tallies);
+        free(open_on);
+        close(listen_fd);
         return 1;
     }
+    jzx_loop* loop = jzx_group_loop(group, 0); /* the acceptor's, the pool's and stats' */
+    printf("demo: echo service on 127.0.0.1:%u, %u loop%s, %d clients x %d lines\n", (unsigned)port,
+           n_loops, n_loops == 1 ? "" : "s", CLIENTS, LINES_PER_CLIENT);
 
-    stats st = {0};
+    ledger led = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    server srv = {.listen_fd = listen_fd,
+                  .group = group,
+                  .loops = n_loops,
+                  .open_on = open_on,
+                  .tallies = tallies,
+                  .ledger = &led};
+    stats st = {.group = group};
     jzx_actor_id stats_id = 0;
     jzx_spawn_opts acceptor_opts = {
         .behavior = acceptor_behavior, .state = &srv, .name = "acceptor"};
@@ -582,9 +760,13 @@ int main(void) {
     /* No children yet; at most 10 restarts per second, then it gives up. */
     jzx_supervisor_init pool = {
         .supervisor = {.strategy = JZX_SUP_ONE_FOR_ONE, .intensity = 10, .period_ms = 1000}};
+    /* Before the run, this thread may set up every loop; all of it is on loop 0. */
     jzx_err err = jzx_spawn_supervisor(loop, &pool, 0, &srv.pool);
     if (err == JZX_OK) {
         err = jzx_spawn(loop, &acceptor_opts, &srv.self);
+    }
+    if (err == JZX_OK) {
+        err = jzx_monitor(loop, srv.self, srv.pool, &srv.pool_down);
     }
     if (err == JZX_OK) {
         st.acceptor = srv.self;
@@ -595,48 +777,78 @@ int main(void) {
     }
     if (err != JZX_OK) {
         fprintf(stderr, "demo: setup: %s\n", jzx_strerror(err));
-        jzx_loop_destroy(loop);
-        close(srv.listen_fd);
+        jzx_group_destroy(group);
+        free(tallies);
+        free(open_on);
+        close(listen_fd);
         return 1;
     }
 
-    /* The clients may connect before the loop runs: the kernel queues them. */
+    /* The clients may connect before the loops run: the kernel queues them. */
     client clients[CLIENTS];
     pthread_t threads[CLIENTS];
     int started = 0;
     for (int i = 0; i < CLIENTS; ++i) {
-        clients[i] = (client){.index = i, .port = port, .loop = loop, .stats = stats_id};
+        clients[i] =
+            (client){.index = i, .port = port, .group = group, .loop = loop, .stats = stats_id};
         if (pthread_create(&threads[i], NULL, client_main, &clients[i]) != 0) {
             fprintf(stderr, "demo: pthread_create failed\n");
-            jzx_loop_request_stop(loop);
+            jzx_group_request_stop(group);
             break;
         }
         started++;
     }
 
-    err = jzx_loop_run(loop); /* returns once stats and the acceptor have stopped */
+    /* Loop 0 runs here, the others on threads of their own; it returns once
+     * stats and the acceptor have stopped and every connection is closed. */
+    err = jzx_group_run(group);
     for (int i = 0; i < started; ++i) {
         pthread_join(threads[i], NULL);
     }
-    jzx_stats ls = {0};
-    jzx_err stats_err = jzx_loop_stats(loop, &ls);
-    jzx_loop_destroy(loop); /* after an early stop, the conns' terminate hooks close them */
+    uint64_t delivered = 0;
+    jzx_err stats_err = JZX_OK;
+    for (uint32_t k = 0; k < n_loops; ++k) {
+        jzx_stats ls = {0};
+        jzx_err e = jzx_loop_stats(jzx_group_loop(group, k), &ls);
+        stats_err = e != JZX_OK ? e : stats_err;
+        delivered += ls.messages_delivered;
+    }
+    jzx_group_destroy(group); /* after an early stop, the conns' terminate hooks close them */
+    unsigned swept = ledger_sweep(&led);
+    pthread_mutex_destroy(&led.lock);
     if (srv.listen_fd >= 0) {
         close(srv.listen_fd);
     }
     double elapsed = seconds_since(&t0);
 
+    tally all = {0};
+    printf("demo: connections per loop:");
+    for (uint32_t k = 0; k < n_loops; ++k) {
+        printf("%s loop %u: %u", k ? "," : "", k, tallies[k].conns);
+        all.conns += tallies[k].conns;
+        all.crashes += tallies[k].crashes;
+        all.restarts += tallies[k].restarts;
+        all.bytes += tallies[k].bytes;
+    }
+    printf("\n");
+    if (swept) {
+        printf("demo: %u connections closed after the run\n", swept);
+    }
     printf("demo: %u connections, %u lines and %lu bytes echoed and checked by the clients\n",
            srv.accepted, st.lines, st.bytes);
-    printf("demo: server wrote %lu bytes; %u crash requests, %u crashes, %u restarts\n", srv.bytes,
-           st.crashes_sent, srv.crashes, srv.restarts);
+    printf("demo: server wrote %lu bytes; %u crash requests, %u crashes, %u restarts\n", all.bytes,
+           st.crashes_sent, all.crashes, all.restarts);
     printf("demo: %llu messages delivered, %lu dropped, done in %.2f s\n",
-           (unsigned long long)ls.messages_delivered, dropped, elapsed);
+           (unsigned long long)delivered, atomic_load(&dropped), elapsed);
 
     bool ok = err == JZX_OK && stats_err == JZX_OK && started == CLIENTS && st.reports == CLIENTS &&
-              st.failed_clients == 0 && srv.accepted == CLIENTS &&
-              st.lines == CLIENTS * LINES_PER_CLIENT && st.bytes == srv.bytes &&
-              srv.crashes == CRASHING_CLIENTS && srv.restarts == CRASHING_CLIENTS;
+              st.failed_clients == 0 && srv.accepted == CLIENTS && all.conns == CLIENTS &&
+              swept == 0 && st.lines == CLIENTS * LINES_PER_CLIENT && st.bytes == all.bytes &&
+              all.crashes == CRASHING_CLIENTS && all.restarts == CRASHING_CLIENTS &&
+              atomic_load(&dropped) == 0;
+    free(srv.open);
+    free(tallies);
+    free(open_on);
     if (!ok) {
         fprintf(stderr, "demo: FAILED%s%s\n", err != JZX_OK ? ": " : "",
                 err != JZX_OK ? jzx_strerror(err) : "");

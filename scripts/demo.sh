@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Builds libjzx in Release and runs the demo: a supervised TCP echo service
-# on 127.0.0.1 driven by client threads through real sockets.
+# on 127.0.0.1 on every core (a group of loops, one per core; the acceptor on
+# loop 0 starts each connection's actor on the least-loaded loop), driven by
+# client threads through real sockets.
+# Usage: scripts/demo.sh [LOOPS]   (default: one loop per core; 1: a single loop)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
