@@ -8,7 +8,6 @@
 #define NO_SLOT UINT32_MAX
 #define TABLE_MIN 64u
 
-
 /* ---- slot table ---------------------------------------------------------- */
 
 /* The whole id is compared, so a stale id, or one made by another loop,
@@ -270,10 +269,10 @@ void jzx__actor_fail_later(jzx_loop* loop, jzx__actor* a) {
 }
 
 void jzx__exit(jzx_loop* loop, jzx__actor* a, jzx_exit_reason reason) {
-    jzx_actor_status status = reason == JZX_EXIT_NORMAL || reason == JZX_EXIT_SHUTDOWN ||
-                                      reason == JZX_EXIT_NOPROC
-                                  ? JZX_ACTOR_STOPPING
-                                  : JZX_ACTOR_FAILED;
+    jzx_actor_status status =
+        reason == JZX_EXIT_NORMAL || reason == JZX_EXIT_SHUTDOWN || reason == JZX_EXIT_NOPROC
+            ? JZX_ACTOR_STOPPING
+            : JZX_ACTOR_FAILED;
     if (a->ext && a->ext->on_stop && a->ext->on_stop(loop, a, status, reason)) {
         return; /* it ends by itself once its shutdown is done */
     }

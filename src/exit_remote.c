@@ -93,8 +93,7 @@ void jzx__xwatch_fire(jzx_loop* loop, jzx__mon* there, jzx__actor* a) {
     send_mon(loop, there, JZX__XOP_FIRE, watcher);
 }
 
-void jzx__xwatch_child(jzx__mon* m, jzx__actor* child, jzx_actor_id parent,
-                       uint32_t child_index) {
+void jzx__xwatch_child(jzx__mon* m, jzx__actor* child, jzx_actor_id parent, uint32_t child_index) {
     m->remote = true;
     m->peer = parent;
     m->child_index = child_index;
@@ -113,8 +112,8 @@ static bool watch_arrived(jzx_loop* loop, jzx__mon* there) {
     if (!t || refused) {
         jzx_actor_id watcher = there->peer;
         if (there->kind == JZX_TAG_SYS_NO_REPLY) {
-            there->note.u.no_reply.reason = refused ? there->note.u.no_reply.reason
-                                                    : JZX_ERR_NO_SUCH_ACTOR;
+            there->note.u.no_reply.reason =
+                refused ? there->note.u.no_reply.reason : JZX_ERR_NO_SUCH_ACTOR;
         } else {
             there->note.u.down = (jzx_down){there->peer_ref, there->about, JZX_EXIT_NOPROC};
         }

@@ -25,8 +25,8 @@ bool jzx__group_number_take(uint32_t* number, uint32_t* gen_base) {
         uint32_t n = (start + i) % JZX__GROUP_LIMIT;
         unsigned char free_flag = 0;
         /* acq_rel: the number's previous owner is done with it */
-        if (atomic_compare_exchange_strong_explicit(&taken[n], &free_flag, 1,
-                                                    memory_order_acq_rel, memory_order_relaxed)) {
+        if (atomic_compare_exchange_strong_explicit(&taken[n], &free_flag, 1, memory_order_acq_rel,
+                                                    memory_order_relaxed)) {
             uint32_t u = atomic_fetch_add_explicit(&uses[n], 1, memory_order_relaxed);
             /* Spread successive uses over the generation space; never 0. */
             *gen_base = (u * 2654435761u) % (JZX__GEN_LIMIT - 1u) + 1u;
@@ -62,8 +62,7 @@ void jzx__group_run_begin(jzx_loop* loop) {
          * until it finds itself idle; entries still queued stay counted. */
         uint64_t w = atomic_load_explicit(&g->work, memory_order_seq_cst);
         while (!atomic_compare_exchange_weak_explicit(&g->work, &w, g->n * BUSY + (w & (BUSY - 1)),
-                                                      memory_order_seq_cst,
-                                                      memory_order_seq_cst)) {
+                                                      memory_order_seq_cst, memory_order_seq_cst)) {
         }
         atomic_store_explicit(&g->done, false, memory_order_seq_cst);
     }
@@ -118,8 +117,8 @@ jzx_group* jzx_group_create(uint32_t loops, const jzx_config* cfg) {
     }
     jzx_config defaults;
     jzx_config_init(&defaults);
-    jzx_allocator a = cfg && cfg->allocator.alloc && cfg->allocator.free ? cfg->allocator
-                                                                         : defaults.allocator;
+    jzx_allocator a =
+        cfg && cfg->allocator.alloc && cfg->allocator.free ? cfg->allocator : defaults.allocator;
     jzx_group* g = a.alloc(a.ctx, sizeof(*g));
     if (!g) {
         return NULL;

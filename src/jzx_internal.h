@@ -352,30 +352,30 @@ typedef struct jzx__mon {
     struct jzx__mon* t_next;
     struct jzx__mon* w_prev; /* watcher's holding list */
     struct jzx__mon* w_next;
-    jzx_monitor_ref ref;    /* the monitor ref, or the request id (on the watcher's loop) */
-    jzx_timer_id deadline;  /* NO_REPLY (a request): its deadline timer, 0 if none */
-    uint32_t kind;          /* JZX_TAG_SYS_DOWN, _CHILD_EXIT or _NO_REPLY: what it watches for */
-    uint32_t child_index;   /* CHILD_EXIT only */
-    uint8_t xop;            /* between loops: what the receiving loop does (xloop.c) */
-    bool remote;            /* armed, with the other end on another loop of the group */
-    jzx_actor_id peer;      /* remote, and between loops: the other end's id */
+    jzx_monitor_ref ref;      /* the monitor ref, or the request id (on the watcher's loop) */
+    jzx_timer_id deadline;    /* NO_REPLY (a request): its deadline timer, 0 if none */
+    uint32_t kind;            /* JZX_TAG_SYS_DOWN, _CHILD_EXIT or _NO_REPLY: what it watches for */
+    uint32_t child_index;     /* CHILD_EXIT only */
+    uint8_t xop;              /* between loops: what the receiving loop does (xloop.c) */
+    bool remote;              /* armed, with the other end on another loop of the group */
+    jzx_actor_id peer;        /* remote, and between loops: the other end's id */
     jzx_monitor_ref peer_ref; /* the target's half: the ref (or request id) on the watcher's loop */
-    jzx_actor_id about;     /* between loops: the actor of the receiving loop it concerns */
-    struct jzx__mon* spare; /* on the loop's list of spare records; a request's second
-                               record on its way to another loop */
+    jzx_actor_id about;       /* between loops: the actor of the receiving loop it concerns */
+    struct jzx__mon* spare;   /* on the loop's list of spare records; a request's second
+                                 record on its way to another loop */
 } jzx__mon;
 
 /* A link between two actors, on both their lists; it becomes the EXIT note
  * of the end that survives and traps exits. */
 typedef struct jzx__link {
-    jzx__sys note; /* first */
+    jzx__sys note;             /* first */
     jzx__actor* end[2];        /* end[1] NULL: a half link, the other end on another loop */
     struct jzx__link* prev[2]; /* in end[i]'s list */
     struct jzx__link* next[2];
-    jzx_actor_id peer;         /* a half link: the other end's id */
-    jzx_actor_id about;        /* between loops: the end on the receiving loop */
-    uint8_t xop;               /* between loops: what the receiving loop does */
-    uint8_t reason;            /* an EXIT between loops: how `peer` ended */
+    jzx_actor_id peer;  /* a half link: the other end's id */
+    jzx_actor_id about; /* between loops: the end on the receiving loop */
+    uint8_t xop;        /* between loops: what the receiving loop does */
+    uint8_t reason;     /* an EXIT between loops: how `peer` ended */
 } jzx__link;
 
 /* A watch's record and ref, reserved before anything that could fail
@@ -631,8 +631,8 @@ void jzx__request_forget(jzx_loop* loop, jzx__mon* req);
 /* ---- between the loops of a group (xloop.c, group.c) ---------------------- */
 
 /* Internal tags of records travelling between loops (never delivered). */
-#define JZX__TAG_XMON 0xFFFF00F1u  /* a jzx__mon on its way */
-#define JZX__TAG_XLINK 0xFFFF00F2u /* a jzx__link on its way */
+#define JZX__TAG_XMON 0xFFFF00F1u   /* a jzx__mon on its way */
+#define JZX__TAG_XLINK 0xFFFF00F2u  /* a jzx__link on its way */
 #define JZX__TAG_XSPAWN 0xFFFF00F3u /* a jzx__xspawn on its way */
 
 /* What a record asks of the loop it reaches. */
@@ -674,10 +674,10 @@ typedef struct jzx__xchunk {
 typedef struct jzx__xq {
     /* producer (the source loop's thread) */
     jzx__xchunk* ptail;
-    uint32_t pidx;       /* next free entry of ptail */
-    uint64_t pushed;     /* entries written, published or not */
-    bool dirty;          /* has entries to publish */
-    jzx__sys* pending;   /* records that found no memory for a chunk, in order */
+    uint32_t pidx;     /* next free entry of ptail */
+    uint64_t pushed;   /* entries written, published or not */
+    bool dirty;        /* has entries to publish */
+    jzx__sys* pending; /* records that found no memory for a chunk, in order */
     jzx__sys* pending_tail;
     /* release: publishes the entries below it and the chunks they are in */
     _Alignas(64) _Atomic uint64_t published;
@@ -752,19 +752,18 @@ jzx_err jzx__xready(jzx_loop* loop, uint32_t dst);
 /* A spawn on another loop (spawn_on.c): the record goes there, the actor
  * starts, and the record comes back as the JZX_TAG_SYS_SPAWNED note. */
 typedef struct jzx__xspawn {
-    jzx__sys note;         /* first: becomes the JZX_TAG_SYS_SPAWNED note */
-    jzx_spawn_opts opts;   /* its name points into `strings` */
-    jzx_actor_id notify;   /* who learns the outcome, 0: nobody */
-    jzx_actor_id parent;   /* gets CHILD_EXIT, 0: none (may be on another loop) */
-    uint32_t child_index;  /* the parent's index for it */
+    jzx__sys note;           /* first: becomes the JZX_TAG_SYS_SPAWNED note */
+    jzx_spawn_opts opts;     /* its name points into `strings` */
+    jzx_actor_id notify;     /* who learns the outcome, 0: nobody */
+    jzx_actor_id parent;     /* gets CHILD_EXIT, 0: none (may be on another loop) */
+    uint32_t child_index;    /* the parent's index for it */
     const char* register_as; /* into `strings` too */
-    bool init_failed;      /* out: the error came from init */
-    uint8_t xop;           /* JZX__XOP_SPAWN there, JZX__XOP_SPAWNED back */
+    bool init_failed;        /* out: the error came from init */
+    uint8_t xop;             /* JZX__XOP_SPAWN there, JZX__XOP_SPAWNED back */
     char strings[];
 } jzx__xspawn;
 
-jzx__xspawn* jzx__xspawn_new(jzx_loop* loop, const jzx_spawn_opts* opts,
-                             const char* register_as);
+jzx__xspawn* jzx__xspawn_new(jzx_loop* loop, const jzx_spawn_opts* opts, const char* register_as);
 /* Starts it on loop `index` (this one: now, with the note posted here). */
 void jzx__xspawn_send(jzx_loop* loop, jzx__xspawn* rec, uint32_t index);
 
@@ -782,8 +781,7 @@ jzx_err jzx__xwatch(jzx_loop* loop, jzx__actor* w, jzx_actor_id target, uint32_t
 void jzx__xattach(jzx_loop* loop, jzx__mon* there, jzx_actor_id watcher, uint64_t ref,
                   jzx_actor_id target);
 /* A child started for a parent on another loop: its CHILD_EXIT half. */
-void jzx__xwatch_child(jzx__mon* m, jzx__actor* child, jzx_actor_id parent,
-                       uint32_t child_index);
+void jzx__xwatch_child(jzx__mon* m, jzx__actor* child, jzx_actor_id parent, uint32_t child_index);
 void jzx__xdetach(jzx_loop* loop, jzx__mon* by, jzx_actor_id target);
 void jzx__xunwatch(jzx_loop* loop, jzx__mon* half);
 void jzx__xwatch_fire(jzx_loop* loop, jzx__mon* there, jzx__actor* a);
@@ -845,7 +843,7 @@ struct jzx_loop {
     jzx__sys* xdeferred;     /* loop thread: records from other loops waiting for memory */
     uint64_t spawn_tickets;  /* loop thread: jzx_spawn_on tickets handed out */
     jzx__sys* xdeferred_tail;
-    bool counted_busy;       /* loop thread: counted in the group's busy loops */
+    bool counted_busy; /* loop thread: counted in the group's busy loops */
     /* Any thread reads it; the loop thread sets it before it blocks. seq_cst,
      * with the fence a producer issues after publishing: either the producer
      * sees it asleep and wakes it, or the loop sees the entries first. */

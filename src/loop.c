@@ -198,8 +198,8 @@ void jzx_loop_destroy(jzx_loop* loop) {
 /* ---- run ----------------------------------------------------------------- */
 
 static bool has_work_left(jzx_loop* loop) {
-    return loop->actors.live || loop->timers.count || loop->io.count ||
-           jzx__async_pending(loop) || loop->xdeferred;
+    return loop->actors.live || loop->timers.count || loop->io.count || jzx__async_pending(loop) ||
+           loop->xdeferred;
 }
 
 static void poll_uv(jzx_loop* loop, uv_run_mode mode) {
@@ -216,8 +216,7 @@ static void wait_for_work(jzx_loop* loop) {
     jzx__timers_arm(loop, jzx__now(loop), loop->cfg.io_poll_timeout_ms);
     if (loop->group) {
         atomic_store_explicit(&loop->asleep, true, memory_order_seq_cst);
-        if (jzx__xpending(loop) ||
-            atomic_load_explicit(&loop->group->done, memory_order_seq_cst)) {
+        if (jzx__xpending(loop) || atomic_load_explicit(&loop->group->done, memory_order_seq_cst)) {
             atomic_store_explicit(&loop->asleep, false, memory_order_relaxed);
             return;
         }

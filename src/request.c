@@ -77,7 +77,7 @@ void jzx__request_fired(jzx_loop* loop, jzx__mon* there) {
 }
 
 void jzx__request_deadline(jzx_loop* loop, jzx__mon* req) {
-    req->deadline = 0; /* this timer just fired */
+    req->deadline = 0;         /* this timer just fired */
     jzx__mon* by = req->spare; /* a remote target's loop is told by the spare */
     req->spare = NULL;
     decided(loop, req, by);
@@ -123,8 +123,7 @@ static void deliver_reply(jzx_loop* loop, jzx__mon* req, const jzx_message* msg)
 static jzx__mon* pending(jzx_loop* loop, jzx_request_id id) {
     jzx__mon* req = id ? jzx__handle_get(&loop->monitors, id) : NULL;
     /* A queued NO_REPLY has freed its id already, so a live id is pending. */
-    return req && req->kind == JZX_TAG_SYS_NO_REPLY &&
-                   req->watcher->status == JZX_ACTOR_RUNNING
+    return req && req->kind == JZX_TAG_SYS_NO_REPLY && req->watcher->status == JZX_ACTOR_RUNNING
                ? req
                : NULL;
 }

@@ -8,8 +8,7 @@
 
 #include <string.h>
 
-jzx__xspawn* jzx__xspawn_new(jzx_loop* loop, const jzx_spawn_opts* opts,
-                             const char* register_as) {
+jzx__xspawn* jzx__xspawn_new(jzx_loop* loop, const jzx_spawn_opts* opts, const char* register_as) {
     size_t name = opts->name ? strlen(opts->name) + 1u : 0;
     size_t reg = register_as ? strlen(register_as) + 1u : 0;
     jzx__xspawn* rec = jzx__alloc(loop, sizeof(*rec) + name + reg);
@@ -91,8 +90,7 @@ void jzx__xspawn_send(jzx_loop* loop, jzx__xspawn* rec, uint32_t index) {
 
 jzx_err jzx_spawn_on(jzx_loop* loop, uint32_t index, const jzx_spawn_opts* opts,
                      jzx_actor_id notify, uint64_t* out_ticket) {
-    if (!loop || !opts || !opts->behavior ||
-        index >= (loop->group ? loop->group->n : 1u)) {
+    if (!loop || !opts || !opts->behavior || index >= (loop->group ? loop->group->n : 1u)) {
         return JZX_ERR_INVALID_ARG;
     }
     if (loop->destroying) {

@@ -956,8 +956,8 @@ jzx_err jzx_supervisor_terminate_child(jzx_loop* loop, jzx_actor_id supervisor, 
     c->terminated = true;
     if (graceful(c)) {
         stop_gracefully(loop, sup, index);
-    } else if (c->state == C_RUNNING) {
-        stop_now(loop, sup, index);
+    } else if (c->state == C_RUNNING || c->state == C_STARTING) {
+        stop_now(loop, sup, index); /* one still starting is stopped when it reports */
     } else if (c->state == C_RESTARTING) {
         cancel_timer(loop, c);
         c->state = C_DOWN;

@@ -225,9 +225,8 @@ static void stop_arrived(jzx_loop* loop, const jzx__xmsg* m) {
 }
 
 jzx_err jzx__xexit(jzx_loop* loop, jzx_actor_id id, jzx_exit_reason reason) {
-    jzx__xmsg m = {.msg = {.tag = (uint32_t)reason, .len = JZX__STOP_EXIT},
-                   .target = id,
-                   .kind = JZX__X_STOP};
+    jzx__xmsg m = {
+        .msg = {.tag = (uint32_t)reason, .len = JZX__STOP_EXIT}, .target = id, .kind = JZX__X_STOP};
     return jzx__xsend(loop, jzx__remote_loop(loop, id), &m);
 }
 
@@ -236,7 +235,8 @@ jzx_err jzx__xstop(jzx_loop* loop, jzx_actor_id id, uint32_t how) {
     if (dst == UINT32_MAX) {
         return JZX_ERR_NO_SUCH_ACTOR;
     }
-    jzx__xmsg m = {.msg = {.tag = JZX_ACTOR_STOPPING, .len = how}, .target = id, .kind = JZX__X_STOP};
+    jzx__xmsg m = {
+        .msg = {.tag = JZX_ACTOR_STOPPING, .len = how}, .target = id, .kind = JZX__X_STOP};
     return jzx__xsend(loop, dst, &m);
 }
 
@@ -279,8 +279,8 @@ static void retry_deferred(jzx_loop* loop) {
  * message was refused, the record carries the reason to its NO_REPLY. */
 static void stamp_refused(jzx__xq* q, jzx__sys* rec) {
     jzx__mon* m = (jzx__mon*)rec;
-    if (rec->tag == JZX__TAG_XMON && m->kind == JZX_TAG_SYS_NO_REPLY &&
-        m->xop == JZX__XOP_WATCH && m->peer_ref == q->refused) {
+    if (rec->tag == JZX__TAG_XMON && m->kind == JZX_TAG_SYS_NO_REPLY && m->xop == JZX__XOP_WATCH &&
+        m->peer_ref == q->refused) {
         m->note.u.no_reply.reason = q->refused_err;
         q->refused = 0;
     }

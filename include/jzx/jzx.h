@@ -196,12 +196,12 @@ typedef enum jzx_actor_status {
 /** Why an actor ended, as reported to jzx_observer.on_actor_stop, to
  * terminate hooks, in JZX_TAG_SYS_DOWN and in JZX_TAG_SYS_EXIT. */
 typedef enum jzx_exit_reason {
-    JZX_EXIT_NORMAL = 0,   /**< it stopped (STOP, jzx_actor_stop) */
-    JZX_EXIT_FAIL = 1,     /**< it failed (FAIL, jzx_actor_fail, escalation, a linked actor's
-                              abnormal end, a failed init) */
-    JZX_EXIT_SHUTDOWN = 2, /**< stopped by its supervisor (group restart, supervisor exit, or
-                              the undo of a jzx_spawn_supervisor that failed), or ended by
-                              jzx_loop_destroy (terminate hooks only) */
+    JZX_EXIT_NORMAL = 0,      /**< it stopped (STOP, jzx_actor_stop) */
+    JZX_EXIT_FAIL = 1,        /**< it failed (FAIL, jzx_actor_fail, escalation, a linked actor's
+                                 abnormal end, a failed init) */
+    JZX_EXIT_SHUTDOWN = 2,    /**< stopped by its supervisor (group restart, supervisor exit, or
+                                 the undo of a jzx_spawn_supervisor that failed), or ended by
+                                 jzx_loop_destroy (terminate hooks only) */
     JZX_EXIT_NOPROC = 3,      /**< (0.2) the monitored actor did not exist (a DOWN), or a proxy
                                  ended by jzx_actor_exit stood for none (0.3) */
     JZX_EXIT_NOCONNECTION = 4 /**< (0.3) a proxy's node became unreachable (libjzx-nats) */

@@ -68,7 +68,7 @@ JZX_NATS_API void jzx_node_stop(jzx_node* node);
  * decided within timeout_ms), NO_MEMORY, LOOP_CLOSED. Owner thread, from a
  * behaviour or while the loop is not running. */
 JZX_NATS_API jzx_err jzx_node_lookup(jzx_node* node, const char* node_name, const char* actor_name,
-                        uint32_t timeout_ms, jzx_actor_id* out_proxy);
+                                     uint32_t timeout_ms, jzx_actor_id* out_proxy);
 
 /** How payloads of one tag become bytes and back. `encode` returns bytes
  * allocated with jzx_loop_alloc (the runtime frees them); `decode` returns
@@ -91,15 +91,15 @@ JZX_NATS_API jzx_err jzx_node_set_codec(jzx_node* node, uint32_t tag, const jzx_
 
 /** What a node has done so far. */
 typedef struct jzx_node_stats {
-    uint64_t frames_sent;      /**< frames handed to NATS (messages, requests, replies) */
-    uint64_t frames_received;  /**< frames taken from NATS, heartbeats included */
-    uint64_t bad_frames;       /**< dropped: truncated, unknown node or type, codec failed */
-    uint64_t remote_drops;     /**< messages that arrived here for an actor gone or full */
-    uint64_t unreachable;      /**< payloads given to on_drop with JZX_DROP_UNREACHABLE */
-    uint64_t slow_consumer;    /**< messages NATS dropped because this node lagged */
-    uint64_t reconnects;       /**< times the connection to NATS came back */
-    uint32_t nodes_up;         /**< other nodes heard within down_after_ms */
-    uint32_t proxies;          /**< live proxies */
+    uint64_t frames_sent;     /**< frames handed to NATS (messages, requests, replies) */
+    uint64_t frames_received; /**< frames taken from NATS, heartbeats included */
+    uint64_t bad_frames;      /**< dropped: truncated, unknown node or type, codec failed */
+    uint64_t remote_drops;    /**< messages that arrived here for an actor gone or full */
+    uint64_t unreachable;     /**< payloads given to on_drop with JZX_DROP_UNREACHABLE */
+    uint64_t slow_consumer;   /**< messages NATS dropped because this node lagged */
+    uint64_t reconnects;      /**< times the connection to NATS came back */
+    uint32_t nodes_up;        /**< other nodes heard within down_after_ms */
+    uint32_t proxies;         /**< live proxies */
 } jzx_node_stats;
 
 /** Fill `out`. Errors: INVALID_ARG (NULL). Owner thread. */

@@ -158,8 +158,7 @@ jzx_err jzx_node_set_codec(jzx_node* node, uint32_t tag, const jzx_codec* codec)
     if (!codec) {
         return JZX_OK;
     }
-    jzx__codec_entry* grown =
-        jzx_loop_alloc(node->loop, sizeof(*grown) * (node->ncodecs + 1u));
+    jzx__codec_entry* grown = jzx_loop_alloc(node->loop, sizeof(*grown) * (node->ncodecs + 1u));
     if (!grown) {
         return JZX_ERR_NO_MEMORY;
     }
@@ -191,7 +190,8 @@ jzx_err jzx__publish(jzx_node* node, const jzx__peer* to, jzx__frame* f, bool re
         snprintf(subj, sizeof(subj), "%s.node.%s", node->cluster, to->name);
         snprintf(reply, sizeof(reply), "%s.nr.%s.%s", node->cluster, node->name, to->name);
     } else {
-        snprintf(subj, sizeof(subj), "%s", f->type == JZX__W_EXIT ? node->subj_exit : node->subj_hb);
+        snprintf(subj, sizeof(subj), "%s",
+                 f->type == JZX__W_EXIT ? node->subj_exit : node->subj_hb);
     }
     natsStatus s = reply_nr ? natsConnection_PublishRequest(node->nc, subj, reply, buf, (int)n)
                             : natsConnection_Publish(node->nc, subj, buf, (int)n);
@@ -550,8 +550,7 @@ static jzx_err subscribe_all(jzx_node* node) {
         natsSubscription_SetPendingLimits(s->sub, PENDING_MSGS, PENDING_BYTES);
     }
     /* The subscriptions are known to the server before anyone is told of us. */
-    return natsConnection_FlushTimeout(node->nc, 5000) == NATS_OK ? JZX_OK
-                                                                  : JZX_ERR_IO_REG_FAILED;
+    return natsConnection_FlushTimeout(node->nc, 5000) == NATS_OK ? JZX_OK : JZX_ERR_IO_REG_FAILED;
 }
 
 static jzx_err open_connection(jzx_node* node, const char* url) {
@@ -831,8 +830,7 @@ static jzx_err lookup_reply(jzx_node* node, natsMsg* reply, jzx_actor_id* out) {
     if (!f.tag) {
         return JZX_ERR_NO_SUCH_ACTOR;
     }
-    jzx__peer* p =
-        jzx__peer_heard(node, f.node, f.node_len, f.incarnation, jzx__nats_now_ms());
+    jzx__peer* p = jzx__peer_heard(node, f.node, f.node_len, f.incarnation, jzx__nats_now_ms());
     return p ? jzx__proxy_get(node, p, f.to, out) : JZX_ERR_NO_MEMORY;
 }
 
@@ -871,7 +869,8 @@ jzx_err jzx_node_get_stats(jzx_node* node, jzx_node_stats* out) {
     out->slow_consumer = 0;
     for (int k = 0; k < JZX__IN_SUBS; ++k) {
         int64_t dropped = 0;
-        if (node->subs[k].sub && natsSubscription_GetDropped(node->subs[k].sub, &dropped) == NATS_OK) {
+        if (node->subs[k].sub &&
+            natsSubscription_GetDropped(node->subs[k].sub, &dropped) == NATS_OK) {
             out->slow_consumer += (uint64_t)dropped;
         }
     }

@@ -266,8 +266,7 @@ void jzx__deliver_frame(jzx_node* node, jzx__peer* peer, const jzx__frame* f) {
             jzx_message req = {.request = f->ref, .sender = f->to};
             err = jzx_reply_as(node->loop, from, &req, data, len, f->tag);
             if (err != JZX_OK) {
-                jzx_loop_drop(node->loop, f->to,
-                              &(jzx_message){data, len, f->tag, from, 0, f->ref},
+                jzx_loop_drop(node->loop, f->to, &(jzx_message){data, len, f->tag, from, 0, f->ref},
                               JZX_DROP_LATE_REPLY);
             }
             return;
