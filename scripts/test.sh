@@ -18,18 +18,19 @@
 #      directory, reads the man pages, pip-installs the Python binding into a
 #      venv and runs its hello world and tests against the installed library,
 #  11. checks formatting against .clang-format,
-#  12. builds the benchmarks and the CAF and Erlang peers and runs each
+#  12. runs each libFuzzer harness of test/fuzz for 60 s (scripts/fuzz.sh),
+#  13. builds the benchmarks and the CAF and Erlang peers and runs each
 #      program and workload once at a tiny scale (a smoke run: output and
 #      exit status, no timing).
 # Usage: scripts/test.sh [stage ...]
-#   stages: unit asan tsan valgrind install abi docs python deb newcomer format bench
+#   stages: unit asan tsan valgrind install abi docs python deb newcomer format fuzz bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 
 jobs=$(nproc)
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(unit asan tsan valgrind install abi docs python deb newcomer format bench)
+[ ${#stages[@]} -gt 0 ] || stages=(unit asan tsan valgrind install abi docs python deb newcomer format fuzz bench)
 
 say() { printf '\n== %s ==\n' "$*"; }
 
@@ -185,6 +186,12 @@ for stage in "${stages[@]}"; do
   format)
     say "format: clang-format --dry-run --Werror"
     git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
+    ;;
+  fuzz)
+    say "fuzz: each libFuzzer harness for ${JZX_FUZZ_SECONDS:-60} s (ASan+UBSan); a crash fails, its reproducer kept"
+    for h in fuzz_api; do
+      scripts/fuzz.sh "$h" "${JZX_FUZZ_SECONDS:-60}"
+    done
     ;;
   bench)
     say "bench: build the benchmarks (Release), run each program and workload once, tiny scale"

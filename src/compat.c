@@ -46,8 +46,9 @@ typedef struct init_01 {
 
 /* ---- jzx_spawn ----------------------------------------------------------- */
 
-JZX_API jzx_err jzx__spawn_01(jzx_loop* loop, const opts_01* o, jzx_actor_id* out_id)
-    __attribute__((symver("jzx_spawn@JZX_0.1")));
+/* An asm directive rather than the symver attribute, which clang lacks. */
+__asm__(".symver jzx__spawn_01, jzx_spawn@JZX_0.1");
+JZX_API jzx_err jzx__spawn_01(jzx_loop* loop, const opts_01* o, jzx_actor_id* out_id);
 
 jzx_err jzx__spawn_01(jzx_loop* loop, const opts_01* o, jzx_actor_id* out_id) {
     if (!o) {
@@ -122,7 +123,11 @@ static jzx_supervisor_init* convert(convs* cs, const init_01* src) {
     *dst = (jzx_supervisor_init){
         .children = n ? kids : (const jzx_child_spec*)src->children,
         .child_count = src->child_count,
-        .supervisor = {p->strategy, p->intensity, p->period_ms, p->backoff, p->backoff_delay_ms}};
+        .supervisor = {.strategy = p->strategy,
+                       .intensity = p->intensity,
+                       .period_ms = p->period_ms,
+                       .backoff = p->backoff,
+                       .backoff_delay_ms = p->backoff_delay_ms}};
     for (size_t i = 0; i < n && !cs->failed; ++i) {
         const spec_01* c = &src->children[i];
         kids[i] = (jzx_child_spec){.behavior = c->behavior,
@@ -139,9 +144,9 @@ static jzx_supervisor_init* convert(convs* cs, const init_01* src) {
     return dst;
 }
 
+__asm__(".symver jzx__spawn_supervisor_01, jzx_spawn_supervisor@JZX_0.1");
 JZX_API jzx_err jzx__spawn_supervisor_01(jzx_loop* loop, const init_01* init, jzx_actor_id parent,
-                                         jzx_actor_id* out_id)
-    __attribute__((symver("jzx_spawn_supervisor@JZX_0.1")));
+                                         jzx_actor_id* out_id);
 
 jzx_err jzx__spawn_supervisor_01(jzx_loop* loop, const init_01* init, jzx_actor_id parent,
                                  jzx_actor_id* out_id) {
