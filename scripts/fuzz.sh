@@ -17,7 +17,7 @@ CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJZX_SANITI
   -DJZX_WITH_NATS=ON -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link -fno-integrated-as" >/dev/null
 # Only the harnesses: a sanitized libjzx.so would need the sanitizer
 # runtimes at link time.
-harnesses=(fuzz_api)
+harnesses=(fuzz_api fuzz_wire)
 cmake --build build-fuzz -j"$(nproc)" --target "${harnesses[@]}" >build-fuzz/build.log 2>&1 ||
   { tail -30 build-fuzz/build.log >&2; exit 1; }
 [ "$harness" = build ] && exit 0
@@ -29,6 +29,12 @@ artifacts=build-fuzz/artifacts/$harness
 mkdir -p "$corpus" "$artifacts"
 [ -d "test/fuzz/corpus/$harness" ] && cp -n "test/fuzz/corpus/$harness"/* "$corpus"/ 2>/dev/null || true
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# Inputs that once found a bug (test/fuzz/regress/HARNESS) replay first.
+if compgen -G "test/fuzz/regress/$harness/*" >/dev/null; then
+  "$bin" test/fuzz/regress/"$harness"/* >"build-fuzz/$harness.regress.log" 2>&1 ||
+    { echo "fuzz: $harness fails a regression input:" >&2; tail -30 "build-fuzz/$harness.regress.log" >&2; exit 1; }
+  echo "fuzz: $harness passes its $(ls test/fuzz/regress/"$harness" | wc -l) regression input(s)"
+fi
 rc=0
 "$bin" "$corpus" -max_total_time="$seconds" -max_len=1024 -timeout=20 -rss_limit_mb=4096 \
   -artifact_prefix="$artifacts/" -print_final_stats=1 >"build-fuzz/$harness.log" 2>&1 || rc=$?

@@ -439,7 +439,8 @@ static void take_frame(jzx_node* node, const jzx__inbound* in) {
     case JZX__W_SEND:
     case JZX__W_REQUEST:
     case JZX__W_REPLY:
-        if (in->kind != JZX__IN_NODE) {
+        /* Reserved tags are the runtime's own: no remote node may send one. */
+        if (in->kind != JZX__IN_NODE || f.tag >= JZX_TAG_SYS_MIN) {
             node->stats.bad_frames++;
             break;
         }
@@ -739,7 +740,8 @@ static void teardown(jzx_node* node) {
     node_free(node);
 }
 
-jzx_err jzx_node_start(jzx_loop* loop, const jzx_node_opts* opts, jzx_node** out) {
+/* Everything of a start but the connection (the wire fuzzer's node). */
+static jzx_err open_node(jzx_loop* loop, const jzx_node_opts* opts, jzx_node** out) {
     if (!loop || !opts || !out || !opts->url || !opts->cluster || !opts->name ||
         !cluster_ok(opts->cluster) || !jzx__wire_name_ok(opts->name, strlen(opts->name))) {
         return JZX_ERR_INVALID_ARG;
@@ -776,9 +778,21 @@ jzx_err jzx_node_start(jzx_loop* loop, const jzx_node_opts* opts, jzx_node** out
         return JZX_ERR_NAME_TAKEN;
     }
     jzx_err err = attach(node);
-    if (err == JZX_OK) {
-        err = open_connection(node, opts->url);
+    if (err != JZX_OK) {
+        teardown(node);
+        return err;
     }
+    *out = node;
+    return JZX_OK;
+}
+
+jzx_err jzx_node_start(jzx_loop* loop, const jzx_node_opts* opts, jzx_node** out) {
+    jzx_node* node = NULL;
+    jzx_err err = open_node(loop, opts, &node);
+    if (err != JZX_OK) {
+        return err;
+    }
+    err = open_connection(node, opts->url);
     if (err == JZX_OK) {
         err = subscribe_all(node);
     }
@@ -789,6 +803,23 @@ jzx_err jzx_node_start(jzx_loop* loop, const jzx_node_opts* opts, jzx_node** out
     publish_beat(node, JZX__W_HB);
     *out = node;
     return JZX_OK;
+}
+
+jzx_err jzx__node_offline(jzx_loop* loop, const jzx_node_opts* opts, jzx_node** out) {
+    /* A connection would have initialised libnats; its messages need it. */
+    if (nats_Open(-1) != NATS_OK) {
+        return JZX_ERR_NO_MEMORY;
+    }
+    return open_node(loop, opts, out);
+}
+
+void jzx__node_feed(jzx_node* node, uint8_t kind, const char* subject, const char* reply,
+                    const void* bytes, size_t n) {
+    jzx__inbound in = {.kind = (uint8_t)(kind % JZX__IN_SUBS), .at_ms = jzx__nats_now_ms()};
+    if (natsMsg_Create(&in.msg, subject, reply, bytes, (int)n) == NATS_OK) {
+        take(node, &in);
+        natsMsg_Destroy(in.msg);
+    }
 }
 
 void jzx_node_stop(jzx_node* node) {

@@ -150,4 +150,11 @@ void jzx__proxies_free(jzx_node* node);
 /* Delivery of a SEND, REQUEST or REPLY frame from `peer`. */
 void jzx__deliver_frame(jzx_node* node, jzx__peer* peer, const jzx__frame* f);
 
+/* For the wire fuzzer (test/fuzz/fuzz_wire.c): a node that never connects
+ * (what it publishes fails quietly), and a message handed to it as if
+ * libnats had delivered it on subscription `kind`. */
+jzx_err jzx__node_offline(jzx_loop* loop, const jzx_node_opts* opts, jzx_node** out);
+void jzx__node_feed(jzx_node* node, uint8_t kind, const char* subject, const char* reply,
+                    const void* bytes, size_t n);
+
 #endif
