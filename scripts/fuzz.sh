@@ -17,7 +17,7 @@ CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJZX_SANITI
   -DJZX_WITH_NATS=ON -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link -fno-integrated-as" >/dev/null
 # Only the harnesses: a sanitized libjzx.so would need the sanitizer
 # runtimes at link time.
-harnesses=(fuzz_api fuzz_wire)
+harnesses=(fuzz_api fuzz_wire fuzz_group)
 cmake --build build-fuzz -j"$(nproc)" --target "${harnesses[@]}" >build-fuzz/build.log 2>&1 ||
   { tail -30 build-fuzz/build.log >&2; exit 1; }
 [ "$harness" = build ] && exit 0

@@ -189,7 +189,7 @@ for stage in "${stages[@]}"; do
     ;;
   fuzz)
     say "fuzz: each libFuzzer harness for ${JZX_FUZZ_SECONDS:-60} s (ASan+UBSan); a crash fails, its reproducer kept"
-    for h in fuzz_api fuzz_wire; do
+    for h in fuzz_api fuzz_group fuzz_wire; do
       scripts/fuzz.sh "$h" "${JZX_FUZZ_SECONDS:-60}"
     done
     ;;
