@@ -19,18 +19,19 @@
 #      venv and runs its hello world and tests against the installed library,
 #  11. checks formatting against .clang-format,
 #  12. runs each libFuzzer harness of test/fuzz for 60 s (scripts/fuzz.sh),
-#  13. builds the benchmarks and the CAF and Erlang peers and runs each
+#  13. soaks a group on every core with a NATS node for 60 s (scripts/soak.sh),
+#  14. builds the benchmarks and the CAF and Erlang peers and runs each
 #      program and workload once at a tiny scale (a smoke run: output and
 #      exit status, no timing).
 # Usage: scripts/test.sh [stage ...]
-#   stages: unit asan tsan valgrind install abi docs python deb newcomer format fuzz bench
+#   stages: unit asan tsan valgrind install abi docs python deb newcomer format fuzz soak bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 
 jobs=$(nproc)
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(unit asan tsan valgrind install abi docs python deb newcomer format fuzz bench)
+[ ${#stages[@]} -gt 0 ] || stages=(unit asan tsan valgrind install abi docs python deb newcomer format fuzz soak bench)
 
 say() { printf '\n== %s ==\n' "$*"; }
 
@@ -186,6 +187,10 @@ for stage in "${stages[@]}"; do
   format)
     say "format: clang-format --dry-run --Werror"
     git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
+    ;;
+  soak)
+    say "soak: a group on every core with a NATS node for ${JZX_SOAK_MINUTES:-1} min (RSS bound, stuck loops, payload ledger)"
+    scripts/soak.sh "${JZX_SOAK_MINUTES:-1}"
     ;;
   fuzz)
     say "fuzz: each libFuzzer harness for ${JZX_FUZZ_SECONDS:-60} s (ASan+UBSan); a crash fails, its reproducer kept"
