@@ -202,6 +202,7 @@ struct kid {
     int crash_from, crash_to; /* incarnations (init calls) in [from, to] fail once running */
     int fail_inits;           /* init calls 1..n fail with JZX_ERR_UNKNOWN; -1: every one */
     int gate_from;            /* init calls from this one on wait for the gate; 0: none */
+    int stop_in_init;         /* init calls 1..n stop their actor (and return JZX_OK) */
     int on_shutdown;          /* SD_* */
     uint32_t finish_ms;       /* SD_FINISH: stops this long after its SHUTDOWN */
     jzx_actor_id hello_to;    /* init sends it CMD_HELLO */
@@ -265,6 +266,9 @@ static jzx_err kid_init(jzx_context* ctx, void* arg, void** state) {
     }
     if (k->hello_to) {
         CHECK_OK(jzx_send(ctx->loop, k->hello_to, (void*)(uintptr_t)ctx->self, 0, CMD_HELLO));
+    }
+    if (n <= k->stop_in_init) {
+        CHECK_OK(jzx_actor_stop(ctx->loop, ctx->self)); /* it ends once init returns */
     }
     atomic_fetch_add(&k->inits, 1); /* last: whoever sees it sees the rest */
     return JZX_OK;
@@ -2087,6 +2091,115 @@ static void spawn_on_plain_parent_without_notify(void** state) {
     finish_group();
 }
 
+/* ---- a child that ends inside its init ---------------------------------------------------- */
+
+static kid* zk;
+
+static int s_ended_in_init(jzx_context* ctx) {
+    switch (C.phase) {
+    case 0:
+        AWAIT_MS(atomic_load(&zk->inits) == 2 && cid(0) != 0 && cid(0) == atomic_load(&zk->id),
+                 2000);
+        go(1);
+        return 0;
+    case 1:
+        if (in_phase() < 30) {
+            return 0;
+        }
+        CHECK_EQ(atomic_load(&zk->inits), 2);
+        CHECK_OK(jzx_actor_stop(ctx->loop, C.sup));
+        go(2);
+        return 0;
+    default:
+        AWAIT(C.exits == 1);
+        return 1;
+    }
+}
+
+/* A permanent child whose first init stops it (and succeeds): the actor
+ * starts and ends at once. On the supervisor's loop its CHILD_EXIT is
+ * queued after the start and the child is restarted; on loop 1 the same
+ * must hold, although its CHILD_EXIT travels back before its SPAWNED. */
+static void remote_child_ending_inside_init_is_restarted(void** state) {
+    (void)state;
+    group_new();
+    zk = kid_new("z");
+    zk->stop_in_init = 1;
+    jzx_child_spec spec = spec_of(zk, 2);
+    start_ctl(s_ended_in_init);
+    C.sup = start_sup(&spec, 1, policy(JZX_SUP_ONE_FOR_ONE, 0));
+    run_group();
+    CHECK_EQ(atomic_load(&zk->reasons[JZX_EXIT_NORMAL]), 1);
+    CHECK_EQ(stats_of(L0).restarts, 1);
+    if (atomic_load(&zk->inits) == 1) {
+        note("the child that ended inside its first init was never restarted: the supervisor "
+             "took it for running (child_id gave its stale id)");
+    }
+    finish_group();
+}
+
+/* ---- a stop that needs memory -------------------------------------------------------------- */
+
+static kid* mq;
+static jzx_actor_id blocker;
+
+/* On loop 1: holds its loop at the gate, then ends. */
+static jzx_behavior_result blocker_behavior(jzx_context* ctx, const jzx_message* msg) {
+    (void)ctx;
+    (void)msg;
+    gate_wait();
+    return JZX_BEHAVIOR_STOP;
+}
+
+static int s_stop_without_memory(jzx_context* ctx) {
+    switch (C.phase) {
+    case 0:
+        AWAIT(cid(0) != 0);
+        C.ids[0] = cid(0);
+        CHECK_OK(jzx_send(ctx->loop, blocker, NULL, 0, CMD_PING));
+        go(1);
+        return 0;
+    case 1: {
+        AWAIT(atomic_load(&gate_waiting) == 1); /* loop 1 takes nothing from its queues */
+        /* Fill the queue to loop 1 until it cannot grow, then stop the
+         * supervisor: its stop of the child on loop 1 needs a place in it. */
+        th_alloc_fail_all(1);
+        int sent = 0;
+        while (sent < 1000 && jzx_send(ctx->loop, C.ids[0], NULL, 0, 99) == JZX_OK) {
+            sent++;
+        }
+        jzx_err stop = jzx_actor_stop(ctx->loop, C.sup);
+        th_alloc_fail_all(0);
+        CHECK_OK(stop);
+        CHECK(sent < 1000);
+        atomic_store(&gate_open, 1);
+        go(2);
+        return 0;
+    }
+    default:
+        AWAIT_MS(C.exits == 1 && atomic_load(&mq->terms) == 1, 3000);
+        return 1;
+    }
+}
+
+/* A supervisor stopped while the queue to loop 1 cannot grow (no memory,
+ * loop 1 busy): the stop of its child there must not be lost, or that child
+ * runs on unsupervised and the group never becomes idle. */
+static void remote_stop_not_lost_when_queue_cannot_grow(void** state) {
+    (void)state;
+    group_new();
+    mq = kid_new("m");
+    jzx_child_spec spec = spec_of(mq, 2);
+    start_ctl(s_stop_without_memory);
+    C.sup = start_sup(&spec, 1, policy(JZX_SUP_ONE_FOR_ONE, 0));
+    blocker = th_spawn(L1, blocker_behavior, NULL);
+    run_group();
+    if (atomic_load(&mq->terms) != 1) {
+        note("the child on loop 1 outlived its supervisor: the stop was lost to memory");
+    }
+    finish_group();
+}
+
 /* ---- stress ----------------------------------------------------------------------------- */
 
 #define WORKERS 20
@@ -2227,6 +2340,8 @@ int main(int argc, char** argv) {
         cmocka_unit_test_teardown(supervisor_failed_with_remote_children_running_and_starting,
                                   teardown),
         cmocka_unit_test_teardown(stray_of_ended_supervisor_ends_as_shut_down, teardown),
+        cmocka_unit_test_teardown(remote_child_ending_inside_init_is_restarted, teardown),
+        cmocka_unit_test_teardown(remote_stop_not_lost_when_queue_cannot_grow, teardown),
         cmocka_unit_test_teardown(spec_check_of_loops, teardown),
         cmocka_unit_test_teardown(spawn_on_plain_parent_gets_child_exit, teardown),
         cmocka_unit_test_teardown(spawn_on_plain_parent_without_notify, teardown),
