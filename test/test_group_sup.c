@@ -48,6 +48,7 @@ enum { SD_STOP = 0, SD_IGNORE = 1, SD_FINISH = 2 };
 #define MAXKIDS 24
 #define MAXINC 64       /* incarnations recorded per child (a ring beyond that) */
 #define PHASE_MS 10000u /* longest wait for anything that should take milliseconds */
+#define SHORT_MS 1500u  /* the same, where a library bug makes the wait time out */
 #define WATCHDOG_S 30   /* a run still going after this is stopped (and fails) */
 
 /* ---- failed checks ----------------------------------------------------------
@@ -459,7 +460,7 @@ static jzx_behavior_result ctl_behavior(jzx_context* ctx, const jzx_message* msg
     }
     int done = 0;
     if (C.phase == P_ABORT) {
-        if (in_phase() > 500) {
+        if (in_phase() > 200) {
             jzx_group_request_stop(G); /* leftovers go with the group */
             done = 1;
         }
@@ -1248,7 +1249,7 @@ static int s_temp_init(jzx_context* ctx) {
         return 0;
     }
     case 1:
-        AWAIT_MS(cid_err(C.idx[0]) == JZX_ERR_INVALID_ARG, 2000);
+        AWAIT_MS(cid_err(C.idx[0]) == JZX_ERR_INVALID_ARG, SHORT_MS);
         go(2);
         return 0;
     case 2:
@@ -1615,7 +1616,7 @@ static int s_terminate_starting(jzx_context* ctx) {
         return 0;
     }
     case 2:
-        AWAIT_MS(atomic_load(&sk1->terms) == 1, 3000); /* the stray start, stopped */
+        AWAIT_MS(atomic_load(&sk1->terms) == 1, SHORT_MS); /* the stray start, stopped */
         AWAIT(cid(C.idx[1]) != 0);
         CHECK(cid(C.idx[1]) == atomic_load(&sk2->id));
         go(3);
@@ -2099,7 +2100,7 @@ static int s_ended_in_init(jzx_context* ctx) {
     switch (C.phase) {
     case 0:
         AWAIT_MS(atomic_load(&zk->inits) == 2 && cid(0) != 0 && cid(0) == atomic_load(&zk->id),
-                 2000);
+                 SHORT_MS);
         go(1);
         return 0;
     case 1:
@@ -2177,7 +2178,7 @@ static int s_stop_without_memory(jzx_context* ctx) {
         return 0;
     }
     default:
-        AWAIT_MS(C.exits == 1 && atomic_load(&mq->terms) == 1, 3000);
+        AWAIT_MS(C.exits == 1 && atomic_load(&mq->terms) == 1, SHORT_MS);
         return 1;
     }
 }
