@@ -2099,6 +2099,7 @@ static kid* zk;
 static int s_ended_in_init(jzx_context* ctx) {
     switch (C.phase) {
     case 0:
+        C.ids[0] = cid(0); /* what the supervisor believes */
         AWAIT_MS(atomic_load(&zk->inits) == 2 && cid(0) != 0 && cid(0) == atomic_load(&zk->id),
                  SHORT_MS);
         go(1);
@@ -2134,7 +2135,8 @@ static void remote_child_ending_inside_init_is_restarted(void** state) {
     CHECK_EQ(stats_of(L0).restarts, 1);
     if (atomic_load(&zk->inits) == 1) {
         note("the child that ended inside its first init was never restarted: the supervisor "
-             "took it for running (child_id gave its stale id)");
+             "took it for running (child_id gave %s)",
+             C.ids[0] && C.ids[0] == atomic_load(&zk->id) ? "the ended incarnation's id" : "0");
     }
     finish_group();
 }
