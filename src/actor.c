@@ -645,7 +645,7 @@ static void sys_after(jzx_loop* loop, const jzx_message* msg) {
         msg->tag == JZX_TAG_SYS_NO_REPLY) {
         jzx__exit_release(loop, msg->data);
     } else if (msg->tag == JZX_TAG_SYS_SPAWNED) {
-        jzx__free(loop, msg->data); /* the spawn's record */
+        jzx__xspawn_done(loop, msg->data); /* the spawn's record */
     }
 }
 

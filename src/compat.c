@@ -120,14 +120,13 @@ static jzx_supervisor_init* convert(convs* cs, const init_01* src) {
     }
     jzx_child_spec* kids = (jzx_child_spec*)(dst + 1);
     const policy_01* p = &src->supervisor;
-    *dst = (jzx_supervisor_init){
-        .children = n ? kids : (const jzx_child_spec*)src->children,
-        .child_count = src->child_count,
-        .supervisor = {.strategy = p->strategy,
-                       .intensity = p->intensity,
-                       .period_ms = p->period_ms,
-                       .backoff = p->backoff,
-                       .backoff_delay_ms = p->backoff_delay_ms}};
+    *dst = (jzx_supervisor_init){.children = n ? kids : (const jzx_child_spec*)src->children,
+                                 .child_count = src->child_count,
+                                 .supervisor = {.strategy = p->strategy,
+                                                .intensity = p->intensity,
+                                                .period_ms = p->period_ms,
+                                                .backoff = p->backoff,
+                                                .backoff_delay_ms = p->backoff_delay_ms}};
     for (size_t i = 0; i < n && !cs->failed; ++i) {
         const spec_01* c = &src->children[i];
         kids[i] = (jzx_child_spec){.behavior = c->behavior,

@@ -5,6 +5,8 @@
  */
 #include "jzx_internal.h"
 
+#include <sched.h>
+
 #include <string.h>
 #include <unistd.h>
 
@@ -140,6 +142,7 @@ jzx_group* jzx_group_create(uint32_t loops, const jzx_config* cfg) {
     atomic_init(&g->work, 0);
     atomic_init(&g->done, false);
     atomic_init(&g->running, 0);
+    atomic_init(&g->gate, 0);
     if (pthread_rwlock_init(&g->names_lock, NULL) != 0) {
         jzx__group_number_give(g->number);
         group_free(g);
@@ -171,8 +174,17 @@ jzx_loop* jzx_group_loop(jzx_group* group, uint32_t index) {
     return group && index < group->n ? group->loops[index] : NULL;
 }
 
+enum { GATE_WAIT, GATE_GO, GATE_ABORT };
+
 static void* member_main(void* arg) {
-    jzx_loop_run(arg);
+    jzx_loop* loop = arg;
+    int gate;
+    while ((gate = atomic_load_explicit(&loop->group->gate, memory_order_acquire)) == GATE_WAIT) {
+        sched_yield(); /* only while the other threads are being created */
+    }
+    if (gate == GATE_GO) {
+        jzx_loop_run(loop);
+    }
     return NULL;
 }
 
@@ -193,13 +205,15 @@ jzx_err jzx_group_run(jzx_group* group) {
     }
     uint32_t started = 1;
     jzx_err err = JZX_OK;
+    atomic_store_explicit(&group->gate, GATE_WAIT, memory_order_relaxed);
     for (; started < group->n; ++started) {
         if (pthread_create(&threads[started], NULL, member_main, group->loops[started]) != 0) {
             err = JZX_ERR_UNKNOWN;
-            jzx_group_request_stop(group); /* the members started stop at once */
             break;
         }
     }
+    /* All or nothing: a thread that could not be made means no loop ran. */
+    atomic_store_explicit(&group->gate, err == JZX_OK ? GATE_GO : GATE_ABORT, memory_order_release);
     if (err == JZX_OK) {
         err = jzx_loop_run(group->loops[0]);
     }
@@ -227,6 +241,11 @@ void jzx_group_destroy(jzx_group* group) {
         if (group->loops[i]->in_hooks) {
             return; /* called from a hook: as jzx_loop_destroy, nothing */
         }
+    }
+    /* Every loop refuses new work before any hook runs: an on_drop from the
+     * queues' drain below must not send to a loop already drained. */
+    for (uint32_t i = 0; i < group->n; ++i) {
+        group->loops[i]->destroying = true;
     }
     for (uint32_t i = 0; i < group->n; ++i) {
         jzx__xdestroy(group->loops[i]);

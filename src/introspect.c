@@ -6,11 +6,12 @@
 
 #include <string.h>
 
-/* The actor that gets a's CHILD_EXIT: the watcher of its parent watch. */
+/* The actor that gets a's CHILD_EXIT: the watcher of its parent watch (its
+ * `peer` when the parent is on another loop). */
 static jzx_actor_id parent_of(const jzx__actor_ext* x) {
     for (const jzx__mon* m = x->watched_by; m; m = m->t_next) {
         if (m->note.tag == JZX_TAG_SYS_CHILD_EXIT) {
-            return m->watcher->id;
+            return m->remote ? m->peer : m->watcher->id;
         }
     }
     return 0;

@@ -644,7 +644,8 @@ enum {
     JZX__XOP_EXIT,      /* link: the other end ended */
     JZX__XOP_UNLINK,    /* link: the other end unlinked */
     JZX__XOP_SPAWN,     /* spawn: start the actor here */
-    JZX__XOP_SPAWNED    /* spawn: tell `notify` how it went */
+    JZX__XOP_SPAWNED,   /* spawn: tell `notify` how it went */
+    JZX__XOP_STOP       /* spawn record reused: stop its actor (SHUTDOWN) */
 };
 
 /* What an envelope carries. */
@@ -706,6 +707,9 @@ struct jzx_group {
     _Atomic uint64_t work;
     atomic_bool done;         /* the run is over: every member returns */
     _Atomic uint32_t running; /* members inside jzx_loop_run */
+    /* jzx_group_run's start gate: the member threads run only once all of
+     * them exist (GATE_GO), or return without running (GATE_ABORT). */
+    _Atomic int gate;
     jzx_allocator allocator;
     jzx__registry names; /* one name space for the group */
     pthread_rwlock_t names_lock;
@@ -759,6 +763,7 @@ typedef struct jzx__xspawn {
     uint32_t child_index;    /* the parent's index for it */
     const char* register_as; /* into `strings` too */
     bool init_failed;        /* out: the error came from init */
+    bool stop_after;         /* SPAWNED: nobody wanted it; stop it once read */
     uint8_t xop;             /* JZX__XOP_SPAWN there, JZX__XOP_SPAWNED back */
     char strings[];
 } jzx__xspawn;
@@ -766,6 +771,11 @@ typedef struct jzx__xspawn {
 jzx__xspawn* jzx__xspawn_new(jzx_loop* loop, const jzx_spawn_opts* opts, const char* register_as);
 /* Starts it on loop `index` (this one: now, with the note posted here). */
 void jzx__xspawn_send(jzx_loop* loop, jzx__xspawn* rec, uint32_t index);
+/* Sends the record (a spawn record, or one of its size) to stop `id` with
+ * reason SHUTDOWN: it gets there whatever memory is left, and is freed. */
+void jzx__xspawn_stop(jzx_loop* loop, jzx__xspawn* rec, jzx_actor_id id);
+/* After a SPAWNED note was read: the record goes, or stops its actor. */
+void jzx__xspawn_done(jzx_loop* loop, jzx__xspawn* rec);
 
 /* Handlers of what reaches a loop (exit_remote.c, request.c, spawn_on.c);
  * false: it needs memory, and waits in order until there is some. */

@@ -216,6 +216,9 @@ static void wait_for_work(jzx_loop* loop) {
     jzx__timers_arm(loop, jzx__now(loop), loop->cfg.io_poll_timeout_ms);
     if (loop->group) {
         atomic_store_explicit(&loop->asleep, true, memory_order_seq_cst);
+        /* Store-load order, which a seq_cst store alone does not give
+         * against the acquire loads of jzx__xpending (C11). */
+        atomic_thread_fence(memory_order_seq_cst);
         if (jzx__xpending(loop) || atomic_load_explicit(&loop->group->done, memory_order_seq_cst)) {
             atomic_store_explicit(&loop->asleep, false, memory_order_relaxed);
             return;

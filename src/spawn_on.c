@@ -29,15 +29,40 @@ jzx__xspawn* jzx__xspawn_new(jzx_loop* loop, const jzx_spawn_opts* opts, const c
 }
 
 /* The outcome reaches `notify` on this loop. An actor started for a parent
- * that nobody is left to tell about is stopped: it would run unsupervised. */
+ * that was to hear of it, and is gone, is stopped: nobody would supervise
+ * it (a supervisor's child). With nobody to notify, the actor just runs. */
 static void tell(jzx_loop* loop, jzx__xspawn* rec) {
     jzx__actor* n = rec->notify ? jzx__actor_lookup(loop, rec->notify) : NULL;
     if (n) {
         jzx__post_sys(loop, n, &rec->note, JZX_TAG_SYS_SPAWNED);
         return;
     }
-    if (rec->parent && rec->note.u.spawned.id) {
-        (void)jzx_actor_stop(loop, rec->note.u.spawned.id);
+    if (rec->notify && rec->parent && rec->note.u.spawned.id) {
+        jzx__xspawn_stop(loop, rec, rec->note.u.spawned.id);
+        return;
+    }
+    jzx__free(loop, rec);
+}
+
+void jzx__xspawn_stop(jzx_loop* loop, jzx__xspawn* rec, jzx_actor_id id) {
+    rec->note.u.spawned.id = id;
+    if (jzx__remote_loop(loop, id) == UINT32_MAX) {
+        jzx__actor* a = jzx__actor_lookup(loop, id);
+        if (a) {
+            jzx__actor_end(loop, a, JZX_ACTOR_STOPPING, JZX_EXIT_SHUTDOWN);
+        }
+        jzx__free(loop, rec);
+        return;
+    }
+    rec->xop = JZX__XOP_STOP;
+    rec->note.tag = JZX__TAG_XSPAWN;
+    jzx__xsend_record(loop, jzx__id_loop(id), &rec->note);
+}
+
+void jzx__xspawn_done(jzx_loop* loop, jzx__xspawn* rec) {
+    if (rec->stop_after && rec->note.u.spawned.id) {
+        jzx__xspawn_stop(loop, rec, rec->note.u.spawned.id);
+        return;
     }
     jzx__free(loop, rec);
 }
@@ -65,6 +90,10 @@ static void run(jzx_loop* loop, jzx__xspawn* rec, uint32_t back) {
 bool jzx__xspawn_arrived(jzx_loop* loop, jzx__xspawn* rec) {
     if (rec->xop == JZX__XOP_SPAWNED) {
         tell(loop, rec);
+        return true;
+    }
+    if (rec->xop == JZX__XOP_STOP) {
+        jzx__xspawn_stop(loop, rec, rec->note.u.spawned.id); /* here now: stops, frees */
         return true;
     }
     /* The way back first: once the actor started, nothing may wait. */

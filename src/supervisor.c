@@ -28,8 +28,13 @@ typedef struct child {
     jzx_monitor_ref watch; /* our CHILD_EXIT watch of it, RUNNING and STOPPING */
     jzx_timer_id timer;    /* see child_state */
     uint64_t ticket;       /* STARTING */
-    uint64_t started_at;   /* loop clock at its last start, for backoff_reset_ms */
-    uint64_t order;        /* start order: larger was added later */
+    /* A child on another loop: a record kept to stop it with, so that its
+     * stop gets there whatever memory is left (spawn_on.c). */
+    jzx__xspawn* stop_rec;
+    jzx_actor_id early_id; /* STARTING: it ended before its SPAWNED came */
+    bool early_failed;
+    uint64_t started_at; /* loop clock at its last start, for backoff_reset_ms */
+    uint64_t order;      /* start order: larger was added later */
     uint32_t restart_count;
     uint32_t prev, next; /* start order list; FREE: next free index */
     uint8_t state;       /* child_state */
@@ -133,6 +138,8 @@ static void kid_remove(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
         sup->last = c->prev;
     }
     jzx__child_spec_free(loop, &c->spec);
+    jzx__free(loop, c->stop_rec);
+    c->stop_rec = NULL;
     c->state = C_FREE;
     c->next = sup->free_head;
     sup->free_head = i;
@@ -148,6 +155,7 @@ static void sup_free(jzx_loop* loop, jzx__sup* sup) {
     for (uint32_t i = 0; i < sup->used; ++i) {
         if (sup->kids[i].state != C_FREE) {
             jzx__child_spec_free(loop, &sup->kids[i].spec);
+            jzx__free(loop, sup->kids[i].stop_rec);
         }
     }
     jzx__free(loop, sup->kids);
@@ -211,7 +219,10 @@ static jzx_err start_remote(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
     child* c = &sup->kids[i];
     uint32_t dst = c->spec.loop - 1u;
     jzx_spawn_opts opts = opts_of(&c->spec);
-    jzx__xspawn* rec = jzx__xspawn_new(loop, &opts, c->spec.register_as);
+    if (!c->stop_rec && (c->stop_rec = jzx__alloc(loop, sizeof(jzx__xspawn))) != NULL) {
+        memset(c->stop_rec, 0, sizeof(jzx__xspawn));
+    }
+    jzx__xspawn* rec = c->stop_rec ? jzx__xspawn_new(loop, &opts, c->spec.register_as) : NULL;
     if (!rec || jzx__xready(loop, dst) != JZX_OK) {
         jzx__free(loop, rec);
         return JZX_ERR_NO_MEMORY;
@@ -221,6 +232,7 @@ static jzx_err start_remote(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
     rec->child_index = i;
     rec->note.u.spawned.ticket = ++loop->spawn_tickets;
     c->ticket = rec->note.u.spawned.ticket;
+    c->early_id = 0;
     c->id = 0;
     c->watch = 0;
     c->timer = 0;
@@ -321,15 +333,29 @@ static void after_stop(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
     }
 }
 
-/* Ends a child now. One on another loop ends when the word gets there;
- * its CHILD_EXIT, when it comes, no longer matches the child's id. */
-static void end_child(jzx_loop* loop, jzx_actor_id id, bool remote) {
+/* Ends a child now. One on another loop ends when the word gets there, in
+ * its reserved record (`rec`, taken from the child); its CHILD_EXIT, when it
+ * comes, no longer matches the child's id. */
+static void end_child(jzx_loop* loop, jzx_actor_id id, bool remote, jzx__xspawn* rec) {
     jzx__actor* a = remote ? NULL : jzx__actor_lookup(loop, id);
     if (a) {
         jzx__actor_end(loop, a, JZX_ACTOR_STOPPING, JZX_EXIT_SHUTDOWN);
+    } else if (remote && id && rec) {
+        jzx__xspawn_stop(loop, rec, id);
+        return;
     } else if (remote && id) {
-        jzx__xstop(loop, id, JZX__STOP_SHUTDOWN);
+        (void)jzx__xstop(loop, id, JZX__STOP_SHUTDOWN); /* its record is in flight already */
     }
+    jzx__free(loop, rec);
+}
+
+/* The child's stop record, taken for a stop (a remote child that is up). */
+static jzx__xspawn* take_stop_rec(child* c, bool remote) {
+    jzx__xspawn* rec = remote && c->id ? c->stop_rec : NULL;
+    if (rec) {
+        c->stop_rec = NULL;
+    }
+    return rec;
 }
 
 /* Stops child i now, without hearing from it again. One still starting
@@ -342,10 +368,11 @@ static void stop_now(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
         jzx__unwatch_exit(loop, c->watch, JZX_TAG_SYS_CHILD_EXIT);
     }
     jzx_actor_id id = c->id;
+    jzx__xspawn* rec = take_stop_rec(c, remote);
     c->id = 0;
     c->ticket = 0;
     after_stop(loop, sup, i);
-    end_child(loop, id, remote);
+    end_child(loop, id, remote, rec);
 }
 
 /* Asks child i to finish; its exit, or the deadline, moves it on. If the
@@ -640,11 +667,28 @@ static bool restarts(const child* c, bool failed) {
     return c->spec.mode == JZX_CHILD_PERMANENT || (c->spec.mode == JZX_CHILD_TRANSIENT && failed);
 }
 
+static jzx_behavior_result child_exited(jzx_loop* loop, jzx__sup* sup, uint32_t i, jzx_actor_id old,
+                                        bool failed);
+
 static jzx_behavior_result on_child_exit(jzx_loop* loop, jzx__sup* sup, jzx__sys* ev) {
     uint32_t i = ev->u.exit.child_index;
     jzx_actor_id old = ev->u.exit.pub.child;
     bool failed = ev->u.exit.pub.status == JZX_ACTOR_FAILED;
     jzx__free(loop, ev);
+    child* c = kid(sup, i);
+    if (c && c->state == C_STARTING) {
+        /* Ended inside its start, elsewhere: its SPAWNED, behind this on the
+         * same queue, finds the id here (an older incarnation's late exit
+         * has another id). */
+        c->early_id = old;
+        c->early_failed = failed;
+        return JZX_BEHAVIOR_OK;
+    }
+    return child_exited(loop, sup, i, old, failed);
+}
+
+static jzx_behavior_result child_exited(jzx_loop* loop, jzx__sup* sup, uint32_t i, jzx_actor_id old,
+                                        bool failed) {
     child* c = kid(sup, i);
     if (!c || c->id != old || (c->state != C_RUNNING && c->state != C_STOPPING)) {
         return JZX_BEHAVIOR_OK; /* not (or no longer) one of ours */
@@ -684,17 +728,22 @@ static jzx_behavior_result on_child_exit(jzx_loop* loop, jzx__sup* sup, jzx__sys
 
 /* A child started on another loop, or could not. A start nobody waits for
  * any more (stopped, deleted, superseded meanwhile) is stopped. */
-static jzx_behavior_result on_spawned(jzx_loop* loop, jzx__sup* sup, const jzx__xspawn* rec) {
+static jzx_behavior_result on_spawned(jzx_loop* loop, jzx__sup* sup, jzx__xspawn* rec) {
     const jzx_spawned* s = &rec->note.u.spawned;
     uint32_t i = rec->child_index;
     child* c = kid(sup, i);
     if (!c || c->state != C_STARTING || c->ticket != s->ticket) {
-        end_child(loop, s->id, true);
+        rec->stop_after = true; /* nobody waits for it: the record stops it */
         return JZX_BEHAVIOR_OK;
     }
     c->ticket = 0;
     if (s->err != JZX_OK) {
         c->again = false;
+        if (rec->init_failed && !restarts(c, true)) {
+            c->state = C_DOWN; /* temporary: a failed start is its end */
+            kid_remove(loop, sup, i);
+            return JZX_BEHAVIOR_OK;
+        }
         return rec->init_failed ? init_failed_again(loop, sup, i) : escalate(loop, sup);
     }
     c->id = s->id;
@@ -703,6 +752,10 @@ static jzx_behavior_result on_spawned(jzx_loop* loop, jzx__sup* sup, const jzx__
     if (c->again) {
         c->again = false;
         loop->stats.restarts++;
+    }
+    if (c->early_id == s->id) {
+        c->early_id = 0;
+        return child_exited(loop, sup, i, s->id, c->early_failed);
     }
     return JZX_BEHAVIOR_OK;
 }
@@ -772,7 +825,7 @@ static void terminate(jzx_context* ctx, jzx_exit_reason reason, void* state) {
             if (!remote) {
                 jzx__unwatch_exit(loop, c->watch, JZX_TAG_SYS_CHILD_EXIT);
             }
-            end_child(loop, c->id, remote);
+            end_child(loop, c->id, remote, take_stop_rec(c, remote));
         }
     }
     sup_free(loop, sup);
