@@ -51,43 +51,6 @@ if(JZX_NATS_BUILT)
   configure_file(jzx-nats.pc.in jzx-nats.pc @ONLY)
   install(FILES ${CMAKE_CURRENT_BINARY_DIR}/jzx-nats.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
-endif()
-
-if(JZX_NATS_BUILT)
-  set(JZX_NATS_MAP "${CMAKE_CURRENT_SOURCE_DIR}/cmake/jzx-nats.map")
-  add_library(jzx_nats SHARED src/nats/node.c src/nats/proxy.c src/nats/wire.c)
-  set_target_properties(jzx_nats PROPERTIES
-    OUTPUT_NAME jzx-nats
-    VERSION ${PROJECT_VERSION}
-    SOVERSION ${PROJECT_VERSION_MAJOR}
-    C_VISIBILITY_PRESET hidden
-    LINK_DEPENDS "${JZX_NATS_MAP}")
-  target_compile_definitions(jzx_nats PRIVATE JZX_NATS_BUILDING _GNU_SOURCE)
-  target_link_options(jzx_nats PRIVATE "LINKER:--version-script=${JZX_NATS_MAP}"
-    "LINKER:--no-undefined")
-  target_include_directories(jzx_nats PUBLIC
-    $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
-    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
-  # libnats is private: the header does not include it and there is no
-  # static archive, so a consumer links jzx::nats (jzx::jzx comes along)
-  # without libnats' headers or .pc file; the .so's DT_NEEDED finds libnats.
-  target_link_libraries(jzx_nats PUBLIC jzx PRIVATE PkgConfig::NATS Threads::Threads)
-  jzx_target_warnings(jzx_nats)
-  # Consumers know it as jzx::nats, in the build tree and installed.
-  set_target_properties(jzx_nats PROPERTIES EXPORT_NAME nats)
-  add_library(jzx::nats ALIAS jzx_nats)
-
-  # An export set of its own: jzxNatsTargets.cmake beside jzxTargets.cmake,
-  # included by jzxConfig.cmake when it is there, so that libjzx's CMake
-  # package works with or without libjzx-nats installed (Debian ships them in
-  # libjzx-dev and libjzx-nats-dev).
-  install(TARGETS jzx_nats EXPORT jzxNatsTargets
-    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
-  install(EXPORT jzxNatsTargets NAMESPACE jzx:: DESTINATION ${JZX_CMAKE_DIR})
-  install(FILES include/jzx/jzx_nats.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/jzx)
-  configure_file(jzx-nats.pc.in jzx-nats.pc @ONLY)
-  install(FILES ${CMAKE_CURRENT_BINARY_DIR}/jzx-nats.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
-
   # The overview page, and one page per function of jzx_nats.h written from
   # its comments as jzx.h's are (jzx.h lends the error codes' descriptions).
   install(FILES docs/man/jzx_nats.3 DESTINATION ${CMAKE_INSTALL_MANDIR}/man3)
