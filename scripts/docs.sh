@@ -6,8 +6,10 @@
 # a source file ("/* src/<file> */", "/* include/<file> */") still appears in
 # that file verbatim, compiles the complete programs quoted in the guides,
 # checks every relative link and anchor in the Markdown and in the HTML
-# (scripts/linkcheck.py), writes a man page per function as the build does
-# (scripts/manpages.py) and checks those and jzx(3) with man --warnings.
+# (scripts/linkcheck.py), writes a man page per function of jzx.h and of
+# jzx_nats.h as the build does (scripts/manpages.py) and checks those and the
+# hand-written pages, jzx(3) and jzx_nats(3), with man --warnings; the
+# programs in the hand-written pages' EXAMPLES must compile.
 # Usage: scripts/docs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -129,13 +131,35 @@ if [ "$want" != "$have" ]; then
   diff <(echo "$want") <(echo "$have") >&2 || true
   exit 1
 fi
+# The same for libjzx-nats's header, as cmake/JzxNats.cmake writes them.
+python3 scripts/manpages.py --library libjzx-nats --overview 'jzx_nats(3)' "$out/man3-nats" \
+  include/jzx/jzx_nats.h include/jzx/jzx.h
+nats_want=$(grep -oE 'JZX_NATS_API [^(]*\bjzx_[a-z_]+\(' include/jzx/jzx_nats.h | grep -oE 'jzx_[a-z_]+\($' | tr -d '(' | sort)
+nats_have=$(cd "$out/man3-nats" && ls -- *.3 | sed 's/\.3$//' | sort)
+if [ "$nats_want" != "$nats_have" ]; then
+  echo "docs: the man pages do not match jzx_nats.h's JZX_NATS_API functions (a comment missing?)" >&2
+  diff <(echo "$nats_want") <(echo "$nats_have") >&2 || true
+  exit 1
+fi
+# The hand-written pages' examples compile (roff's \- and \e undone).
+mkdir -p "$out/man-examples"
+for page in docs/man/*.[0-9]; do
+  name=$(basename "$page")
+  awk '/^\.EX$/ {on = 1; next} /^\.EE$/ {on = 0} on' "$page" | sed 's/\\-/-/g; s/\\e/\\/g' >"$out/man-examples/${name%.*}.c"
+  if [ -s "$out/man-examples/${name%.*}.c" ]; then
+    cc -std=c11 -Wall -Wextra -Wpedantic -Werror -Iinclude -fsyntax-only "$out/man-examples/${name%.*}.c"
+  else
+    rm "$out/man-examples/${name%.*}.c"
+  fi
+done
 shopt -s nullglob
-for page in docs/man/*.[0-9] "$out"/man3/*.3; do
+for page in docs/man/*.[0-9] "$out"/man3/*.3 "$out"/man3-nats/*.3; do
   warnings=$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z "$page" 2>&1 >/dev/null)
   if [ -n "$warnings" ] || ! lexgrog "$page" >/dev/null; then
     echo "docs: $page: ${warnings:-lexgrog finds no NAME line}" >&2
     exit 1
   fi
 done
-echo "docs: jzx(3) and $(echo "$have" | wc -l) function pages pass man --warnings"
+echo "docs: $(cd docs/man && echo *.[0-9]), $(echo "$have" | wc -l) + $(echo "$nats_have" | wc -l)" \
+  "function pages pass man --warnings; the examples in $(cd "$out/man-examples" && echo *.c) compile"
 echo "docs: API reference in $out/html/index.html"

@@ -5,14 +5,16 @@
 #   3. runs the threaded tests under TSan,
 #   4. runs the suite and the examples under valgrind (any leak or error fails),
 #   5. installs into a temporary prefix and builds consumers through
-#      pkg-config and find_package, checks the exported symbols,
+#      pkg-config and find_package, libjzx-nats's included, checks the
+#      exported symbols of both libraries and libjzx's dependencies,
 #   6. compares the ABI with the committed baseline (abidiff),
 #   7. builds the API reference (Doxygen, undocumented symbols fail), checks
 #      that the code quoted in docs/ is verbatim in its source file, compiles
 #      the guides' programs, checks every link and anchor in the Markdown and
 #      the HTML, and checks the man pages (one per function),
 #   8. runs the Python bindings' tests and example against the fresh library,
-#   9. builds the Debian packages, lints them and builds consumers from them,
+#   9. builds the Debian packages (libjzx-nats's included), lints them, checks
+#      how the files are split between them and builds consumers from them,
 #  10. walks a new user's path: installs freshly built .debs system-wide (and
 #      removes them after), builds the README's example from an empty
 #      directory, reads the man pages, pip-installs the Python binding into a
@@ -177,7 +179,7 @@ for stage in "${stages[@]}"; do
       timeout 600 python3 -m unittest discover -s bindings/python/tests -v
     ;;
   deb)
-    say "deb: libjzx0 + libjzx-dev with dpkg-buildpackage, lintian, consumers from the .debs"
+    say "deb: libjzx0, libjzx-dev, libjzx-nats0, libjzx-nats-dev, libjzx-doc, python3-jzx with dpkg-buildpackage, lintian, consumers from the .debs"
     scripts/deb-check.sh
     ;;
   newcomer)
