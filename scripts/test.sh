@@ -154,6 +154,7 @@ for stage in "${stages[@]}"; do
     mapfile -t -O ${#progs[@]} progs < <(find build-test/examples -maxdepth 1 -type f -executable | sort)
     printf '%s\n' "${progs[@]}" | xargs -P "$jobs" -I{} sh -c \
       'valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+        --suppressions=test/valgrind.supp \
         --error-exitcode=99 --log-file={}.vg.log {} >{}.vg.out 2>&1 \
         && echo "valgrind ok: $(basename {})" \
         || { echo "valgrind FAILED: {}"; cat {}.vg.log {}.vg.out; exit 255; }'
