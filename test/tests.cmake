@@ -14,3 +14,7 @@ jzx_add_test(monitor TIMEOUT 120)
 jzx_add_test(registry TIMEOUT 120)
 jzx_add_test(introspect)
 jzx_add_test(request TIMEOUT 120)
+# libjzx-nats, only when it is built (test/nats/CMakeLists.txt).
+if(JZX_NATS_BUILT)
+  add_subdirectory(nats)
+endif()
