@@ -154,9 +154,17 @@ static void test_start_errors(void** state) {
     assert_int_equal(try_start(l, url, dotted, "A", 0, 0), JZX_OK);
     assert_int_equal(try_start(l, url, cluster, "A", 2000, 0), JZX_OK);
     assert_int_equal(try_start(l, url, cluster, "A", 100, 101), JZX_OK);
-    char some_dead[300];
+    /* jzx_node_opts.url: "NATS server URL(s), comma-separated". Checked at
+     * the end, after the cleanup. */
+    char some_dead[300], twice[300];
     snprintf(some_dead, sizeof(some_dead), "%s,%s", dead, url);
-    assert_int_equal(try_start(l, some_dead, cluster, "A", 0, 0), JZX_OK);
+    snprintf(twice, sizeof(twice), "%s,%s", url, url);
+    jzx_err list_some_dead = try_start(l, some_dead, cluster, "A", 0, 0);
+    jzx_err list_twice = try_start(l, twice, cluster, "A", 0, 0);
+    print_message("# URL lists: \"dead,live\" %d, \"live,live\" %d\n", list_some_dead, list_twice);
+    jzx_node_stop(NULL); /* ignored */
+    jzx_node_stats st;
+    assert_int_equal(jzx_node_get_stats(NULL, &st), JZX_ERR_INVALID_ARG);
 
     /* NAME_TAKEN: another node of this process with that name in that
      * cluster; another cluster is fine; the name is free after a stop. */
@@ -167,6 +175,7 @@ static void test_start_errors(void** state) {
     assert_int_equal(tn_node_start(&b, url, cluster, 0, 0), JZX_ERR_NAME_TAKEN);
     assert_null(b.node);
     assert_int_equal(tn_node_start(&c, url, dotted, 0, 0), JZX_OK);
+    assert_int_equal(jzx_node_get_stats(c.node, NULL), JZX_ERR_INVALID_ARG);
     jzx_node_stop(a.node);
     a.node = NULL;
     assert_int_equal(tn_node_start(&b, url, cluster, 0, 0), JZX_OK);
@@ -175,6 +184,8 @@ static void test_start_errors(void** state) {
     tn_node_finish(&c);
     assert_int_equal(a.drops_total + b.drops_total + c.drops_total, 0);
     end();
+    assert_int_equal(list_twice, JZX_OK);
+    assert_int_equal(list_some_dead, JZX_OK);
 }
 
 /* ---- lookups ------------------------------------------------------------------------ */
@@ -240,6 +251,9 @@ static void test_lookup(void** state) {
     t0 = tn_now();
     assert_int_equal(tn_lookup(&a, "B", "pb", 700, &id), JZX_ERR_TIMEOUT);
     assert_true(tn_now() - t0 >= 600);
+    t0 = tn_now();
+    assert_int_equal(tn_lookup(&a, "B", "pb", 0, &id), JZX_ERR_TIMEOUT); /* 0: 1000 ms */
+    assert_true(tn_now() - t0 >= 900);
     tn_gate_open();
     assert_int_equal(must_lookup(&a, "B", "pb"), x);
 
@@ -743,6 +757,25 @@ static void test_monitor_link_reasons(void** state) {
     assert_false(tn_alive(&a, l1.self));
     assert_int_equal(tn_count(M, JZX_TAG_SYS_DOWN), 6);
     assert_int_equal(tn_stats(&a).proxies, 0);
+
+    /* The other way: B holds a proxy for an actor of A that only ever sent
+     * it something (never looked up); it ends as that actor does. */
+    tn_probe ps, bw, bm;
+    tn_spawn_probe(&a, &ps, PE, NULL, 0);
+    tn_spawn_probe(&b, &bw, PB, "bw", 0);
+    tn_spawn_probe(&b, &bm, BM, NULL, 0);
+    jzx_actor_id bwx = must_lookup(&a, "B", "bw");
+    assert_int_equal(tn_send(&a, ps.self, bwx, "s", 1, TN_T_PLAIN), JZX_OK);
+    assert_true(tn_wait_event(PB, TN_T_PLAIN, 0, WAIT, &e));
+    jzx_actor_id psx = e.sender; /* B's proxy for ps */
+    assert_true(psx != 0);
+    jzx_monitor_ref rps;
+    assert_int_equal(tn_monitor(&b, bm.self, psx, &rps), JZX_OK);
+    assert_int_equal(tn_send(&a, 0, ps.self, NULL, 0, TN_T_FAIL), JZX_OK);
+    assert_true(tn_wait_event(BM, JZX_TAG_SYS_DOWN, 0, WAIT, &e));
+    assert_int_equal(e.about, psx);
+    assert_int_equal(e.ref, rps);
+    assert_int_equal(e.reason, JZX_EXIT_FAIL);
     finish2(&a, &b);
 }
 
@@ -919,6 +952,48 @@ static void test_remote_mailbox_full(void** state) {
     finish2(&a, &b);
 }
 
+/* A request refused on arrival because the target's mailbox is full: the
+ * requester hears at once (NO_REPLY), as from another loop of a group, not
+ * at its deadline (with no deadline, never). */
+static void test_remote_request_mailbox_full(void** state) {
+    (void)state;
+    begin();
+    tn_node a, b;
+    two_nodes(&a, &b, 200, 10000);
+    tn_probe pa, slow;
+    tn_spawn_probe(&a, &pa, PA, "pa", 0);
+    tn_spawn_probe(&b, &slow, SLOW, "slow", 2);
+    jzx_actor_id sx = must_lookup(&a, "B", "slow");
+    tn_gate_close();
+    assert_int_equal(tn_send(&a, pa.self, sx, NULL, 0, TN_T_BLOCK), JZX_OK);
+    WAIT_FOR(tn_gate_waiting() == 1, WAIT);
+    assert_int_equal(tn_gate_waiting(), 1);
+    for (int i = 0; i < 2; ++i) { /* they fill the mailbox once B turns again */
+        assert_int_equal(tn_send(&a, pa.self, sx, &i, sizeof(i), TN_T_PLAIN), JZX_OK);
+    }
+    jzx_request_id rid = 0;
+    const uint32_t deadline = 6000;
+    assert_int_equal(tn_request(&a, pa.self, sx, "r", 1, TN_T_REQ, deadline, &rid), JZX_OK);
+    WAIT_FOR(atomic_load(&a.drops[JZX_DROP_SENT_REMOTE]) == 4, WAIT);
+    tn_sleep_ms(500);
+    uint64_t t0 = tn_now();
+    tn_gate_open();
+    jzx_node_stats s;
+    WAIT_STATS(&b, s, s.remote_drops == 1, WAIT);
+    assert_int_equal(s.remote_drops, 1);
+    assert_int_equal(atomic_load(&b.drops[JZX_DROP_MAILBOX_FULL]), 1);
+    tn_event e;
+    assert_true(tn_wait_event(PA, JZX_TAG_SYS_NO_REPLY, 0, deadline + WAIT, &e));
+    print_message("# request to a full remote mailbox: NO_REPLY %d after %llu ms (deadline "
+                  "%u)\n",
+                  e.reason, (unsigned long long)(e.at_ms - t0), deadline);
+    assert_int_equal(tn_count(SLOW, TN_T_PLAIN), 2);
+    finish2(&a, &b);
+    assert_int_equal(e.ref, rid);
+    assert_true(e.reason == JZX_ERR_MAILBOX_FULL || e.reason == JZX_ERR_NO_SUCH_ACTOR);
+    assert_true(e.at_ms - t0 < deadline / 2);
+}
+
 /* ---- bad bytes on every subject ------------------------------------------------------------ */
 
 static void test_bad_frames(void** state) {
@@ -1037,6 +1112,7 @@ int main(int argc, char** argv) {
         cmocka_unit_test(test_node_stop_graceful),
         cmocka_unit_test(test_frozen_node),
         cmocka_unit_test(test_remote_mailbox_full),
+        cmocka_unit_test(test_remote_request_mailbox_full),
         cmocka_unit_test(test_bad_frames),
     };
     return tn_main(tests, sizeof(tests) / sizeof(tests[0]), __FILE__, argc, argv);
