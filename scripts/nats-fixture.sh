@@ -31,15 +31,22 @@ ours() {
   echo "$pid"
 }
 
+# Running, not gone nor a zombie waiting for `timeout` to reap it.
+running() {
+  local state
+  state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
 stop() {
   local pid i
   if pid=$(ours); then
     kill -KILL "$pid" 2>/dev/null || true
-    for i in $(seq 100); do
-      kill -0 "$pid" 2>/dev/null || break
+    for i in $(seq 200); do
+      running "$pid" || break
       sleep 0.05
     done
-    if kill -0 "$pid" 2>/dev/null; then
+    if running "$pid"; then
       echo "nats-server $pid is still there" >&2
       return 1
     fi
