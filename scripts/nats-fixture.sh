@@ -39,10 +39,10 @@ running() {
 }
 
 stop() {
-  local pid i
+  local pid _
   if pid=$(ours); then
     kill -KILL "$pid" 2>/dev/null || true
-    for i in $(seq 200); do
+    for _ in $(seq 200); do
       running "$pid" || break
       sleep 0.05
     done
@@ -71,8 +71,8 @@ start() {
   # setsid: out of ctest's process group; all fds away from ctest's pipes.
   setsid timeout -s KILL "$lifetime" "$server" -a 127.0.0.1 -p -1 --ports_file_dir "$dir" \
     -l "$dir/server.log" -P "$dir/server.pid" </dev/null >/dev/null 2>&1 &
-  local i port=
-  for i in $(seq 300); do
+  local _ port=
+  for _ in $(seq 300); do
     local pid ports
     if pid=$(cat "$dir/server.pid" 2>/dev/null) && [[ "$pid" =~ ^[0-9]+$ ]]; then
       ports="$dir/nats-server_$pid.ports"
