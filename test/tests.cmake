@@ -16,3 +16,7 @@ jzx_add_test(introspect)
 jzx_add_test(request TIMEOUT 120)
 jzx_add_test(group_sup THREADED TIMEOUT 120)
 jzx_add_test(bridge THREADED)
+# libjzx-nats, only when it is built (test/nats/CMakeLists.txt).
+if(JZX_NATS_BUILT)
+  add_subdirectory(nats)
+endif()
