@@ -652,6 +652,7 @@ enum {
 enum {
     JZX__X_MSG = 1, /* a user message for `target` */
     JZX__X_REPLY,   /* a reply for a request made on this loop */
+    JZX__X_REFUSE,  /* jzx_refuse of a request made on this loop (msg.tag: reason) */
     JZX__X_STOP,    /* an actor here is to stop (msg.tag: status, msg.len: how) */
     JZX__X_RECORD   /* msg.data: a jzx__mon or jzx__link (note.tag says which) */
 };
@@ -783,6 +784,7 @@ bool jzx__xspawn_arrived(jzx_loop* loop, jzx__xspawn* rec);
 bool jzx__xmon_arrived(jzx_loop* loop, jzx__mon* m);
 bool jzx__xlink_arrived(jzx_loop* loop, jzx__link* l);
 void jzx__xreply_arrived(jzx_loop* loop, const jzx_message* msg);
+void jzx__xrefuse_arrived(jzx_loop* loop, const jzx_message* msg);
 
 /* Halves of watches and links whose other end is on another loop
  * (exit_remote.c). */

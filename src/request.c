@@ -76,12 +76,17 @@ void jzx__request_fired(jzx_loop* loop, jzx__mon* there) {
     jzx__mon_free(loop, there); /* else decided already */
 }
 
-void jzx__request_deadline(jzx_loop* loop, jzx__mon* req) {
-    req->deadline = 0;         /* this timer just fired */
+/* The outcome is a NO_REPLY with `reason`, decided here. */
+static void end_without_reply(jzx_loop* loop, jzx__mon* req, jzx_err reason) {
     jzx__mon* by = req->spare; /* a remote target's loop is told by the spare */
     req->spare = NULL;
     decided(loop, req, by);
-    no_reply(loop, req, JZX_ERR_TIMEOUT);
+    no_reply(loop, req, reason);
+}
+
+void jzx__request_deadline(jzx_loop* loop, jzx__mon* req) {
+    req->deadline = 0; /* this timer just fired */
+    end_without_reply(loop, req, JZX_ERR_TIMEOUT);
 }
 
 /* The requester ends: no outcome; its mailbox goes with it, reserved room
@@ -126,6 +131,13 @@ static jzx__mon* pending(jzx_loop* loop, jzx_request_id id) {
     return req && req->kind == JZX_TAG_SYS_NO_REPLY && req->watcher->status == JZX_ACTOR_RUNNING
                ? req
                : NULL;
+}
+
+void jzx__xrefuse_arrived(jzx_loop* loop, const jzx_message* msg) {
+    jzx__mon* req = pending(loop, msg->in_reply_to);
+    if (req) {
+        end_without_reply(loop, req, (jzx_err)(int32_t)msg->tag);
+    }
 }
 
 void jzx__xreply_arrived(jzx_loop* loop, const jzx_message* msg) {
@@ -281,4 +293,27 @@ jzx_err jzx_reply_as(jzx_loop* loop, jzx_actor_id from, const jzx_message* reque
         return JZX_ERR_NO_SUCH_ACTOR;
     }
     return reply(loop, from, request, data, len, tag);
+}
+
+jzx_err jzx_refuse(jzx_loop* loop, const jzx_message* request, jzx_err reason) {
+    if (!loop || !request || reason >= 0) {
+        return JZX_ERR_INVALID_ARG;
+    }
+    if (loop->destroying) {
+        return JZX_ERR_LOOP_CLOSED;
+    }
+    jzx__mon* req = pending(loop, request->request);
+    if (req && req->watcher->id == request->sender) {
+        end_without_reply(loop, req, reason);
+        return JZX_OK;
+    }
+    /* A requester on another loop decides there, as for a reply. */
+    uint32_t dst = request->request ? jzx__remote_loop(loop, request->sender) : UINT32_MAX;
+    if (dst == UINT32_MAX) {
+        return JZX_ERR_NO_REQUEST;
+    }
+    jzx__xmsg m = {.msg = {.tag = (uint32_t)(int32_t)reason, .in_reply_to = request->request},
+                   .target = request->sender,
+                   .kind = JZX__X_REFUSE};
+    return jzx__xsend(loop, dst, &m);
 }

@@ -305,6 +305,9 @@ static void handle(jzx_loop* loop, jzx__xq* q, jzx__xmsg* m) {
     case JZX__X_REPLY:
         jzx__xreply_arrived(loop, &m->msg);
         break;
+    case JZX__X_REFUSE:
+        jzx__xrefuse_arrived(loop, &m->msg);
+        break;
     case JZX__X_STOP:
         stop_arrived(loop, m);
         break;
@@ -374,8 +377,8 @@ void jzx__xdestroy(jzx_loop* loop) {
         while (q && (m = take(loop, q, q->pushed)) != NULL) {
             if (m->kind == JZX__X_RECORD) {
                 free_record(loop, m->msg.data);
-            } else if (m->kind != JZX__X_STOP) {
-                jzx__drop(loop, m->target, &m->msg, JZX_DROP_LOOP_DESTROYED);
+            } else if (m->kind == JZX__X_MSG || m->kind == JZX__X_REPLY) {
+                jzx__drop(loop, m->target, &m->msg, JZX_DROP_LOOP_DESTROYED); /* a payload */
             }
         }
         jzx__xq* out = atomic_load_explicit(&g->q[loop->index * g->n + src], memory_order_relaxed);

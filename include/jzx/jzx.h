@@ -959,6 +959,16 @@ JZX_API jzx_err jzx_send_as(jzx_loop* loop, jzx_actor_id from, jzx_actor_id to, 
 JZX_API jzx_err jzx_reply_as(jzx_loop* loop, jzx_actor_id from, const jzx_message* request,
                              void* data, size_t len, uint32_t tag);
 
+/** Answer a request with no reply: its requester gets its one outcome, a
+ * JZX_TAG_SYS_NO_REPLY whose reason is `reason` (a negative jzx_err, such
+ * as JZX_ERR_MAILBOX_FULL when a bridge could not deliver it), as it would
+ * at a deadline. Only `request->request` and `request->sender` are read.
+ * A requester on another loop of the group decides there (OK means the
+ * word is on its way; NO_MEMORY possible). Errors: INVALID_ARG (NULL, a
+ * reason >= 0), LOOP_CLOSED, NO_REQUEST (not a pending request of this
+ * loop). Owner thread. */
+JZX_API jzx_err jzx_refuse(jzx_loop* loop, const jzx_message* request, jzx_err reason);
+
 /** End an actor with an exit reason its monitors, links and terminate hook
  * will see: JZX_EXIT_NORMAL, JZX_EXIT_SHUTDOWN or JZX_EXIT_NOPROC (a proxy
  * whose actor did not exist) end it as stopped; JZX_EXIT_FAIL or

@@ -439,6 +439,7 @@ static void take_frame(jzx_node* node, const jzx__inbound* in) {
     case JZX__W_SEND:
     case JZX__W_REQUEST:
     case JZX__W_REPLY:
+    case JZX__W_REFUSE:
         /* Reserved tags are the runtime's own: no remote node may send one. */
         if (in->kind != JZX__IN_NODE || f.tag >= JZX_TAG_SYS_MIN) {
             node->stats.bad_frames++;
@@ -554,11 +555,27 @@ static jzx_err subscribe_all(jzx_node* node) {
     return natsConnection_FlushTimeout(node->nc, 5000) == NATS_OK ? JZX_OK : JZX_ERR_IO_REG_FAILED;
 }
 
+/* "a,b,c": libnats takes a list as an array. */
+static natsStatus set_servers(natsOptions* o, const char* url) {
+    char copy[1024];
+    const char* servers[32];
+    int n = 0;
+    if (strlen(url) >= sizeof(copy)) {
+        return NATS_INVALID_ARG;
+    }
+    strcpy(copy, url);
+    for (char *save = NULL, *tok = strtok_r(copy, ", ", &save); tok && n < 32;
+         tok = strtok_r(NULL, ", ", &save)) {
+        servers[n++] = tok;
+    }
+    return n ? natsOptions_SetServers(o, servers, n) : NATS_INVALID_ARG;
+}
+
 static jzx_err open_connection(jzx_node* node, const char* url) {
     natsOptions* o = NULL;
     natsStatus s = natsOptions_Create(&o);
     if (s == NATS_OK) {
-        s = natsOptions_SetURL(o, url);
+        s = set_servers(o, url);
     }
     if (s == NATS_OK) {
         s = natsOptions_SetName(o, node->name);
@@ -687,17 +704,19 @@ static uint64_t new_incarnation(void) {
     return v | 1u; /* never 0 */
 }
 
+/* Each table is empty from the moment it exists: a failed start frees them. */
 static bool tables_init(jzx_node* node) {
     node->proxy_mask = 63;
     node->export_mask = 63;
     node->proxy_buckets = jzx_loop_alloc(node->loop, sizeof(jzx__proxy*) * 64u);
-    node->export_buckets = jzx_loop_alloc(node->loop, sizeof(jzx__export*) * 64u);
-    if (!node->proxy_buckets || !node->export_buckets) {
-        return false;
+    if (node->proxy_buckets) {
+        memset(node->proxy_buckets, 0, sizeof(jzx__proxy*) * 64u);
     }
-    memset(node->proxy_buckets, 0, sizeof(jzx__proxy*) * 64u);
-    memset(node->export_buckets, 0, sizeof(jzx__export*) * 64u);
-    return true;
+    node->export_buckets = jzx_loop_alloc(node->loop, sizeof(jzx__export*) * 64u);
+    if (node->export_buckets) {
+        memset(node->export_buckets, 0, sizeof(jzx__export*) * 64u);
+    }
+    return node->proxy_buckets && node->export_buckets;
 }
 
 /* The loop-side half: gateway, fds, beat. */
@@ -787,6 +806,9 @@ static jzx_err open_node(jzx_loop* loop, const jzx_node_opts* opts, jzx_node** o
 }
 
 jzx_err jzx_node_start(jzx_loop* loop, const jzx_node_opts* opts, jzx_node** out) {
+    if (!out) {
+        return JZX_ERR_INVALID_ARG;
+    }
     jzx_node* node = NULL;
     jzx_err err = open_node(loop, opts, &node);
     if (err != JZX_OK) {
@@ -850,6 +872,71 @@ static bool same_loop_node(jzx_node* node, const char* name) {
     return same;
 }
 
+/* Lookups other nodes sent this one, answered while this loop waits for an
+ * answer of its own: two nodes looking each other up at once then both get
+ * theirs. The other queued messages keep their order for the gateway. */
+static void answer_waiting_lookups(jzx_node* node) {
+    jzx__inbound* lookups = NULL;
+    jzx__inbound** tail = &lookups;
+    pthread_mutex_lock(&node->lock);
+    jzx__inbound** in = &node->in_head;
+    node->in_tail = NULL;
+    while (*in) {
+        if ((*in)->kind == JZX__IN_LOOKUP) {
+            *tail = *in;
+            tail = &(*in)->next;
+            *in = (*in)->next;
+            *tail = NULL;
+        } else {
+            node->in_tail = *in;
+            in = &(*in)->next;
+        }
+    }
+    pthread_mutex_unlock(&node->lock);
+    while (lookups) {
+        jzx__inbound* next = lookups->next;
+        take(node, lookups);
+        free_inbound(node, lookups);
+        lookups = next;
+    }
+}
+
+/* A NATS request whose answer is awaited in slices, between which this
+ * node answers the lookups others sent it. NATS_NO_RESPONDERS if nobody
+ * listens on `subj`. */
+static natsStatus ask(jzx_node* node, const char* subj, const char* body, uint32_t timeout_ms,
+                      natsMsg** reply) {
+    natsInbox* inbox = NULL;
+    natsSubscription* sub = NULL;
+    natsStatus s = natsInbox_Create(&inbox);
+    if (s == NATS_OK) {
+        s = natsConnection_SubscribeSync(&sub, node->nc, inbox);
+    }
+    if (s == NATS_OK) {
+        s = natsConnection_PublishRequest(node->nc, subj, inbox, body, (int)strlen(body));
+    }
+    uint64_t until = jzx__nats_now_ms() + timeout_ms;
+    while (s == NATS_OK) {
+        s = natsSubscription_NextMsg(reply, sub, 10);
+        if (s == NATS_OK && natsMsg_IsNoResponders(*reply)) {
+            natsMsg_Destroy(*reply);
+            *reply = NULL;
+            s = NATS_NO_RESPONDERS;
+        } else if (s == NATS_TIMEOUT && jzx__nats_now_ms() < until) {
+            answer_waiting_lookups(node);
+            s = NATS_OK;
+        } else {
+            break;
+        }
+    }
+    if (sub) {
+        natsSubscription_Unsubscribe(sub);
+        natsSubscription_Destroy(sub);
+    }
+    natsInbox_Destroy(inbox);
+    return s;
+}
+
 static jzx_err lookup_reply(jzx_node* node, natsMsg* reply, jzx_actor_id* out) {
     jzx__frame f;
     int n = natsMsg_GetDataLength(reply);
@@ -878,8 +965,7 @@ jzx_err jzx_node_lookup(jzx_node* node, const char* node_name, const char* actor
     char subj[320];
     snprintf(subj, sizeof(subj), "%s.lookup.%s", node->cluster, node_name);
     natsMsg* reply = NULL;
-    natsStatus s = natsConnection_Request(&reply, node->nc, subj, actor_name,
-                                          (int)strlen(actor_name), timeout_ms ? timeout_ms : 1000);
+    natsStatus s = ask(node, subj, actor_name, timeout_ms ? timeout_ms : 1000, &reply);
     if (s == NATS_TIMEOUT) {
         return JZX_ERR_TIMEOUT;
     }

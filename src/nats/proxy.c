@@ -100,7 +100,8 @@ static void forward(jzx__proxy* x, const jzx_message* msg, uint8_t type, jzx_act
     void* bytes = NULL;
     size_t n = 0;
     jzx_err err = encode(node, msg, &bytes, &n);
-    bool owned = err == JZX_OK && bytes != msg->data;
+    bool encoded = err == JZX_OK;
+    bool owned = encoded && bytes != msg->data;
     if (err == JZX_OK && !jzx__export_actor(node, msg->sender)) {
         err = JZX_ERR_NO_MEMORY; /* its end could not be told: do not make it known */
     }
@@ -119,6 +120,7 @@ static void forward(jzx__proxy* x, const jzx_message* msg, uint8_t type, jzx_act
     }
     if (err != JZX_OK) {
         node->stats.unreachable++;
+        node->stats.bad_frames += !encoded; /* the codec failed */
     }
     jzx_loop_drop(node->loop, x->self,
                   &(jzx_message){msg->data, msg->len, msg->tag, msg->sender, 0, 0},
@@ -262,6 +264,13 @@ void jzx__deliver_frame(jzx_node* node, jzx__peer* peer, const jzx__frame* f) {
             }
             break;
         }
+        case JZX__W_REFUSE: {
+            jzx_message req = {.request = f->ref, .sender = f->to};
+            jzx_err why = f->tag > 0 && f->tag < 64 ? -(jzx_err)f->tag : JZX_ERR_UNKNOWN;
+            (void)jzx_refuse(node->loop, &req, why); /* decided already: nothing to do */
+            jzx_loop_free(node->loop, data);
+            return;
+        }
         default: {
             jzx_message req = {.request = f->ref, .sender = f->to};
             err = jzx_reply_as(node->loop, from, &req, data, len, f->tag);
@@ -280,6 +289,11 @@ void jzx__deliver_frame(jzx_node* node, jzx__peer* peer, const jzx__frame* f) {
     node->stats.remote_drops++;
     jzx_loop_drop(node->loop, f->to, &(jzx_message){data, len, f->tag, from, 0, 0},
                   err == JZX_ERR_MAILBOX_FULL ? JZX_DROP_MAILBOX_FULL : JZX_DROP_NO_ACTOR);
+    if (f->type == JZX__W_REQUEST && err != JZX_ERR_NO_SUCH_ACTOR) {
+        /* Its requester learns now, not at its deadline. */
+        jzx__frame r = {.type = JZX__W_REFUSE, .to = f->from, .ref = f->ref, .tag = (uint32_t)-err};
+        (void)jzx__publish(node, peer, &r, false);
+    }
     if (err == JZX_ERR_NO_SUCH_ACTOR && f->to) {
         (void)jzx__publish_exit(node, f->to, JZX_EXIT_NOPROC); /* its proxies go */
     }

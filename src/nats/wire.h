@@ -23,7 +23,8 @@ enum {
     JZX__W_REPLY,        /* from (replier) -> to (requester), ref: the request id */
     JZX__W_EXIT,         /* my actor `from` ended, tag: its jzx_exit_reason */
     JZX__W_LOOKUP_REPLY, /* tag 1: `to` is the actor asked for; tag 0: no such name */
-    JZX__W_LAST = JZX__W_LOOKUP_REPLY
+    JZX__W_REFUSE,       /* request `ref` of `to` could not be delivered; tag: -jzx_err */
+    JZX__W_LAST = JZX__W_REFUSE
 };
 
 typedef struct jzx__frame {

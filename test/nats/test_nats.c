@@ -1028,7 +1028,7 @@ static void test_bad_frames(void** state) {
     n[k] = tn_frame(f[k], 1, 3, 1, 1, 1, 1, 0, "Z", "p", 1), f[k][0] = 'X', k++;  /* magic */
     n[k] = tn_frame(f[k], 2, 3, 1, 1, 1, 1, 0, "Z", "p", 1), k++;                 /* version */
     n[k] = tn_frame(f[k], 1, 0, 1, 1, 1, 1, 0, "Z", "p", 1), k++;                 /* type 0 */
-    n[k] = tn_frame(f[k], 1, 8, 1, 1, 1, 1, 0, "Z", "p", 1), k++;                 /* type 8 */
+    n[k] = tn_frame(f[k], 1, 9, 1, 1, 1, 1, 0, "Z", "p", 1), k++;                 /* type 9 */
     n[k] = tn_frame(f[k], 1, 255, 1, 1, 1, 1, 0, "Z", "p", 1), k++;               /* type 255 */
     n[k] = tn_frame(f[k], 1, 3, 1, 1, 1, 1, 0, "Z", "p", 1), f[k][40] = 200, k++; /* name len */
     n[k] = tn_frame(f[k], 1, 3, 1, 1, 1, 1, 0, "Z.Y", "p", 1), k++;               /* name: a dot */
