@@ -62,7 +62,9 @@ typedef enum jzx_err {
     JZX_ERR_NO_SUCH_ACTOR = -5,   /**< unknown, stale or ending actor id */
     JZX_ERR_MAILBOX_FULL = -7,    /**< the target holds mailbox_cap user messages */
     JZX_ERR_TIMER_INVALID = -8,   /**< timer id unknown, already fired or cancelled */
-    JZX_ERR_IO_REG_FAILED = -9,   /**< libuv refused to poll this fd */
+    JZX_ERR_IO_REG_FAILED = -9,   /**< libuv refused to poll this fd; (0.3) for libjzx-nats,
+                                     no NATS server could be reached, or NATS refused a
+                                     step of the node's start */
     JZX_ERR_IO_NOT_WATCHED = -10, /**< the fd has no watch */
     JZX_ERR_MAX_ACTORS = -11,     /**< the actor table holds max_actors actors */
     JZX_ERR_NAME_TAKEN = -12,     /**< (0.2) the name, or the actor, is registered already */
@@ -139,13 +141,19 @@ typedef enum jzx_drop_reason {
 } jzx_drop_reason;
 
 /** Receives every user payload the runtime accepted but could not deliver, so
- * the caller can release it. Runs on the loop thread (or in jzx_loop_destroy).
- * It may call jzx_send and friends; on a loop being destroyed they return
+ * the caller can release it. Runs on the thread of the target's loop (in a
+ * group, the loop the payload was sent to, not the sender's), or in
+ * jzx_loop_destroy or jzx_group_destroy; in a group it is called from
+ * several member threads at once and must be thread-safe. It may call
+ * jzx_send and friends on the loop whose thread it runs on; on a loop being
+ * destroyed (on any loop of a group being destroyed) they return
  * JZX_ERR_LOOP_CLOSED. */
 typedef void (*jzx_drop_fn)(void* ctx, jzx_actor_id target, const jzx_message* msg,
                             jzx_drop_reason reason);
 
-/** Time source in milliseconds; must never go backwards. */
+/** Time source in milliseconds; must never go backwards. Each loop calls it
+ * on its own thread: in a group, from several threads at once, so it must
+ * be thread-safe there. */
 typedef uint64_t (*jzx_clock_fn)(void* ctx);
 
 /** Loop configuration. Fill with jzx_config_init() or zero it: every zero
@@ -202,7 +210,10 @@ typedef enum jzx_exit_reason {
     JZX_EXIT_SHUTDOWN = 2,    /**< stopped by its supervisor (group restart, supervisor exit, or
                                  the undo of a jzx_spawn_supervisor that failed), or ended by
                                  jzx_loop_destroy (terminate hooks only) */
-    JZX_EXIT_NOPROC = 3,      /**< (0.2) the monitored actor did not exist (a DOWN), or a proxy
+    JZX_EXIT_NOPROC = 3,      /**< (0.2) the monitored actor did not exist (a DOWN); the other
+                                 end of a jzx_link to an actor of another loop of the group
+                                 was gone when the link got there (an EXIT for a trapping
+                                 end, which a non-trapping end fails from); or a proxy
                                  ended by jzx_actor_exit stood for none (0.3) */
     JZX_EXIT_NOCONNECTION = 4 /**< (0.3) a proxy's node became unreachable (libjzx-nats) */
 } jzx_exit_reason;
@@ -415,7 +426,11 @@ typedef struct jzx_spawned {
  * request that got no reply. */
 typedef struct jzx_no_reply {
     jzx_request_id request; /**< what jzx_request returned */
-    jzx_err reason;         /**< JZX_ERR_TIMEOUT, or JZX_ERR_NO_SUCH_ACTOR (the target ended) */
+    jzx_err reason;         /**< JZX_ERR_TIMEOUT (the deadline passed),
+                               JZX_ERR_NO_SUCH_ACTOR (the target ended, or was gone when the
+                               request got to its loop), or JZX_ERR_MAILBOX_FULL (a target on
+                               another loop of the group refused the request on arrival: its
+                               mailbox was full) */
 } jzx_no_reply;
 
 /* ------------------------------------------------------------------------ */
@@ -458,11 +473,32 @@ typedef struct jzx_stats {
 /* ------------------------------------------------------------------------ */
 /** @page jzx_rules Threading and ownership
  *
- * The thread that calls jzx_loop_run owns the loop. Behaviours, observer
- * hooks and on_drop run on it. jzx_send_async, jzx_loop_request_stop,
- * jzx_version*, jzx_strerror and jzx_config_init may be called from any
- * thread; every other function only from the owner thread (and, while the
- * loop is not running, from the thread that would run it).
+ * Each loop has one owner thread. A lone loop's owner is the thread that
+ * calls jzx_loop_run (and, while the loop is not running, the thread that
+ * would run it). A loop of a group (0.2) is owned by the thread that created
+ * the group before jzx_group_run, between runs and after the last one, and
+ * during jzx_group_run by that member's thread: loop 0 by the thread that
+ * called jzx_group_run, every other loop by the thread jzx_group_run started
+ * for it. Behaviours and init and terminate hooks run on the owner thread
+ * of their actor's loop (init of jzx_spawn_on on the loop it starts on),
+ * observer hooks on that of the loop they were installed on. on_drop runs
+ * on the thread of the loop of the payload's target: for a message to an
+ * actor of another loop of the group, that loop's thread (for
+ * JZX_DROP_LATE_REPLY, the requester's loop), or the thread that calls
+ * jzx_loop_destroy or jzx_group_destroy; jzx_loop_drop calls it on the
+ * caller's thread.
+ *
+ * jzx_send_async, jzx_loop_request_stop, jzx_group_create,
+ * jzx_group_request_stop, jzx_group_size, jzx_group_loop,
+ * jzx_actor_loop_index, jzx_loop_alloc, jzx_version*, jzx_strerror and
+ * jzx_config_init may be called from any thread; every other function only
+ * from the owner thread of the loop it is given (jzx_group_run and
+ * jzx_group_destroy from the thread that created the group).
+ *
+ * The loops of a group share one configuration and run at once, so its
+ * on_drop, clock and allocator (with their ctx) are called from several
+ * threads concurrently and must be thread-safe. The allocator must be
+ * thread-safe in any case (jzx_send_async, jzx_loop_alloc).
  *
  * Payloads: a successful send hands `data` to the runtime; it reaches the
  * target's behaviour (which then owns it) or, if it cannot, config.on_drop.
@@ -541,7 +577,7 @@ JZX_API jzx_err jzx_loop_add_observer(jzx_loop* loop, const jzx_observer* obs, v
  * observer), LOOP_CLOSED. Owner thread. */
 JZX_API jzx_err jzx_loop_remove_observer(jzx_loop* loop, const jzx_observer* obs, void* ctx);
 
-/** Copy the loop's counters into `out`. JZX_ERR_INVALID_ARG for NULL. */
+/** Copy the loop's counters into `out`. Errors: INVALID_ARG (NULL). */
 JZX_API jzx_err jzx_loop_stats(jzx_loop* loop, jzx_stats* out);
 
 /* ------------------------------------------------------------------------ */
@@ -609,10 +645,11 @@ JZX_API jzx_err jzx_actor_stop(jzx_loop* loop, jzx_actor_id id);
  * Same errors. */
 JZX_API jzx_err jzx_actor_fail(jzx_loop* loop, jzx_actor_id id);
 
-/** From inside a behaviour: handle the next messages with `fn` and `state`
- * (0.2). The message being handled finishes with the old behaviour; ctx->state
- * is set to `state` too. (Writing ctx->state alone changes nothing: the
- * context is rebuilt for every message.) Errors: INVALID_ARG (NULL ctx or fn,
+/** Handle the actor's next messages with `fn` and `state` (0.2), called
+ * from inside its behaviour, init or terminate. The message being handled
+ * finishes with the old behaviour; ctx->state is set to `state` too.
+ * Writing ctx->state alone changes nothing: the context is rebuilt for
+ * every message. Errors: INVALID_ARG (NULL ctx or fn,
  * or ctx is not the context of the behaviour, init or terminate running now),
  * LOOP_CLOSED (a terminate hook during jzx_loop_destroy). Loop thread. */
 JZX_API jzx_err jzx_become(jzx_context* ctx, jzx_behavior_fn fn, void* state);
@@ -630,7 +667,13 @@ JZX_API jzx_err jzx_become(jzx_context* ctx, jzx_behavior_fn fn, void* state);
  * target and per watcher. The watcher's end removes its monitors. `out_ref`
  * (may be NULL) receives the reference. Errors: INVALID_ARG (NULL loop,
  * watcher == target, the watcher is a supervisor), NO_SUCH_ACTOR (watcher
- * not live), NO_MEMORY, LOOP_CLOSED. O(1). Owner thread. */
+ * not live), NO_MEMORY, LOOP_CLOSED. O(1). Owner thread.
+ *
+ * (0.2) `target` may be an actor of another loop of the group (the watcher
+ * is of this loop): the monitor attaches when a record gets to that loop.
+ * If the target is gone there, the DOWN with JZX_EXIT_NOPROC comes back
+ * after that round trip, not at once, so mail sent to the watcher meanwhile
+ * may come before it. */
 JZX_API jzx_err jzx_monitor(jzx_loop* loop, jzx_actor_id watcher, jzx_actor_id target,
                             jzx_monitor_ref* out_ref);
 
@@ -646,7 +689,15 @@ JZX_API jzx_err jzx_demonitor(jzx_loop* loop, jzx_monitor_ref ref);
  * reason}, for a normal end too. A normal end never kills the other end.
  * Cascades over chains of links run without recursion. Errors: INVALID_ARG
  * (NULL loop, a == b), NO_SUCH_ACTOR (either not live; no link is made),
- * NO_MEMORY, LOOP_CLOSED. Owner thread. */
+ * NO_MEMORY, LOOP_CLOSED. Owner thread.
+ *
+ * (0.2) One end may be an actor of another loop of the group (the other
+ * must be of this loop): the link is made when a record gets to that loop,
+ * so that end is not checked here. If it is gone there, this still returns
+ * JZX_OK, and the link then fires as that end's exit with reason
+ * JZX_EXIT_NOPROC: an end of this loop that traps exits gets
+ * JZX_TAG_SYS_EXIT with reason JZX_EXIT_NOPROC, one that does not fails
+ * (JZX_EXIT_FAIL), as for any abnormal end. */
 JZX_API jzx_err jzx_link(jzx_loop* loop, jzx_actor_id a, jzx_actor_id b);
 
 /** Remove the link between `a` and `b`, if any (JZX_OK either way). An EXIT
@@ -667,14 +718,18 @@ JZX_API jzx_err jzx_trap_exits(jzx_loop* loop, jzx_actor_id id, int on);
 /** Register `id` under `name` (copied; 1..255 bytes). An actor has at most
  * one name; the name is removed when the actor ends, before anyone gets its
  * DOWN, EXIT or CHILD_EXIT, so whoever learns of the death finds the name
- * free. Errors, in this order: INVALID_ARG (NULL loop or name, length 0 or
- * over 255), LOOP_CLOSED, NO_SUCH_ACTOR (id not live), NAME_TAKEN (the name
- * is registered, or the actor already has a name), NO_MEMORY. O(1) average.
- * Owner thread. */
+ * free. In a group (0.2) the names are the group's, but only the actor's
+ * own loop registers it. Errors, in this order: INVALID_ARG (NULL loop or
+ * name, length 0 or over 255), LOOP_CLOSED, NO_SUCH_ACTOR (id not a live
+ * actor of this loop), NAME_TAKEN (the name is registered, or the actor
+ * already has a name), NO_MEMORY. O(1) average. Owner thread. */
 JZX_API jzx_err jzx_register(jzx_loop* loop, const char* name, jzx_actor_id id);
 
-/** Remove a name. Errors: INVALID_ARG, LOOP_CLOSED, NO_SUCH_ACTOR (not
- * registered). Owner thread. */
+/** Remove a name. Only the loop of the named actor removes it. Errors, in
+ * this order: INVALID_ARG (NULL loop or name, length 0 or over 255),
+ * LOOP_CLOSED, NO_SUCH_ACTOR (not registered), INVALID_ARG (0.2: the name
+ * is held by an actor of another loop of the group; nothing changes).
+ * Owner thread. */
 JZX_API jzx_err jzx_unregister(jzx_loop* loop, const char* name);
 
 /** The actor registered under `name`, into `*out`. No allocation. Errors:
@@ -722,8 +777,14 @@ JZX_API jzx_err jzx_request(jzx_loop* loop, jzx_actor_id from, jzx_actor_id to, 
  * actor whose behaviour, init or terminate calls this (0 outside them).
  * Errors (the payload then stays with the caller): INVALID_ARG (NULL,
  * reserved tag), LOOP_CLOSED, NO_REQUEST (not a request, or it already had
- * its outcome: replied, timed out, target or requester ended). Owner
- * thread. */
+ * its outcome: replied, timed out, target or requester ended), NO_MEMORY
+ * (a requester on another loop: the transfer chunk). Owner thread.
+ *
+ * (0.2) A requester on another loop of the group decides there, so this
+ * loop cannot tell whether the request is still pending: the reply is sent
+ * and JZX_OK returned even if the request already had its outcome (a
+ * second reply included). Such a late reply goes, on the requester's loop,
+ * to on_drop with JZX_DROP_LATE_REPLY and target 0. */
 JZX_API jzx_err jzx_reply(jzx_loop* loop, const jzx_message* request, void* data, size_t len,
                           uint32_t tag);
 

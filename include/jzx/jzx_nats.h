@@ -102,7 +102,8 @@ typedef struct jzx_node_stats {
     uint32_t proxies;         /**< live proxies */
 } jzx_node_stats;
 
-/** Fill `out`. Errors: INVALID_ARG (NULL). Owner thread. */
+/** Copy the node's counters into `out` (see jzx_node_stats for what each
+ * counts). Errors: INVALID_ARG (NULL). Owner thread. */
 JZX_NATS_API jzx_err jzx_node_get_stats(jzx_node* node, jzx_node_stats* out);
 
 #ifdef __cplusplus
