@@ -428,9 +428,11 @@ typedef struct jzx_no_reply {
     jzx_request_id request; /**< what jzx_request returned */
     jzx_err reason;         /**< JZX_ERR_TIMEOUT (the deadline passed),
                                JZX_ERR_NO_SUCH_ACTOR (the target ended, or was gone when the
-                               request got to its loop), or JZX_ERR_MAILBOX_FULL (a target on
+                               request got to its loop), JZX_ERR_MAILBOX_FULL (a target on
                                another loop of the group refused the request on arrival: its
-                               mailbox was full) */
+                               mailbox was full), or (0.3) the reason given to jzx_refuse
+                               (libjzx-nats: the error the request met on the remote node,
+                               such as JZX_ERR_MAILBOX_FULL) */
 } jzx_no_reply;
 
 /* ------------------------------------------------------------------------ */
