@@ -76,11 +76,20 @@ JZX_NATS_API jzx_err jzx_node_lookup(jzx_node* node, const char* node_name, cons
  * returning an error drops the message (counted in jzx_node_stats). Both run
  * on the loop thread. */
 typedef struct jzx_codec {
+    /** The payload `data` (`len` bytes) of a message with `tag`, leaving
+     * for another node, into `*bytes` and `*n`: memory from jzx_loop_alloc
+     * (freed by the runtime once sent) or `data` itself. An error sends
+     * nothing. Either way the payload then goes to on_drop, with
+     * JZX_DROP_SENT_REMOTE or JZX_DROP_UNREACHABLE. */
     jzx_err (*encode)(void* ctx, uint32_t tag, const void* data, size_t len, void** bytes,
                       size_t* n);
+    /** The `n` bytes of a message with `tag`, arrived from another node,
+     * into a payload `*data` of `*len` bytes allocated with jzx_loop_alloc
+     * (the receiver's from then on). `bytes` are valid during the call only.
+     * An error drops the message. */
     jzx_err (*decode)(void* ctx, uint32_t tag, const void* bytes, size_t n, void** data,
                       size_t* len);
-    void* ctx;
+    void* ctx; /**< passed to both as their first argument */
 } jzx_codec;
 
 /** Use `codec` (copied; NULL: none) for the payloads of `tag`. A tag without
