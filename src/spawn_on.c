@@ -37,7 +37,8 @@ static void tell(jzx_loop* loop, jzx__xspawn* rec) {
         jzx__post_sys(loop, n, &rec->note, JZX_TAG_SYS_SPAWNED);
         return;
     }
-    if (rec->notify && rec->parent && rec->note.u.spawned.id) {
+    if (rec->notify && rec->parent && rec->note.u.spawned.id &&
+        !jzx__actor_lookup(loop, rec->parent)) {
         jzx__xspawn_stop(loop, rec, rec->note.u.spawned.id);
         return;
     }

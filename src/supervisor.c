@@ -337,14 +337,14 @@ static void after_stop(jzx_loop* loop, jzx__sup* sup, uint32_t i) {
  * its reserved record (`rec`, taken from the child); its CHILD_EXIT, when it
  * comes, no longer matches the child's id. */
 static void end_child(jzx_loop* loop, jzx_actor_id id, bool remote, jzx__xspawn* rec) {
-    jzx__actor* a = remote ? NULL : jzx__actor_lookup(loop, id);
-    if (a) {
-        jzx__actor_end(loop, a, JZX_ACTOR_STOPPING, JZX_EXIT_SHUTDOWN);
-    } else if (remote && id && rec) {
+    if (!remote) {
+        jzx__actor* a = jzx__actor_lookup(loop, id);
+        if (a) {
+            jzx__actor_end(loop, a, JZX_ACTOR_STOPPING, JZX_EXIT_SHUTDOWN);
+        }
+    } else if (id && rec) {
         jzx__xspawn_stop(loop, rec, id);
         return;
-    } else if (remote && id) {
-        (void)jzx__xstop(loop, id, JZX__STOP_SHUTDOWN); /* its record is in flight already */
     }
     jzx__free(loop, rec);
 }

@@ -234,11 +234,22 @@ static jzx_err decode(jzx_node* node, const jzx__frame* f, void** data, size_t* 
     return JZX_OK;
 }
 
+/* A request that will not be delivered: its requester learns now, not at
+ * its deadline (a target gone is told by its EXIT instead). */
+static void refuse(jzx_node* node, jzx__peer* peer, const jzx__frame* f, jzx_err why) {
+    if (f->type == JZX__W_REQUEST && why != JZX_ERR_NO_SUCH_ACTOR) {
+        jzx__frame r = {.type = JZX__W_REFUSE, .to = f->from, .ref = f->ref, .tag = (uint32_t)-why};
+        (void)jzx__publish(node, peer, &r, false);
+    }
+}
+
 void jzx__deliver_frame(jzx_node* node, jzx__peer* peer, const jzx__frame* f) {
     void* data = NULL;
     size_t len = 0;
-    if (decode(node, f, &data, &len) != JZX_OK) {
+    jzx_err decoded = decode(node, f, &data, &len);
+    if (decoded != JZX_OK) {
         node->stats.bad_frames++;
+        refuse(node, peer, f, decoded < 0 ? decoded : JZX_ERR_UNKNOWN);
         return;
     }
     jzx_actor_id from = 0;
@@ -289,11 +300,7 @@ void jzx__deliver_frame(jzx_node* node, jzx__peer* peer, const jzx__frame* f) {
     node->stats.remote_drops++;
     jzx_loop_drop(node->loop, f->to, &(jzx_message){data, len, f->tag, from, 0, 0},
                   err == JZX_ERR_MAILBOX_FULL ? JZX_DROP_MAILBOX_FULL : JZX_DROP_NO_ACTOR);
-    if (f->type == JZX__W_REQUEST && err != JZX_ERR_NO_SUCH_ACTOR) {
-        /* Its requester learns now, not at its deadline. */
-        jzx__frame r = {.type = JZX__W_REFUSE, .to = f->from, .ref = f->ref, .tag = (uint32_t)-err};
-        (void)jzx__publish(node, peer, &r, false);
-    }
+    refuse(node, peer, f, err);
     if (err == JZX_ERR_NO_SUCH_ACTOR && f->to) {
         (void)jzx__publish_exit(node, f->to, JZX_EXIT_NOPROC); /* its proxies go */
     }
