@@ -35,6 +35,7 @@ from ._ffi import (
     TAG_SYS_MIN,
     TAG_SYS_NO_REPLY,
     TAG_SYS_SHUTDOWN,
+    TAG_SYS_SPAWNED,
     lib,
 )
 from ._loop import Context, Loop
@@ -56,6 +57,7 @@ from ._types import (
     NoReply,
     NoSuchActor,
     Result,
+    Spawned,
     Stats,
     Strategy,
     Supervisor,
@@ -103,6 +105,7 @@ __all__ = [
     "NoReply",
     "NoSuchActor",
     "Result",
+    "Spawned",
     "Stats",
     "Strategy",
     "Supervisor",
@@ -113,6 +116,7 @@ __all__ = [
     "TAG_SYS_MIN",
     "TAG_SYS_NO_REPLY",
     "TAG_SYS_SHUTDOWN",
+    "TAG_SYS_SPAWNED",
     "Timeout",
     "strerror",
     "version",

@@ -836,6 +836,7 @@ class Loop:
         c.restart_delay_ms = _u32(child.restart_delay_ms, "restart_delay_ms")
         c.backoff = int(child.backoff)
         c.shutdown_ms = _u32(child.shutdown_ms, "shutdown_ms")
+        c.loop = _u32(child.loop, "loop")
         if child.name is not None:
             name = child.name.encode()
             buffers.append(name)
