@@ -1,6 +1,7 @@
 """libjzx for Python: actors, supervisors, monitors and links, names,
-requests and replies, timers and cross-thread sends on an Erlang-inspired
-runtime written in C, through ctypes only (no compiler).
+requests and replies, timers, cross-thread sends and groups of loops (one
+thread each) on an Erlang-inspired runtime written in C, through ctypes only
+(no compiler).
 
 The library is loaded by its SONAME, libjzx.so.0, through the dynamic
 loader's search path, or from the path in $JZX_LIBRARY.
@@ -38,6 +39,7 @@ from ._ffi import (
     TAG_SYS_SPAWNED,
     lib,
 )
+from ._group import Group, actor_loop_index
 from ._loop import Context, Loop
 from ._types import (
     ActorInfo,
@@ -95,6 +97,7 @@ __all__ = [
     "Err",
     "ExitReason",
     "ExitSignal",
+    "Group",
     "IO_ERROR",
     "IO_READ",
     "IO_WRITE",
@@ -118,6 +121,7 @@ __all__ = [
     "TAG_SYS_SHUTDOWN",
     "TAG_SYS_SPAWNED",
     "Timeout",
+    "actor_loop_index",
     "strerror",
     "version",
     "version_string",
