@@ -550,6 +550,23 @@ class SupervisorAcrossLoopsTest(GroupTest):
         self.assertEqual(inits, [])  # never started: nobody would supervise it
         self.finish_group(group)
 
+    def test_an_init_failing_on_another_loop_counts_as_a_crash(self):
+        group = self.group(2)
+        rec0 = Recorder()
+        group.loops[0].set_observer(rec0)
+
+        def init(ctx, arg):
+            raise LookupError(f"no {arg}")
+
+        spec = ChildSpec(idle, loop=2, init=init, init_arg="db")
+        sup = group.loops[0].spawn_supervisor(Supervisor([spec], intensity=1, period_ms=60_000))
+        self.run_group(group)  # start, restart, then too many: the supervisor gives up
+        self.assertEqual(rec0.named("escalate"), [(sup,)])
+        errors, self.rec.errors[:] = list(self.rec.errors), []
+        self.assertEqual([type(exc) for exc, _ in errors], [LookupError, LookupError])
+        self.assertTrue(all("init" in where for _, where in errors))
+        self.finish_group(group)
+
     def test_bad_loops_in_child_specs_are_refused(self):
         group = self.group(2)
         for spec in (
