@@ -75,10 +75,15 @@ class Group:
         if count > MAX_LOOPS:
             raise ValueError(f"a Group has at most {MAX_LOOPS} loops, not {count}")
         rt = _Runtime(on_drop, clock, on_error)
-        cfg = rt.config(
-            _numbers(max_actors, mailbox_cap, max_msgs_per_actor, max_actors_per_tick,
-                     max_io_watchers, io_poll_timeout_ms)
+        numbers = _numbers(
+            max_actors,
+            mailbox_cap,
+            max_msgs_per_actor,
+            max_actors_per_tick,
+            max_io_watchers,
+            io_poll_timeout_ms,
         )
+        cfg = rt.config(numbers)
         ptr = lib.jzx_group_create(count, byref(cfg))
         if not ptr:
             raise JzxError(Err.NO_MEMORY, "jzx_group_create")

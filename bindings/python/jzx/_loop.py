@@ -311,13 +311,15 @@ class _Runtime:
         return self.clock_last  # never backwards, even if the callable errs
 
 
-_CONFIG_DOC = """max_actors, mailbox_cap (sets jzx_config.default_mailbox_cap),
-    max_msgs_per_actor, max_actors_per_tick, max_io_watchers and
-    io_poll_timeout_ms"""
-
-
-def _numbers(max_actors, mailbox_cap, max_msgs_per_actor, max_actors_per_tick,
-             max_io_watchers, io_poll_timeout_ms):
+def _numbers(
+    max_actors,
+    mailbox_cap,
+    max_msgs_per_actor,
+    max_actors_per_tick,
+    max_io_watchers,
+    io_poll_timeout_ms,
+):
+    """The jzx_config numbers Loop and Group take, by field name."""
     return {
         "max_actors": max_actors,
         "default_mailbox_cap": mailbox_cap,
@@ -365,10 +367,15 @@ class Loop:
         on_error=None,
     ):
         rt = _Runtime(on_drop, clock, on_error)
-        cfg = rt.config(
-            _numbers(max_actors, mailbox_cap, max_msgs_per_actor, max_actors_per_tick,
-                     max_io_watchers, io_poll_timeout_ms)
+        numbers = _numbers(
+            max_actors,
+            mailbox_cap,
+            max_msgs_per_actor,
+            max_actors_per_tick,
+            max_io_watchers,
+            io_poll_timeout_ms,
         )
+        cfg = rt.config(numbers)
         self._ptr = None
         ptr = lib.jzx_loop_create(byref(cfg))
         if not ptr:

@@ -161,7 +161,10 @@ class ExitAcrossLoopsTest(GroupTest):
         watcher = Collector(1)
         ended = []
         w = group.loops[0].spawn(watcher)
-        victim = group.loops[1].spawn(idle, terminate=lambda c, r, s: ended.append((r, c.loop.index)))
+        def terminate(ctx, reason, state):
+            ended.append((reason, ctx.loop.index))
+
+        victim = group.loops[1].spawn(idle, terminate=terminate)
         ref = group.loops[0].monitor(w, victim)
         group.loops[0].exit(victim, ExitReason.NOCONNECTION)  # ends when the request gets there
         self.assertEqual(group.loops[1].stats().live_actors, 1)
