@@ -1,6 +1,7 @@
 """libjzx for Python: actors, supervisors, monitors and links, names,
-requests and replies, timers and cross-thread sends on an Erlang-inspired
-runtime written in C, through ctypes only (no compiler).
+requests and replies, timers, cross-thread sends and groups of loops (one
+thread each) on an Erlang-inspired runtime written in C, through ctypes only
+(no compiler).
 
 The library is loaded by its SONAME, libjzx.so.0, through the dynamic
 loader's search path, or from the path in $JZX_LIBRARY.
@@ -35,8 +36,10 @@ from ._ffi import (
     TAG_SYS_MIN,
     TAG_SYS_NO_REPLY,
     TAG_SYS_SHUTDOWN,
+    TAG_SYS_SPAWNED,
     lib,
 )
+from ._group import Group, actor_loop_index
 from ._loop import Context, Loop
 from ._types import (
     ActorInfo,
@@ -56,6 +59,7 @@ from ._types import (
     NoReply,
     NoSuchActor,
     Result,
+    Spawned,
     Stats,
     Strategy,
     Supervisor,
@@ -93,6 +97,7 @@ __all__ = [
     "Err",
     "ExitReason",
     "ExitSignal",
+    "Group",
     "IO_ERROR",
     "IO_READ",
     "IO_WRITE",
@@ -103,6 +108,7 @@ __all__ = [
     "NoReply",
     "NoSuchActor",
     "Result",
+    "Spawned",
     "Stats",
     "Strategy",
     "Supervisor",
@@ -113,7 +119,9 @@ __all__ = [
     "TAG_SYS_MIN",
     "TAG_SYS_NO_REPLY",
     "TAG_SYS_SHUTDOWN",
+    "TAG_SYS_SPAWNED",
     "Timeout",
+    "actor_loop_index",
     "strerror",
     "version",
     "version_string",

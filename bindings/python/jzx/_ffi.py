@@ -22,8 +22,10 @@ from ctypes import (
 )
 
 SONAME = "libjzx.so.0"
-#: The ABI this module mirrors: libjzx 0.x from 0.1 on.
-ABI_MAJOR, ABI_MINOR = 0, 2
+#: The ABI this module mirrors, and the oldest libjzx it accepts: 0.x from
+#: 0.3 on (jzx_child_spec grew in 0.3, so an older library would read the
+#: children arrays with the wrong stride).
+ABI_MAJOR, ABI_MINOR = 0, 3
 
 TAG_SYS_MIN = 0xFFFF0000
 TAG_SYS_IO = 0xFFFF0001
@@ -33,6 +35,7 @@ TAG_SYS_DOWN = 0xFFFF0004
 TAG_SYS_EXIT = 0xFFFF0005
 TAG_SYS_SHUTDOWN = 0xFFFF0006
 TAG_SYS_NO_REPLY = 0xFFFF0007
+TAG_SYS_SPAWNED = 0xFFFF0008
 IO_READ, IO_WRITE, IO_ERROR = 0x1, 0x2, 0x4
 
 actor_id = c_uint64
@@ -40,6 +43,7 @@ timer_id = c_uint64
 monitor_ref = c_uint64
 request_id = c_uint64
 loop_p = c_void_p  # jzx_loop is opaque
+group_p = c_void_p  # so is jzx_group (0.2)
 
 
 class jzx_allocator(Structure):
@@ -138,6 +142,8 @@ class jzx_child_spec(Structure):
         ("terminate", terminate_fn),
         ("shutdown_ms", c_uint32),
         ("register_as", c_char_p),
+        # 0: the supervisor's loop; n: loop n - 1 of its group (96 bytes from 0.3).
+        ("loop", c_uint32),
     ]
 
 
@@ -166,6 +172,10 @@ class jzx_down(Structure):  # 0.2, borrowed by the receiver
 
 class jzx_exit_signal(Structure):  # 0.2, borrowed by the receiver
     _fields_ = [("from", actor_id), ("reason", c_int)]
+
+
+class jzx_spawned(Structure):  # 0.2, borrowed by the receiver
+    _fields_ = [("ticket", c_uint64), ("id", actor_id), ("err", c_int)]
 
 
 class jzx_no_reply(Structure):  # 0.2, borrowed by the receiver
@@ -232,6 +242,7 @@ STRUCTS = (
     jzx_child_restart,
     jzx_down,
     jzx_exit_signal,
+    jzx_spawned,
     jzx_no_reply,
     jzx_actor_info,
     jzx_observer,
@@ -288,16 +299,33 @@ PROTOTYPES = {
     "jzx_cancel_timer": (c_int, [loop_p, timer_id]),
     "jzx_watch_fd": (c_int, [loop_p, c_int, actor_id, c_uint32]),
     "jzx_unwatch_fd": (c_int, [loop_p, c_int]),
+    # Groups (0.2).
+    "jzx_group_create": (group_p, [c_uint32, POINTER(jzx_config)]),
+    "jzx_group_size": (c_uint32, [group_p]),
+    "jzx_group_loop": (loop_p, [group_p, c_uint32]),
+    "jzx_group_run": (c_int, [group_p]),
+    "jzx_group_request_stop": (None, [group_p]),
+    "jzx_group_destroy": (None, [group_p]),
+    "jzx_actor_loop_index": (c_uint32, [actor_id]),
+    "jzx_spawn_on": (c_int, [loop_p, c_uint32, POINTER(jzx_spawn_opts), actor_id, _u64p]),
+    # Bridges (0.3).
+    "jzx_send_as": (c_int, [loop_p, actor_id, actor_id, c_void_p, c_size_t, c_uint32]),
+    "jzx_reply_as": (
+        c_int,
+        [loop_p, actor_id, POINTER(jzx_message), c_void_p, c_size_t, c_uint32],
+    ),
+    "jzx_actor_exit": (c_int, [loop_p, actor_id, c_int]),
+    "jzx_loop_alloc": (c_void_p, [loop_p, c_size_t]),
+    "jzx_loop_drop": (None, [loop_p, actor_id, POINTER(jzx_message), c_int]),
 }
 
 
 def _bind(path):
     """dlopen `path` (OSError if it cannot be) and type its functions."""
     lib = ctypes.CDLL(path)
-    for name, (restype, argtypes) in PROTOTYPES.items():
-        fn = getattr(lib, name)
-        fn.restype = restype
-        fn.argtypes = argtypes
+    # The version first: an older library lacks some of the functions below.
+    for name in ("jzx_version", "jzx_version_string"):
+        getattr(lib, name).restype, getattr(lib, name).argtypes = PROTOTYPES[name]
     version = lib.jzx_version()
     major, minor = version >> 16, (version >> 8) & 0xFF
     if major != ABI_MAJOR or minor < ABI_MINOR:
@@ -305,6 +333,10 @@ def _bind(path):
             f"{path} is libjzx {lib.jzx_version_string().decode()}; "
             f"these bindings need {ABI_MAJOR}.x from {ABI_MAJOR}.{ABI_MINOR}"
         )
+    for name, (restype, argtypes) in PROTOTYPES.items():
+        fn = getattr(lib, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
     return lib
 
 

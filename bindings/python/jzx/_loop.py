@@ -19,7 +19,19 @@ once per incarnation that started (jzx_loop_destroy included), releases the
 _Run. A spawn's _Spec is released as soon as jzx_spawn returns. A child
 spec's _Spec lives as long as the supervisor's copy of that spec: until
 delete_child, until its index is handed out again (a temporary child's spec
-goes when the child ends), or until the supervisor ends.
+goes when the child ends), or until the supervisor ends. A spec of
+spawn_on is used once, by the init trampoline on the target loop; if the
+start fails before its init runs, the Spawned note to `notify` releases it.
+
+The registries and the trampolines belong to a _Runtime, which a lone Loop
+has for itself and the Loops of a Group share: a payload sent from one loop
+to an actor of another is taken out by the loop that delivers or drops it,
+and a child spec built on the supervisor's loop starts a child on any other.
+The trampolines find the Loop of the call from its C context (on_drop and
+the clock, which have none, work on the _Runtime alone). Every loop of a
+Group calls into Python from its own thread: ctypes takes the GIL for each
+call, and each registry entry is touched by one thread at a time (the loop
+of its actor or its message), the payload registry under its own lock.
 """
 
 import itertools
@@ -45,6 +57,7 @@ from ._types import (
     Message,
     NoReply,
     Result,
+    Spawned,
     Stats,
     _enum,
     check,
@@ -58,11 +71,12 @@ class _Spec:
     """What starts an actor: a spawn's arguments (one start) or a child
     spec's (every start of that child)."""
 
-    __slots__ = ("behaviour", "state", "init", "init_arg", "terminate")
+    __slots__ = ("behaviour", "state", "init", "init_arg", "terminate", "once")
 
-    def __init__(self, behaviour, state, init, init_arg, terminate):
+    def __init__(self, behaviour, state, init, init_arg, terminate, once=False):
         self.behaviour, self.state = behaviour, state
         self.init, self.init_arg, self.terminate = init, init_arg, terminate
+        self.once = once  # spawn_on's: released by its init
 
 
 class _Run:
@@ -173,10 +187,155 @@ def _print_error(exc, where):
     traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
 
 
+class _Runtime:
+    """What a lone Loop has for itself and the Loops of a Group share: the
+    payload, spec and incarnation registries, on_drop, the clock, on_error,
+    and the C trampolines that libjzx calls for every actor."""
+
+    def __init__(self, on_drop, clock, on_error):
+        # Payload, spec and incarnation keys, never 0 (NULL); next() on a count is
+        # atomic under the GIL, so any thread may draw one.
+        self.keys = itertools.count(1)
+        self.lock = threading.Lock()  # guards the two registries below
+        self.payloads = {}  # key -> (object, (loop pointer, timer id) or None)
+        self.timers = {}  # (loop pointer, timer id) -> key
+        # See the module's docstring for who touches these, and when.
+        self.specs = {}  # key -> _Spec
+        self.runs = {}  # key -> _Run
+        self.loops = {}  # C loop pointer -> Loop
+        self.on_drop = on_drop
+        self.clock = clock
+        self.clock_last = 0
+        self.clock_lock = threading.Lock()  # a Group's loops ask from their threads
+        self.on_error = on_error or _print_error
+        # How many on_drop or clock calls are under way (no Loop is known
+        # for them); like Loop._in_hooks, jzx_loop_run refuses meanwhile.
+        self.hooks = 0
+        self.hooks_lock = threading.Lock()
+        self.pending_exit = None  # KeyboardInterrupt etc. raised in a callback
+        self.stop = None  # the owner's request_stop for the whole run
+
+        # The C callables must outlive the loops: they are attributes here.
+        self.c_behaviour = _ffi.behavior_fn(self._behaviour)
+        self.c_init = _ffi.init_fn(self._init)
+        self.c_terminate = _ffi.terminate_fn(self._terminate)
+        self.c_drop = _ffi.drop_fn(self._drop)
+        self.c_clock = _ffi.clock_fn(self._clock)
+
+    def config(self, numbers):
+        """A jzx_config with the on_drop and clock trampolines and `numbers`
+        ({field: value}, 0 keeps the default)."""
+        cfg = _ffi.jzx_config()
+        lib.jzx_config_init(byref(cfg))
+        for name, value in numbers.items():
+            if value:
+                setattr(cfg, name, _u32(value, name))
+        cfg.on_drop = self.c_drop
+        if self.clock is not None:
+            cfg.clock = self.c_clock
+        return cfg
+
+    def park(self, payload):
+        key = next(self.keys)
+        with self.lock:
+            self.payloads[key] = (payload, None)
+        return key
+
+    def unpark(self, key):
+        with self.lock:
+            payload, timer = self.payloads.pop(key)
+            if timer is not None:
+                del self.timers[timer]
+        return payload
+
+    def report(self, exc, where):
+        if not isinstance(exc, Exception):
+            # KeyboardInterrupt, SystemExit: stop the run and let it raise it.
+            self.pending_exit = exc
+            if self.stop is not None:
+                self.stop()
+            return
+        try:
+            self.on_error(exc, where)
+        except Exception as inner:
+            _print_error(inner, "on_error")
+
+    def take_pending_exit(self):
+        exc, self.pending_exit = self.pending_exit, None
+        if exc is not None:
+            raise exc
+
+    def _enter(self):
+        with self.hooks_lock:
+            self.hooks += 1
+
+    def _leave(self):
+        with self.hooks_lock:
+            self.hooks -= 1
+
+    # ---- called by libjzx, on a loop's thread -------------------------------
+
+    def _behaviour(self, ctx_p, msg_p):
+        ctx = ctx_p.contents
+        return self.loops[ctx.loop]._behaviour_call(ctx_p, ctx, msg_p)
+
+    def _init(self, ctx_p, arg, state_p):
+        return self.loops[ctx_p.contents.loop]._init_call(ctx_p, arg, state_p)
+
+    def _terminate(self, ctx_p, reason, key):
+        self.loops[ctx_p.contents.loop]._terminate_call(ctx_p, reason, key)
+
+    def _drop(self, ctx, target, msg_p, reason):
+        msg = msg_p.contents
+        self._enter()
+        try:
+            payload = self.unpark(msg.data) if msg.data else None
+            if self.on_drop is not None:
+                self.on_drop(target, payload, msg.tag, _enum(DropReason, reason))
+        except BaseException as exc:
+            self.report(exc, "on_drop")
+        finally:
+            self._leave()
+
+    def _clock(self, ctx):
+        self._enter()
+        try:
+            with self.clock_lock:
+                now = int(self.clock())
+                if now > self.clock_last:
+                    self.clock_last = now
+        except BaseException as exc:
+            self.report(exc, "clock")
+        finally:
+            self._leave()
+        return self.clock_last  # never backwards, even if the callable errs
+
+
+def _numbers(
+    max_actors,
+    mailbox_cap,
+    max_msgs_per_actor,
+    max_actors_per_tick,
+    max_io_watchers,
+    io_poll_timeout_ms,
+):
+    """The jzx_config numbers Loop and Group take, by field name."""
+    return {
+        "max_actors": max_actors,
+        "default_mailbox_cap": mailbox_cap,
+        "max_msgs_per_actor": max_msgs_per_actor,
+        "max_actors_per_tick": max_actors_per_tick,
+        "max_io_watchers": max_io_watchers,
+        "io_poll_timeout_ms": io_poll_timeout_ms,
+    }
+
+
 class Loop:
     """A jzx_loop. The thread that calls run() owns it: behaviours, observer
     hooks, on_drop and the clock run there, and every method except
     send_async and request_stop must be called from it (docs/threading.md).
+    The loops of a Group are Loops too (Group.loops), made and closed by
+    their Group, and run with it (see Group).
 
     Keyword arguments (0 = the default): max_actors, mailbox_cap (sets
     jzx_config.default_mailbox_cap), max_msgs_per_actor, max_actors_per_tick,
@@ -207,36 +366,53 @@ class Loop:
         clock=None,
         on_error=None,
     ):
-        self._on_drop = on_drop
-        self._clock = clock
-        self._clock_last = 0
-        self._on_error = on_error or _print_error
-        self._running = False
-        # How deep we are in init, terminate, on_drop, observer hooks or
-        # foreach_actor callbacks, where jzx_loop_run refuses (call() checks).
-        self._in_hooks = 0
-        self._pending_exit = None  # KeyboardInterrupt etc. raised in a callback
+        rt = _Runtime(on_drop, clock, on_error)
+        numbers = _numbers(
+            max_actors,
+            mailbox_cap,
+            max_msgs_per_actor,
+            max_actors_per_tick,
+            max_io_watchers,
+            io_poll_timeout_ms,
+        )
+        cfg = rt.config(numbers)
+        self._ptr = None
+        ptr = lib.jzx_loop_create(byref(cfg))
+        if not ptr:
+            raise JzxError(Err.NO_MEMORY, "jzx_loop_create")
+        try:
+            self._attach(rt, ptr, None, 0)
+        except BaseException:
+            lib.jzx_loop_destroy(ptr)
+            raise
+        rt.stop = self._stop_run
 
-        # Payload, spec and incarnation keys, never 0 (NULL); next() on a count is
-        # atomic under the GIL, so any thread may draw one.
-        self._keys = itertools.count(1)
-        self._lock = threading.Lock()  # guards the two registries below
-        self._payloads = {}  # key -> (object, timer id or 0)
-        self._timers = {}  # timer id -> key
-        # Owner thread only: see the module's docstring.
-        self._specs = {}  # key -> _Spec
-        self._runs = {}  # key -> _Run
+    @classmethod
+    def _member(cls, group, rt, ptr, index):
+        """The Loop of loop `index` of a Group (which destroys it)."""
+        self = cls.__new__(cls)
+        self._ptr = None
+        self._attach(rt, ptr, group, index)
+        return self
+
+    def _attach(self, rt, ptr, group, index):
+        self._rt = rt
+        self._group = group
+        self._index = index
+        self._running = False
+        # How deep we are in init, terminate, observer hooks or foreach_actor
+        # callbacks, where jzx_loop_run refuses (call() checks).
+        self._in_hooks = 0
+        # This loop's thread only (or the creator's while nothing runs).
         self._children = {}  # supervisor id -> {child index: (spec keys, buffers)}
         self._start_failures = None  # exceptions of inits, while a start call is on
+        self._spawn_notes = {}  # notify actor -> {spawn_on ticket: spec key}
         # Serialises send_async/request_stop (any thread) against close().
         self._ptr_lock = threading.RLock()
 
-        # The C callables must outlive the loop: they are attributes of it.
-        self._c_behaviour = _ffi.behavior_fn(self._behaviour_call)
-        self._c_init = _ffi.init_fn(self._init_call)
-        self._c_terminate = _ffi.terminate_fn(self._terminate_call)
-        self._c_drop = _ffi.drop_fn(self._drop_call)
-        self._c_clock = _ffi.clock_fn(self._clock_call)
+        self._c_behaviour = rt.c_behaviour
+        self._c_init = rt.c_init
+        self._c_terminate = rt.c_terminate
         # Observers: every Python observer is a jzx_observer of the same
         # trampolines, told apart by its ctx, a key into _observers.
         hook_types = dict(_ffi.jzx_observer._fields_)
@@ -249,31 +425,10 @@ class Loop:
         self._c_own = _ffi.jzx_observer(
             on_actor_stop=hook_types["on_actor_stop"](self._own_actor_stop)
         )
-
-        cfg = _ffi.jzx_config()
-        lib.jzx_config_init(byref(cfg))
-        for name, value in (
-            ("max_actors", max_actors),
-            ("default_mailbox_cap", mailbox_cap),
-            ("max_msgs_per_actor", max_msgs_per_actor),
-            ("max_actors_per_tick", max_actors_per_tick),
-            ("max_io_watchers", max_io_watchers),
-            ("io_poll_timeout_ms", io_poll_timeout_ms),
-        ):
-            if value:
-                setattr(cfg, name, _u32(value, name))
-        cfg.on_drop = self._c_drop
-        if clock is not None:
-            cfg.clock = self._c_clock
-        ptr = lib.jzx_loop_create(byref(cfg))
-        if not ptr:
-            self._ptr = None
-            raise JzxError(Err.NO_MEMORY, "jzx_loop_create")
         err = lib.jzx_loop_add_observer(ptr, byref(self._c_own), None)
         if err:
-            lib.jzx_loop_destroy(ptr)
-            self._ptr = None
             raise JzxError(err, "jzx_loop_add_observer")
+        rt.loops[ptr] = self
         self._ptr = ptr
 
     # ---- lifetime ---------------------------------------------------------
@@ -285,13 +440,41 @@ class Loop:
         self.close()
 
     def __del__(self):
-        if getattr(self, "_ptr", None) and not self._running:
+        if getattr(self, "_ptr", None) and self._group is None and not self._running:
             warnings.warn("jzx.Loop was not closed", ResourceWarning, source=self)
             self.close()
 
     @property
     def closed(self):
         return self._ptr is None
+
+    @property
+    def group(self):
+        """The Group this loop belongs to, None for a lone Loop."""
+        return self._group
+
+    @property
+    def index(self):
+        """This loop's index in its Group (0 for a lone Loop): the loop
+        jzx.actor_loop_index() gives for its actors."""
+        return self._index
+
+    def _stop_run(self):
+        if self._ptr:  # None inside close(), which raises the exit afterwards
+            lib.jzx_loop_request_stop(self._ptr)
+
+    def _busy(self):
+        """Whether jzx_loop_run would refuse: running, or inside a hook."""
+        if self._group is not None:
+            return self._group._busy()
+        return self._running or self._in_hooks or self._rt.hooks
+
+    def _not_a_member(self, what):
+        if self._group is not None:
+            raise RuntimeError(
+                f"Loop.{what}: this is loop {self._index} of a Group; "
+                f"use Group.{what}() for the whole group"
+            )
 
     def _loop(self, call):
         if self._ptr is None:
@@ -300,29 +483,40 @@ class Loop:
 
     def close(self):
         """jzx_loop_destroy. Pending payloads go to on_drop; later calls raise
-        JzxError(LOOP_CLOSED). Not from inside run()."""
-        if self._running:
-            raise JzxError(Err.LOOP_CLOSED, "jzx_loop_destroy (from inside run)")
+        JzxError(LOOP_CLOSED). Not from inside run(), init, terminate, a hook,
+        on_drop or foreach_actor (JzxError LOOP_CLOSED: libjzx would not
+        destroy the loop then). A loop of a Group closes with it
+        (RuntimeError here)."""
+        self._not_a_member("close")
+        if self._ptr is None:
+            return
+        if self._busy():
+            raise JzxError(Err.LOOP_CLOSED, "jzx_loop_destroy (from inside run or a hook)")
         with self._ptr_lock:
             ptr, self._ptr = self._ptr, None
-        if ptr is None:
-            return
         try:
             lib.jzx_loop_destroy(ptr)  # every incarnation's terminate runs in here
         finally:
-            self._specs.clear()
-            self._runs.clear()
-            self._children.clear()
-            self._observers.clear()
-            self._added.clear()
-            self._first = None
-        exc, self._pending_exit = self._pending_exit, None
-        if exc is not None:
-            raise exc
+            self._forget()
+            self._rt.specs.clear()
+            self._rt.runs.clear()
+            self._rt.loops.clear()
+        self._rt.take_pending_exit()
+
+    def _forget(self):
+        """Drop this loop's bookkeeping, once libjzx destroyed it."""
+        self._children.clear()
+        self._spawn_notes.clear()
+        self._observers.clear()
+        self._added.clear()
+        self._first = None
 
     def run(self):
         """jzx_loop_run: run until no actor, timer, watch or async message is
-        left, or until request_stop(). May be called again afterwards."""
+        left, or until request_stop(). May be called again afterwards. A loop
+        of a Group runs with the others, with Group.run() (RuntimeError
+        here)."""
+        self._not_a_member("run")
         ptr = self._loop("jzx_loop_run")
         if self._running:
             raise JzxError(Err.LOOP_CLOSED, "jzx_loop_run")
@@ -331,13 +525,12 @@ class Loop:
             err = lib.jzx_loop_run(ptr)
         finally:
             self._running = False
-        exc, self._pending_exit = self._pending_exit, None
-        if exc is not None:
-            raise exc
+        self._rt.take_pending_exit()
         check(err, "jzx_loop_run")
 
     def request_stop(self):
-        """jzx_loop_request_stop. Any thread."""
+        """jzx_loop_request_stop. Any thread. On a loop of a Group, it stops
+        the whole group's run (as Group.request_stop())."""
         with self._ptr_lock:
             lib.jzx_loop_request_stop(self._loop("jzx_loop_request_stop"))
 
@@ -359,7 +552,7 @@ class Loop:
             lib.jzx_loop_set_observer(ptr, None, None)
             key = None
         else:
-            key = next(self._keys)
+            key = next(self._rt.keys)
             self._observers[key] = observer
             lib.jzx_loop_set_observer(ptr, byref(_ffi.jzx_observer(*self._c_hooks)), key)
         self._observers.pop(self._first, None)
@@ -373,7 +566,7 @@ class Loop:
         ptr = self._loop("jzx_loop_add_observer")
         if observer is None:
             raise TypeError("add_observer needs an observer object, not None")
-        key = next(self._keys)
+        key = next(self._rt.keys)
         c = _ffi.jzx_observer(*self._c_hooks)
         check(lib.jzx_loop_add_observer(ptr, byref(c), key), "jzx_loop_add_observer")
         self._observers[key] = observer
@@ -397,14 +590,14 @@ class Loop:
     def pending_payloads(self):
         """How many payloads the runtime holds (sent, not yet delivered,
         dropped or cancelled)."""
-        with self._lock:
-            return len(self._payloads)
+        with self._rt.lock:
+            return len(self._rt.payloads)
 
     @property
     def live_behaviours(self):
         """How many actor specs and incarnations the runtime may still call
         back into (each holds a behaviour and its hooks)."""
-        return len(self._specs) + len(self._runs)
+        return len(self._rt.specs) + len(self._rt.runs)
 
     # ---- actors -----------------------------------------------------------
 
@@ -452,7 +645,71 @@ class Loop:
         try:
             self._start("jzx_spawn", lib.jzx_spawn, ptr, byref(opts), byref(out))
         finally:
-            del self._specs[key]  # one start: its _Run holds what the actor needs
+            del self._rt.specs[key]  # one start: its _Run holds what the actor needs
+        return out.value
+
+    def spawn_on(
+        self,
+        index,
+        behavior,
+        *,
+        notify=0,
+        name=None,
+        mailbox_cap=0,
+        supervisor=0,
+        state=None,
+        init=None,
+        init_arg=None,
+        terminate=None,
+        shutdown_ms=0,
+    ):
+        """jzx_spawn_on (0.2): start an actor on loop `index` of this loop's
+        Group (this loop included; a lone Loop takes only 0), from a
+        behaviour or, before Group.run(), from the creator's thread. The
+        arguments are spawn()'s; init runs on that loop, later. Returns the
+        spawn's ticket (never 0). The outcome comes to `notify` (an actor of
+        this loop; 0: nobody) as a message with tag TAG_SYS_SPAWNED and a
+        Spawned(ticket, id, err) payload: id is the new actor, or 0 and err
+        says why it could not start. An exception init raises goes to
+        on_error (and err is UNKNOWN, or the code of a JzxError it raised).
+        `supervisor` may name a plain actor of this loop: it gets the new
+        actor's ChildExit. JzxError INVALID_ARG for an index outside the
+        group, NoSuchActor if notify or supervisor is not a live actor of
+        this loop.
+
+        The callables are held until the start: without `notify`, a start
+        that fails before init runs (MAX_ACTORS, NO_MEMORY on that loop)
+        keeps them until the group closes."""
+        ptr = self._loop("jzx_spawn_on")
+        index, notify, supervisor = _u32(index, "index"), _id(notify), _id(supervisor)
+        mailbox_cap = _u32(mailbox_cap, "mailbox_cap")
+        shutdown_ms = _u32(shutdown_ms, "shutdown_ms")
+        encoded = name.encode() if name is not None else None  # copied by libjzx
+        key = self._add_spec(behavior, state, init, init_arg, terminate, once=True)
+        opts = _ffi.jzx_spawn_opts(
+            self._c_behaviour,
+            key,
+            supervisor,
+            mailbox_cap,
+            encoded,
+            self._c_init,
+            key,
+            self._c_terminate,
+            shutdown_ms,
+        )
+        out = c_uint64()
+        # On this loop, init runs inside the call (its failure comes as the
+        # Spawned too); on another, later, on that loop's thread.
+        outer, self._start_failures = self._start_failures, None  # init's error: the Spawned's
+        try:
+            err = lib.jzx_spawn_on(ptr, index, byref(opts), notify, byref(out))
+        finally:
+            self._start_failures = outer
+        if err:
+            del self._rt.specs[key]
+            raise JzxError(err, "jzx_spawn_on")
+        if notify and key in self._rt.specs:
+            self._spawn_notes.setdefault(notify, {})[out.value] = key
         return out.value
 
     def stop(self, actor):
@@ -463,6 +720,17 @@ class Loop:
         """jzx_actor_fail: end an actor as failed."""
         check(lib.jzx_actor_fail(self._loop("jzx_actor_fail"), actor), "jzx_actor_fail")
 
+    def exit(self, actor, reason):
+        """jzx_actor_exit (0.3): end an actor with an ExitReason that its
+        monitors (Down), links (ExitSignal) and terminate hook see: NORMAL
+        or SHUTDOWN end it as stopped, FAIL or NOCONNECTION as failed (a
+        linked actor that does not trap exits fails too). A supervisor shuts
+        down gracefully, as with stop(). An actor of another loop of the
+        group ends when the request gets there. JzxError INVALID_ARG for
+        another reason (NOPROC)."""
+        err = lib.jzx_actor_exit(self._loop("jzx_actor_exit"), _id(actor), int(reason))
+        check(err, "jzx_actor_exit")
+
     # ---- messages ---------------------------------------------------------
 
     def send(self, target, payload=None, tag=0):
@@ -470,23 +738,36 @@ class Loop:
         On error the payload stays with the caller and JzxError is raised."""
         ptr = self._loop("jzx_send")
         target, tag = _id(target), _u32(tag, "tag")
-        key = self._park(payload)
+        key = self._rt.park(payload)
         err = lib.jzx_send(ptr, target, key, 0, tag)
         if err:
-            self._unpark(key)
+            self._rt.unpark(key)
             raise JzxError(err, "jzx_send")
 
     def send_async(self, target, payload=None, tag=0):
         """jzx_send_async: jzx_send from any thread. If the target is gone or
         full when the message arrives, the payload goes to on_drop."""
         target, tag = _id(target), _u32(tag, "tag")
-        key = self._park(payload)
+        key = self._rt.park(payload)
         with self._ptr_lock:
             ptr = self._ptr
             err = lib.jzx_send_async(ptr, target, key, 0, tag) if ptr else Err.LOOP_CLOSED
         if err:
-            self._unpark(key)
+            self._rt.unpark(key)
             raise JzxError(err, "jzx_send_async")
+
+    def send_as(self, from_, to, payload=None, tag=0):
+        """jzx_send_as (0.3): send() as actor `from_`, a live actor of this
+        loop: `to` gets the message with `sender` == from_. What a proxy for
+        actors elsewhere uses; errors as send(), plus INVALID_ARG (from_ is
+        0) and NoSuchActor (from_ is not a live actor of this loop)."""
+        ptr = self._loop("jzx_send_as")
+        from_, to, tag = _id(from_), _id(to), _u32(tag, "tag")
+        key = self._rt.park(payload)
+        err = lib.jzx_send_as(ptr, from_, to, key, 0, tag)
+        if err:
+            self._rt.unpark(key)
+            raise JzxError(err, "jzx_send_as")
 
     # ---- names (0.2) -------------------------------------------------------
 
@@ -518,10 +799,10 @@ class Loop:
         NoSuchActor if nobody holds it (the payload stays with the caller)."""
         ptr = self._loop("jzx_send_named")
         name, tag = _name(name), _u32(tag, "tag")
-        key = self._park(payload)
+        key = self._rt.park(payload)
         err = lib.jzx_send_named(ptr, name, key, 0, tag)
         if err:
-            self._unpark(key)
+            self._rt.unpark(key)
             raise JzxError(err, "jzx_send_named")
 
     # ---- requests (0.2) ----------------------------------------------------
@@ -538,11 +819,11 @@ class Loop:
         ptr = self._loop("jzx_request")
         from_, to = _id(from_), _id(to)
         tag, timeout_ms = _u32(tag, "tag"), _u32(timeout_ms, "timeout_ms")
-        key = self._park(payload)
+        key = self._rt.park(payload)
         out = c_uint64()
         err = lib.jzx_request(ptr, from_, to, key, 0, tag, timeout_ms, byref(out))
         if err:
-            self._unpark(key)
+            self._rt.unpark(key)
             raise JzxError(err, "jzx_request")
         return out.value
 
@@ -557,11 +838,65 @@ class Loop:
         tag = _u32(tag, "tag")
         # jzx_reply reads only these two fields.
         c = _ffi.jzx_message(request=_id(request.request), sender=_id(request.sender))
-        key = self._park(payload)
+        key = self._rt.park(payload)
         err = lib.jzx_reply(ptr, byref(c), key, 0, tag)
         if err:
-            self._unpark(key)
+            self._rt.unpark(key)
             raise JzxError(err, "jzx_reply")
+
+    def reply_as(self, from_, request, payload=None, tag=0):
+        """jzx_reply_as (0.3): reply() with `from_`, a live actor of this
+        loop, as the reply's sender. Errors as reply(), plus INVALID_ARG
+        (from_ is 0) and NoSuchActor (from_ is not a live actor of this
+        loop)."""
+        ptr = self._loop("jzx_reply_as")
+        from_, tag = _id(from_), _u32(tag, "tag")
+        c = _ffi.jzx_message(request=_id(request.request), sender=_id(request.sender))
+        key = self._rt.park(payload)
+        err = lib.jzx_reply_as(ptr, from_, byref(c), key, 0, tag)
+        if err:
+            self._rt.unpark(key)
+            raise JzxError(err, "jzx_reply_as")
+
+    # ---- bridges (0.3): payloads for C code ----------------------------------
+
+    def drop(self, target, payload=None, tag=0, *, reason):
+        """jzx_loop_drop (0.3): hand `payload` to on_drop as libjzx does with
+        what it cannot deliver: on_drop(target, payload, tag, reason) runs
+        now, and the loop's stats count it in messages_dropped. `target` is
+        whom it was for, `reason` a DropReason (a bridge that could not pass
+        a message on says UNREACHABLE, for instance). JzxError INVALID_ARG for
+        a reserved tag (libjzx would ignore the call)."""
+        ptr = self._loop("jzx_loop_drop")
+        target, tag, reason = _id(target), _u32(tag, "tag"), int(reason)
+        if not 0 <= reason < 2**31:
+            raise ValueError(f"a drop reason is a DropReason, got {reason}")
+        if tag >= _ffi.TAG_SYS_MIN:
+            raise JzxError(Err.INVALID_ARG, "jzx_loop_drop (a reserved tag)")
+        c = _ffi.jzx_message(data=self._rt.park(payload), tag=tag)
+        lib.jzx_loop_drop(ptr, target, byref(c), reason)  # on_drop takes the payload out
+
+    def alloc(self, size):
+        """jzx_loop_alloc (0.3): `size` bytes from the loop's allocator, as
+        an address (an int, for ctypes), for C code that takes payloads
+        allocated that way. Release them with free(). This binding's own
+        payloads are Python objects and need none of it. Any thread.
+        MemoryError if the allocator has none, ValueError for 0."""
+        size = int(size)
+        if size <= 0:
+            raise ValueError("Loop.alloc needs a size of at least 1 byte")
+        with self._ptr_lock:
+            address = lib.jzx_loop_alloc(self._loop("jzx_loop_alloc"), size)
+        if not address:
+            raise MemoryError(f"jzx_loop_alloc: no memory for {size} bytes")
+        return address
+
+    def free(self, address):
+        """jzx_loop_free: release what alloc() returned (or a payload libjzx
+        handed over and the binding did not free itself). 0 and None are
+        ignored."""
+        if address:
+            lib.jzx_loop_free(self._loop("jzx_loop_free"), address)
 
     def call(self, target, payload=None, tag=0, *, timeout_ms=5000):
         """Send a request to `target` (an actor id, or a registered name)
@@ -584,9 +919,13 @@ class Loop:
 
         Not while the loop runs (from a behaviour or another thread), nor
         from init, terminate, a hook or on_drop: JzxError LOOP_CLOSED. A
-        behaviour uses request() and takes the reply as a message."""
+        behaviour uses request() and takes the reply as a message.
+
+        On a loop of a Group, the requester lives on this loop, `target` may
+        be on any loop of the group, and the whole group runs (Group.run())
+        until the outcome."""
         self._loop("Loop.call")
-        if self._running or self._in_hooks:  # refused before anything is started
+        if self._busy():  # refused before anything is started
             raise JzxError(Err.LOOP_CLOSED, _CALL_INSIDE)
         if isinstance(target, (str, bytes)):
             found = self.whereis(target)
@@ -611,7 +950,7 @@ class Loop:
         try:
             request = self.request(me, target, payload, tag, timeout_ms)
             try:
-                self.run()
+                (self._group or self).run()
             except JzxError as exc:
                 if exc.code == Err.LOOP_CLOSED:  # refused: from a hook, init, ...
                     raise JzxError(Err.LOOP_CLOSED, _CALL_INSIDE) from exc
@@ -681,24 +1020,27 @@ class Loop:
         Returns the timer id for cancel_timer."""
         ptr = self._loop("jzx_send_after")
         target, ms, tag = _id(target), _u32(ms, "ms"), _u32(tag, "tag")
-        key = self._park(payload)
+        key = self._rt.park(payload)
         out = c_uint64()
         err = lib.jzx_send_after(ptr, target, ms, key, 0, tag, byref(out))
         if err:
-            self._unpark(key)
+            self._rt.unpark(key)
             raise JzxError(err, "jzx_send_after")
         # Safe after the call: a timer fires only inside run(), on this thread.
-        with self._lock:
-            self._payloads[key] = (payload, out.value)
-            self._timers[out.value] = key
+        # Timer ids are a loop's own: the loop's pointer tells them apart.
+        timer = (ptr, out.value)
+        with self._rt.lock:
+            self._rt.payloads[key] = (payload, timer)
+            self._rt.timers[timer] = key
         return out.value
 
     def cancel_timer(self, timer):
         """jzx_cancel_timer: disarm a timer and return its payload."""
-        check(lib.jzx_cancel_timer(self._loop("jzx_cancel_timer"), timer), "jzx_cancel_timer")
-        with self._lock:
-            key = self._timers.pop(timer)
-            return self._payloads.pop(key)[0]
+        ptr = self._loop("jzx_cancel_timer")
+        check(lib.jzx_cancel_timer(ptr, timer), "jzx_cancel_timer")
+        with self._rt.lock:
+            key = self._rt.timers.pop((ptr, timer))
+            return self._rt.payloads.pop(key)[0]
 
     # ---- supervisors ------------------------------------------------------
 
@@ -836,6 +1178,7 @@ class Loop:
         c.restart_delay_ms = _u32(child.restart_delay_ms, "restart_delay_ms")
         c.backoff = int(child.backoff)
         c.shutdown_ms = _u32(child.shutdown_ms, "shutdown_ms")
+        c.loop = _u32(child.loop, "loop")
         if child.name is not None:
             name = child.name.encode()
             buffers.append(name)
@@ -900,30 +1243,17 @@ class Loop:
 
     # ---- registries -------------------------------------------------------
 
-    def _park(self, payload):
-        key = next(self._keys)
-        with self._lock:
-            self._payloads[key] = (payload, 0)
-        return key
-
-    def _unpark(self, key):
-        with self._lock:
-            payload, timer = self._payloads.pop(key)
-            if timer:
-                del self._timers[timer]
-        return payload
-
-    def _add_spec(self, behavior, state, init, init_arg, terminate, what=""):
+    def _add_spec(self, behavior, state, init, init_arg, terminate, what="", once=False):
         for name, fn in (("behavior", behavior), ("init", init), ("terminate", terminate)):
             if not callable(fn) and (fn is not None or name == "behavior"):
                 raise TypeError(f"{what}{name} must be callable")
-        key = next(self._keys)
-        self._specs[key] = _Spec(behavior, state, init, init_arg, terminate)
+        key = next(self._rt.keys)
+        self._rt.specs[key] = _Spec(behavior, state, init, init_arg, terminate, once)
         return key
 
     def _drop_specs(self, keys):
         for key in keys:
-            del self._specs[key]
+            del self._rt.specs[key]
 
     def _start(self, call, fn, *args):
         """Call `fn`, which may run init hooks, and raise its error. The
@@ -944,21 +1274,12 @@ class Loop:
         raise JzxError(err, call) from cause
 
     def _report(self, exc, where):
-        if not isinstance(exc, Exception):
-            # KeyboardInterrupt, SystemExit: stop the loop and let run() raise it.
-            self._pending_exit = exc
-            if self._ptr:  # None inside close(), which raises it afterwards
-                lib.jzx_loop_request_stop(self._ptr)
-            return
-        try:
-            self._on_error(exc, where)
-        except Exception as inner:
-            _print_error(inner, "on_error")
+        self._rt.report(exc, where)
 
-    # ---- called by libjzx, on the loop thread ------------------------------
+    # ---- called by libjzx (through the _Runtime), on the loop thread ---------
 
-    def _behaviour_call(self, ctx_p, msg_p):
-        ctx, msg = ctx_p.contents, msg_p.contents
+    def _behaviour_call(self, ctx_p, ctx, msg_p):
+        msg = msg_p.contents
         actor = ctx.self
         context = None
         try:
@@ -980,11 +1301,15 @@ class Loop:
             elif tag == _ffi.TAG_SYS_NO_REPLY:
                 note = _ffi.jzx_no_reply.from_address(msg.data)
                 payload = NoReply(note.request, _enum(Err, note.reason))
+            elif tag == _ffi.TAG_SYS_SPAWNED:
+                note = _ffi.jzx_spawned.from_address(msg.data)
+                payload = Spawned(note.ticket, note.id, _enum(Err, note.err))
+                self._spawned(actor, note.ticket)
             elif tag >= _ffi.TAG_SYS_MIN:
                 payload = None  # SHUTDOWN, or a newer one: lent, and nothing we know how to read
             else:
-                payload = self._unpark(msg.data) if msg.data else None
-            run = self._runs[ctx.state]
+                payload = self._rt.unpark(msg.data) if msg.data else None
+            run = self._rt.runs[ctx.state]
             context = Context(actor, self, ctx_p, run)
             message = Message(payload, tag, msg.sender, msg.request, msg.in_reply_to)
             result = run.behaviour(context, message)
@@ -1002,9 +1327,16 @@ class Loop:
 
     def _init_call(self, ctx_p, arg, state_p):
         actor = ctx_p.contents.self
+        spec = self._rt.specs.get(arg)
+        if spec is None:
+            # A child spec whose supervisor ended (or deleted the child) while
+            # this start came from its loop: the start fails, and nobody is
+            # left to be told.
+            return Err.NO_SUCH_ACTOR
+        if spec.once:
+            del self._rt.specs[arg]  # spawn_on's: this is its one start
         try:
-            spec = self._specs[arg]
-            run = _Run(next(self._keys), spec)
+            run = _Run(next(self._rt.keys), spec)
             if spec.init is not None:
                 context = Context(actor, self, ctx_p, run)
                 self._in_hooks += 1
@@ -1020,12 +1352,12 @@ class Loop:
                 self._report(exc, f"the init of actor {actor:#x}")  # a supervisor's restart
             code = int(exc.code) if isinstance(exc, JzxError) else 0
             return code if code < 0 else Err.UNKNOWN
-        self._runs[run.key] = run
+        self._rt.runs[run.key] = run
         state_p[0] = run.key
         return Err.OK
 
     def _terminate_call(self, ctx_p, reason, key):
-        run = self._runs.pop(key, None)
+        run = self._rt.runs.pop(key, None)
         if run is None or run.terminate is None:
             return
         actor = ctx_p.contents.self
@@ -1039,31 +1371,20 @@ class Loop:
             self._in_hooks -= 1
             context._c = None
 
-    def _drop_call(self, ctx, target, msg_p, reason):
-        msg = msg_p.contents
-        self._in_hooks += 1
-        try:
-            payload = self._unpark(msg.data) if msg.data else None
-            if self._on_drop is not None:
-                self._on_drop(target, payload, msg.tag, _enum(DropReason, reason))
-        except BaseException as exc:
-            self._report(exc, "on_drop")
-        finally:
-            self._in_hooks -= 1
-
-    def _clock_call(self, ctx):
-        try:
-            now = int(self._clock())
-            if now > self._clock_last:
-                self._clock_last = now
-        except BaseException as exc:
-            self._report(exc, "clock")
-        return self._clock_last  # never backwards, even if the callable errs
-
     def _own_actor_stop(self, ctx, actor, reason):
         # A supervisor's copies of its child specs go with it.
         for keys, _ in self._children.pop(actor, {}).values():
             self._drop_specs(keys)
+        # Spawn outcomes nobody will be told of now (their specs stay for
+        # their inits: a start may still be on its way).
+        self._spawn_notes.pop(actor, None)
+
+    def _spawned(self, notify, ticket):
+        # The outcome of spawn_on: the init consumed the spec, or the start
+        # failed before it could run and the spec is of no more use.
+        key = self._spawn_notes.get(notify, {}).pop(ticket, None)
+        if key is not None:
+            self._rt.specs.pop(key, None)
 
     def _notify(self, key, hook, *args):
         # None for an observer removed while libjzx was walking the slots.

@@ -34,6 +34,9 @@ class DropReason(IntEnum):
     ACTOR_ENDED = 3
     LOOP_DESTROYED = 4
     NOT_HANDLED = 5
+    SENT_REMOTE = 6  # 0.3: sent to another node, the local payload is done with (libjzx-nats)
+    LATE_REPLY = 7  # 0.2: a reply from another loop of the group, after the request's outcome
+    UNREACHABLE = 8  # 0.3: for another node that could not be reached (libjzx-nats)
 
 
 class Result(IntEnum):
@@ -62,6 +65,7 @@ class ExitReason(IntEnum):
     FAIL = 1
     SHUTDOWN = 2
     NOPROC = 3  # in a Down only: the monitored actor did not exist
+    NOCONNECTION = 4  # 0.3: a proxy's node became unreachable (libjzx-nats; Loop.exit)
 
 
 class ChildMode(IntEnum):
@@ -143,8 +147,8 @@ def check(code, call):
 class Message:
     """What a behaviour receives. `payload` is the Python object that was
     sent (now the behaviour's); for system messages a ChildExit, IoEvent,
-    Down, ExitSignal or NoReply (copies, the behaviour's to keep), or None
-    for TAG_SYS_SHUTDOWN.
+    Down, ExitSignal, NoReply or Spawned (copies, the behaviour's to keep),
+    or None for TAG_SYS_SHUTDOWN.
 
     (0.2) `request` is non-zero in a request: answer it with
     Loop.reply(msg, ...), now or later (the Message may be kept).
@@ -189,6 +193,16 @@ class ExitSignal:
 
     from_: int  # the linked actor (now stale)
     reason: ExitReason
+
+
+@dataclass(frozen=True)
+class Spawned:
+    """Payload of a TAG_SYS_SPAWNED message: the outcome of Loop.spawn_on,
+    told to its `notify` actor."""
+
+    ticket: int  # what Loop.spawn_on returned
+    id: int  # the new actor, 0 if it could not start
+    err: Err  # Err.OK, or why it could not start (init's error included)
 
 
 @dataclass(frozen=True)
@@ -246,7 +260,13 @@ class ChildSpec:
     TAG_SYS_SHUTDOWN first, and stops it shutdown_ms later if still alive.
     With register_as, every start of the child is registered under that
     name (Loop.whereis, Loop.send_named reach the current incarnation); a
-    start fails with NAME_TAKEN if another actor holds it."""
+    start fails with NAME_TAKEN if another actor holds it.
+    (0.2) `loop`: 0 starts the child on its supervisor's loop, n on loop
+    n - 1 of the supervisor's Group (so loop=2 is group.loops[1]). Such a
+    child starts asynchronously: start_child and child_id give id 0 until
+    its loop reports it started, and a start that fails there counts as a
+    crash (init's error) or makes the supervisor escalate. A nested
+    Supervisor stays on its parent's loop (another loop is INVALID_ARG)."""
 
     behavior: Optional[Behaviour] = None
     mode: ChildMode = ChildMode.PERMANENT
@@ -262,6 +282,7 @@ class ChildSpec:
     terminate: Optional[Terminate] = None
     shutdown_ms: int = 0
     register_as: Optional[str] = None
+    loop: int = 0  # 0.2: 0, the supervisor's loop; n, loop n - 1 of its Group
 
 
 @dataclass

@@ -85,6 +85,46 @@ class LoopTest(unittest.TestCase):
         self.assertEqual(self.rec.errors, [])
 
 
+class GroupTest(LoopTest):
+    """LoopTest with groups: self.group(loops, **config) shares self.rec's
+    on_drop and on_error (the recorder's lists are appended to from every
+    loop's thread)."""
+
+    #: A run longer than this is a hang: the watchdog stops it and fails.
+    RUN_LIMIT_S = 20
+
+    def group(self, loops=2, **config):
+        config.setdefault("on_drop", self.rec.on_drop)
+        config.setdefault("on_error", self.rec.on_error)
+        return jzx.Group(loops, **config)
+
+    def run_group(self, group):
+        """group.run(), stopped and failed after RUN_LIMIT_S."""
+        hung = []
+
+        def stop():
+            hung.append(True)
+            group.request_stop()
+
+        watchdog = threading.Timer(self.RUN_LIMIT_S, stop)
+        watchdog.start()
+        try:
+            group.run()
+        finally:
+            watchdog.cancel()
+        self.assertEqual(hung, [], "the group's run did not end by itself")
+
+    def finish_group(self, group):
+        """Destroy the group and check that it gave back every payload and
+        behaviour, and that no callback raised unexpectedly."""
+        group.close()
+        self.assertTrue(group.closed)
+        self.assertTrue(all(loop.closed for loop in group.loops))
+        self.assertEqual(group.pending_payloads, 0)
+        self.assertEqual(group.live_behaviours, 0)
+        self.assertEqual(self.rec.errors, [])
+
+
 def run_in_thread(fn):
     thread = threading.Thread(target=fn)
     thread.start()

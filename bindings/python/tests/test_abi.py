@@ -280,20 +280,34 @@ class BaselineTest(unittest.TestCase):
             for s in self.abi.root.find("elf-function-symbols").iter("elf-symbol")
         }
         self.assertLessEqual({name for name, _ in symbols}, set(_ffi.PROTOTYPES))
-        self.assertLessEqual({version for _, version in symbols}, {"JZX_0.1", "JZX_0.2"})
+        self.assertLessEqual({version for _, version in symbols}, {"JZX_0.1", "JZX_0.2", "JZX_0.3"})
 
     def test_released_function_arity_matches(self):
+        # abi/jzx.abignore keeps jzx_loop, but not jzx_group, as an opaque
+        # type: with the jzx_group type, abidw drops every jzx_group*
+        # parameter (jzx_group_size shows none). Until the baseline keeps
+        # it, those parameters are not counted.
+        header = Sources().functions
+        groups_dropped = "jzx_group" not in {
+            e.get("name") for e in self.abi.root.iter("class-decl")
+        }
         for fn in self.abi.root.iter("function-decl"):
             # Only the default version of a symbol ("name@@JZX_0.x") is what
             # dlsym, and so ctypes, finds; the older versions kept for
             # programs built against 0.1 (src/compat.c) are not for us.
             if "@@" not in fn.get("elf-symbol-id", "@@"):
                 continue
-            with self.subTest(function=fn.get("name")):
+            name = fn.get("name")
+            with self.subTest(function=name):
                 params = fn.findall("parameter")
                 if len(params) == 1 and params[0].get("type-id") is None:
                     params = []  # (void)
-                self.assertEqual(len(params), len(_ffi.PROTOTYPES[fn.get("name")][1]))
+                expected = len(_ffi.PROTOTYPES[name][1])
+                if groups_dropped:
+                    expected -= sum(
+                        bool(re.match(r"(const )?jzx_group\*", p)) for p in header[name][1]
+                    )
+                self.assertEqual(len(params), expected)
 
     def test_released_enum_values_are_kept(self):
         enums = self.abi.definitions("enum-decl")

@@ -34,7 +34,8 @@ class TimerTest(LoopTest):
         self.finish(loop)
 
     def test_cancel_returns_the_payload_and_the_timer_never_fires(self):
-        loop = self.loop(clock=FakeClock())
+        clock = FakeClock()
+        loop = self.loop(clock=clock)
         got = []
         actor = loop.spawn(lambda ctx, msg: got.append(msg.payload) or jzx.Result.STOP)
         payload = object()
@@ -45,7 +46,7 @@ class TimerTest(LoopTest):
             loop.cancel_timer(cancelled)
         self.assertIs(cm.exception.code, jzx.Err.TIMER_INVALID)
         self.assertEqual(cm.exception.strerror, "no such timer")
-        loop._clock.now += 10
+        clock.now += 10
         loop.run()
         self.assertEqual(got, ["kept"])
         self.assert_empty(loop)
