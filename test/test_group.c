@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -324,6 +325,47 @@ static void run_within(jzx_group* g, unsigned seconds) {
 
 static void run(jzx_group* g) {
     run_within(g, WATCHDOG_S);
+}
+
+#define ISOLATED_ENV "JZX_TEST_GROUP_ISOLATED"
+
+/* Runs `body` in this program started again with only the test `name` (the filter argument),
+ * its output on stderr: a crash there fails this test alone, and the rest of the file runs on.
+ * (valgrind does not follow the exec; the sanitizer builds check the child as any run.) */
+static void isolated(const char* name, void (*body)(void)) {
+    if (getenv(ISOLATED_ENV)) {
+        /* A crash ends the process: cmocka's handlers cannot recover from another thread. */
+        signal(SIGSEGV, SIG_DFL);
+        signal(SIGBUS, SIG_DFL);
+        signal(SIGILL, SIG_DFL);
+        signal(SIGFPE, SIG_DFL);
+        body();
+        return;
+    }
+    char self_path[4096];
+    /* readlink, not exec of /proc/self/exe: under valgrind that is valgrind itself. */
+    ssize_t n = readlink("/proc/self/exe", self_path, sizeof(self_path) - 1);
+    assert_true(n > 0);
+    self_path[n] = 0;
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv(ISOLATED_ENV, "1", 1);
+        dup2(2, 1);
+        execl(self_path, self_path, name, (char*)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (WIFSIGNALED(status)) {
+        fail_msg("%s crashed in its own process with signal %d", name, WTERMSIG(status));
+    }
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) != 0) {
+        fail_msg("%s failed in its own process (exit status %d; its report is above)", name,
+                 WEXITSTATUS(status));
+    }
 }
 
 static void sleep_ms(unsigned ms) {
@@ -2910,72 +2952,26 @@ static jzx_behavior_result rp_parent(jzx_context* ctx, script* sc, const jzx_mes
     return JZX_BEHAVIOR_STOP;
 }
 
-/* The scenario, in a child process: 0 if it went as promised, else the step that did not. */
-static int remote_parent_scenario(void) {
-    jzx_group* g = jzx_group_create(2, NULL);
-    if (!g) {
-        return 2;
-    }
-    G = g;
+/* jzx_actor_info_get and jzx_loop_foreach_actor on an actor started by jzx_spawn_on whose
+ * opts->supervisor is a plain actor of the calling loop: `supervisor` names that actor. */
+static void remote_parent_body(void) {
+    jzx_group* g = group_new(2);
+    memset(&RP, 0, sizeof(RP));
     script p;
-    p.go = rp_parent;
-    p.arg = NULL;
-    jzx_spawn_opts o = {.behavior = script_fn, .state = &p};
-    if (jzx_spawn(jzx_group_loop(g, 0), &o, &p.self) != JZX_OK ||
-        jzx_send(jzx_group_loop(g, 0), p.self, NULL, 0, T_GO) != JZX_OK ||
-        jzx_group_run(g) != JZX_OK) {
-        return 3;
-    }
-    RP.parent = p.self;
-    jzx_group_destroy(g);
-    if (RP.rc != JZX_OK) {
-        return 4;
-    }
-    if (RP.info.supervisor != RP.parent) {
-        return 5;
-    }
-    if (RP.visited != 1 || RP.foreach_supervisor != RP.parent) {
-        return 6;
-    }
-    return atomic_load(&n_failed) ? 7 : 0;
+    RP.parent = spawn_script(L(g, 0), &p, rp_parent, NULL);
+    send_now(L(g, 0), p.self, T_GO);
+    run(g);
+    assert_int_equal(RP.rc, JZX_OK);
+    assert_true(RP.info.supervisor == RP.parent);
+    assert_int_equal(RP.visited, 1);
+    assert_true(RP.foreach_supervisor == RP.parent);
+    assert_group_empty(g);
+    group_finish(g);
 }
 
-#define SCENARIO_ENV "JZX_TEST_GROUP_SCENARIO"
-
-/* jzx_actor_info_get and jzx_loop_foreach_actor on an actor started by jzx_spawn_on whose
- * opts->supervisor is a plain actor of the calling loop: `supervisor` names that actor. Run by
- * this program started again in a child process (see main), so that a crash fails this test
- * only, and valgrind (which does not follow the exec) says nothing about the child. */
 static void info_of_an_actor_whose_supervisor_is_on_another_loop(void** state) {
     (void)state;
-    reset();
-    char self_path[4096];
-    /* readlink, not exec of /proc/self/exe: under valgrind that is valgrind itself. */
-    ssize_t n = readlink("/proc/self/exe", self_path, sizeof(self_path) - 1);
-    assert_true(n > 0);
-    self_path[n] = 0;
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        setenv(SCENARIO_ENV, "remote-parent", 1);
-        execl(self_path, self_path, (char*)NULL);
-        _exit(127);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (WIFSIGNALED(status)) {
-        fail_msg("the scenario crashed with signal %d: jzx_actor_info_get or "
-                 "jzx_loop_foreach_actor on an actor whose supervisor is on another loop",
-                 WTERMSIG(status));
-    }
-    assert_true(WIFEXITED(status));
-    if (WEXITSTATUS(status) != 0) {
-        fail_msg("the scenario failed with exit status %d (4: info_get refused, 5: its "
-                 "supervisor is not the parent, 6: nor in foreach, 7: a check failed, 127: "
-                 "could not start; else a sanitizer's report, above)",
-                 WEXITSTATUS(status));
-    }
+    isolated("info_of_an_actor_whose_supervisor_is_on_another_loop", remote_parent_body);
 }
 
 /* ================================================================================================
@@ -3183,6 +3179,77 @@ static void destroy_with_everything_in_flight(void** state) {
     assert_true(atomic_load(&LG.delivered) > 0);
 }
 
+/* ---- calls from terminate hooks while the group is destroyed ---- */
+
+enum { DH_LOOPS = 3 };
+
+static struct destroy_hooks {
+    jzx_actor_id id[DH_LOOPS];
+    atomic_int hooks;
+    atomic_int bad_rc;
+    atomic_int async_ok, async_closed;
+} DH;
+
+/* Every call a terminate hook makes during jzx_group_destroy: refused with LOOP_CLOSED, or (for
+ * jzx_send_async, which names an actor of a loop not destroyed yet) accepted, its payload then
+ * dropped with that loop. Nothing is used after it is freed. */
+static void dh_terminate(jzx_context* ctx, jzx_exit_reason reason, void* state) {
+    (void)state;
+    CHECK_EQ(reason, JZX_EXIT_SHUTDOWN);
+    atomic_fetch_add(&DH.hooks, 1);
+    uint32_t me = jzx_actor_loop_index(ctx->self);
+    for (uint32_t l = 0; l < DH_LOOPS; ++l) {
+        if (l == me) {
+            continue;
+        }
+        jzx_actor_id to = DH.id[l];
+        tracked* t = tracked_new();
+        jzx_err rc = jzx_send_async(ctx->loop, to, t, sizeof(*t), T_TRK);
+        if (rc == JZX_OK) {
+            atomic_fetch_add(&DH.async_ok, 1);
+        } else {
+            CHECK_EQ(rc, JZX_ERR_LOOP_CLOSED);
+            atomic_fetch_add(&DH.async_closed, 1);
+            tracked_release(t, &LG.refused);
+        }
+        t = tracked_new();
+        rc = jzx_send(ctx->loop, to, t, sizeof(*t), T_TRK);
+        if (rc != JZX_OK) {
+            tracked_release(t, &LG.refused);
+        }
+        CHECK_EQ(rc, JZX_ERR_LOOP_CLOSED);
+        jzx_spawn_opts o = {.behavior = th_idle};
+        CHECK_EQ(jzx_spawn_on(ctx->loop, l, &o, 0, NULL), JZX_ERR_LOOP_CLOSED);
+        CHECK_EQ(jzx_monitor(ctx->loop, ctx->self, to, NULL), JZX_ERR_LOOP_CLOSED);
+        CHECK_EQ(jzx_link(ctx->loop, ctx->self, to), JZX_ERR_LOOP_CLOSED);
+        CHECK_EQ(jzx_whereis(ctx->loop, "dh", &to), JZX_ERR_LOOP_CLOSED);
+    }
+}
+
+static void destroy_hooks_body(void) {
+    jzx_group* g = group_new(DH_LOOPS);
+    memset(&DH, 0, sizeof(DH));
+    ledger_reset();
+    DR.hook = ledger_drop;
+    for (uint32_t l = 0; l < DH_LOOPS; ++l) {
+        jzx_spawn_opts o = {.behavior = th_idle, .terminate = dh_terminate};
+        assert_int_equal(jzx_spawn(L(g, l), &o, &DH.id[l]), JZX_OK);
+    }
+    assert_int_equal(jzx_register(L(g, 1), "dh", DH.id[1]), JZX_OK);
+    jzx_group_request_stop(g); /* a run that returns at once: every loop has run once */
+    run(g);
+    group_finish(g);
+    assert_int_equal(atomic_load(&DH.hooks), DH_LOOPS);
+    assert_int_equal(atomic_load(&DH.async_ok) + atomic_load(&DH.async_closed),
+                     DH_LOOPS * (DH_LOOPS - 1));
+    assert_ledger_balanced();
+}
+
+static void calls_from_terminate_hooks_during_group_destroy(void** state) {
+    (void)state;
+    isolated("calls_from_terminate_hooks_during_group_destroy", destroy_hooks_body);
+}
+
 /* ---- the two-loop stress ---- */
 
 enum {
@@ -3204,7 +3271,7 @@ static struct sx {
     atomic_long budget;
     atomic_int next_state;
     sx_worker pool[SX_POOL];
-    atomic_long downs, exits, no_replies, crashes, spawned_remote, named_sent, ticks;
+    atomic_long downs, exits, no_replies, crashes, spawned_remote, named_sent, ticks, ticks_refused;
     jzx_actor_id keeper[2];
 } SX;
 
@@ -3403,6 +3470,17 @@ static jzx_behavior_result sx_keeper_fn(jzx_context* ctx, const jzx_message* msg
     return k->live == 0 && k->pending == 0 ? JZX_BEHAVIOR_STOP : JZX_BEHAVIOR_OK;
 }
 
+/* A tick that found its worker's mailbox full is armed again, from on_drop, which runs on the
+ * worker's loop and may call the loop's API. */
+static void sx_drop(jzx_actor_id target, const jzx_message* msg, jzx_drop_reason reason) {
+    ledger_drop(target, msg, reason);
+    if (msg->tag == T_TICK && reason == JZX_DROP_MAILBOX_FULL) {
+        atomic_fetch_add(&SX.ticks_refused, 1);
+        jzx_loop* l = jzx_group_loop(G, jzx_actor_loop_index(target));
+        CHECK_EQ(jzx_send_after(l, target, 1, NULL, 0, T_TICK, NULL), JZX_OK);
+    }
+}
+
 /* Two loops, workers sending to any worker of either loop, requesting with deadlines, replying
  * late or never, monitoring, linking, trapping, naming, crashing; keepers start replacements
  * here or on the other loop. The run ends by itself once the budget is spent, and every tracked
@@ -3410,12 +3488,12 @@ static jzx_behavior_result sx_keeper_fn(jzx_context* ctx, const jzx_message* msg
 static void stress_two_loops(void** state) {
     (void)state;
     jzx_config c = config();
-    c.default_mailbox_cap = 64; /* some mailboxes fill up */
+    c.default_mailbox_cap = 4; /* some mailboxes fill up */
     jzx_group* g = group_with(2, &c);
     memset(&SX, 0, sizeof(SX));
     atomic_store(&SX.budget, SX_BUDGET);
     ledger_reset();
-    DR.hook = ledger_drop;
+    DR.hook = sx_drop;
     sx_keeper keepers[2];
     memset(keepers, 0, sizeof(keepers));
     for (uint32_t l = 0; l < 2; ++l) {
@@ -3431,12 +3509,13 @@ static void stress_two_loops(void** state) {
     assert_int_equal(atomic_load(&LG.destroyed), 0);
     print_message("# stress: %ld ticks, %ld tracked (%ld delivered, %ld dropped, %ld refused), "
                   "%ld downs, %ld exits, %ld no-replies, %ld crashes, %ld remote starts, "
-                  "%ld late replies, %ld full\n",
+                  "%ld late replies, %ld full, %ld ticks dropped\n",
                   atomic_load(&SX.ticks), atomic_load(&LG.made), atomic_load(&LG.delivered),
                   atomic_load(&LG.dropped), atomic_load(&LG.refused), atomic_load(&SX.downs),
                   atomic_load(&SX.exits), atomic_load(&SX.no_replies), atomic_load(&SX.crashes),
                   atomic_load(&SX.spawned_remote), atomic_load(&LG.by_reason[JZX_DROP_LATE_REPLY]),
-                  atomic_load(&LG.by_reason[JZX_DROP_MAILBOX_FULL]));
+                  atomic_load(&LG.by_reason[JZX_DROP_MAILBOX_FULL]),
+                  atomic_load(&SX.ticks_refused));
     group_finish(g);
     assert_ledger_balanced();
 }
@@ -3476,15 +3555,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(spawn_on_bad_input),
     cmocka_unit_test(info_of_an_actor_whose_supervisor_is_on_another_loop),
     cmocka_unit_test(destroy_with_everything_in_flight),
+    cmocka_unit_test(calls_from_terminate_hooks_during_group_destroy),
     cmocka_unit_test(stress_two_loops),
 };
 
-/* TH_MAIN, and the scenario a test runs in a child process. */
-int main(int argc, char** argv) {
-    const char* scenario = getenv(SCENARIO_ENV);
-    if (scenario && strcmp(scenario, "remote-parent") == 0) {
-        main_thread = pthread_self();
-        return remote_parent_scenario();
-    }
-    return th_main(tests, sizeof(tests) / sizeof(tests[0]), __FILE__, argc, argv);
-}
+TH_MAIN(tests)
