@@ -1282,6 +1282,57 @@ static void stop_requests_racing_the_end_of_runs(void** state) {
     group_finish(g);
 }
 
+/* ---- what jzx_group_run, jzx_loop_run and jzx_group_destroy refuse ---- */
+
+static struct refuse {
+    jzx_actor_id a, b;
+    int group_run_rc, loop_run_rc;
+    int b_got;
+} RF;
+
+static jzx_behavior_result refuse_a(jzx_context* ctx, const jzx_message* msg) {
+    here(ctx);
+    (void)msg;
+    RF.group_run_rc = jzx_group_run(G);
+    RF.loop_run_rc = jzx_loop_run(ctx->loop);
+    jzx_group_destroy(G); /* running: nothing happens */
+    CHECK_EQ(jzx_send(ctx->loop, RF.b, NULL, 0, T_DATA), JZX_OK);
+    return JZX_BEHAVIOR_STOP;
+}
+
+static jzx_behavior_result refuse_b(jzx_context* ctx, const jzx_message* msg) {
+    here(ctx);
+    CHECK_EQ(msg->sender, RF.a);
+    RF.b_got++;
+    return JZX_BEHAVIOR_STOP;
+}
+
+/* From inside a run, jzx_group_run and jzx_loop_run of the behaviour's loop say LOOP_CLOSED and
+ * jzx_group_destroy does nothing; a run whose threads cannot be allocated says NO_MEMORY and
+ * runs nothing; the group works afterwards. */
+static void group_run_refusals(void** state) {
+    (void)state;
+    jzx_group* g = group_new(2);
+    memset(&RF, 0, sizeof(RF));
+    RF.a = spawn(L(g, 0), refuse_a, NULL);
+    RF.b = spawn(L(g, 1), refuse_b, NULL);
+    send_now(L(g, 0), RF.a, T_GO);
+
+    uint64_t before = delivered(g);
+    th_alloc_fail_all(1);
+    jzx_err rc = jzx_group_run(g);
+    th_alloc_fail_all(0);
+    assert_int_equal(rc, JZX_ERR_NO_MEMORY);
+    assert_true(delivered(g) == before);
+
+    run(g);
+    assert_int_equal(RF.group_run_rc, JZX_ERR_LOOP_CLOSED);
+    assert_int_equal(RF.loop_run_rc, JZX_ERR_LOOP_CLOSED);
+    assert_int_equal(RF.b_got, 1);
+    assert_group_empty(g);
+    group_finish(g);
+}
+
 /* ---- termination under races: small random workloads whose last messages cross loops ---- */
 
 enum { RACE_ITER = 200, RACE_MAX_ACTORS = 32, RACE_MAX_MSGS = 512 };
@@ -2917,6 +2968,132 @@ static void spawn_on_bad_input(void** state) {
     group_finish(g);
 }
 
+/* ---- allocation failures in calls that cross loops ---- */
+
+typedef enum xop { OP_SEND, OP_MONITOR, OP_LINK, OP_REQUEST, OP_SPAWN_ON, OP_COUNT } xop;
+
+static const char* const op_names[OP_COUNT] = {"jzx_send", "jzx_monitor", "jzx_link", "jzx_request",
+                                               "jzx_spawn_on"};
+
+static int oom_payload;
+
+static jzx_err oom_call(jzx_group* g, xop op, jzx_actor_id w, jzx_actor_id t) {
+    jzx_loop* l = L(g, 0);
+    switch (op) {
+    case OP_SEND:
+        return jzx_send(l, t, &oom_payload, 1, T_DATA);
+    case OP_MONITOR:
+        return jzx_monitor(l, w, t, NULL);
+    case OP_LINK:
+        return jzx_link(l, w, t);
+    case OP_REQUEST:
+        return jzx_request(l, w, t, &oom_payload, 1, T_REQ, 0, NULL);
+    default: {
+        jzx_spawn_opts o = {.behavior = ticked_fn, .init = tick_init};
+        return jzx_spawn_on(l, 1, &o, w, NULL);
+    }
+    }
+}
+
+/* `op` from loop 0 to loop 1 (from the creating thread) with allocation n failing; whether
+ * allocation n was reached. A refused call has no effect and keeps nothing once the loops are
+ * warm (cold, it may keep what a first call makes: an actor's cold part, the queue between the
+ * loops and its first chunk, spare watch records, room in the table of refs); the call that
+ * succeeds has its one outcome. */
+static bool cross_call_with_failure_at(xop op, long n, bool warm) {
+    jzx_group* g = group_new(2);
+    atomic_store(&ticked_ran, 0);
+    inbox w, t, t2;
+    spawn_inbox(L(g, 0), &w);
+    spawn_inbox(L(g, 1), &t);
+    assert_int_equal(jzx_trap_exits(L(g, 0), w.self, 1), JZX_OK);
+    if (warm) {
+        /* What a first call makes and keeps: the queue from loop 0 to loop 1, spare watch
+         * records and refs. */
+        th_warm_watch_records(L(g, 0));
+        spawn_inbox(L(g, 1), &t2);
+        assert_int_equal(jzx_send(L(g, 0), t2.self, NULL, 0, T_STOP), JZX_OK);
+    }
+    long blocks = th_alloc_live();
+    th_alloc_fail_at(n);
+    jzx_err rc = oom_call(g, op, w.self, t.self);
+    bool reached = th_alloc_calls() >= n;
+    th_alloc_fail_at(0);
+    if ((rc == JZX_ERR_NO_MEMORY) != reached) {
+        fail_msg("%s with allocation %ld failing: %s (allocation %sreached)", op_names[op], n,
+                 jzx_strerror(rc), reached ? "" : "not ");
+    }
+    if (rc != JZX_OK) {
+        long kept = th_alloc_live() - blocks;
+        if (warm ? kept != 0 : kept < 0 || kept > 8) {
+            fail_msg("%s refused with allocation %ld failing kept %ld blocks (%s)", op_names[op], n,
+                     kept, warm ? "warm" : "cold");
+        }
+    }
+    /* t ends on a message that follows the call on the same way. */
+    assert_int_equal(jzx_send(L(g, 0), t.self, NULL, 0, T_STOP), JZX_OK);
+    bool outcome = rc == JZX_OK && op != OP_SEND;
+    if (outcome) {
+        w.stop_after = 1;
+    } else {
+        assert_int_equal(jzx_actor_stop(L(g, 0), w.self), JZX_OK);
+    }
+    run(g);
+    int sys = w.downs + w.exits + w.spawned + w.no_replies;
+    assert_int_equal(sys, outcome ? 1 : 0);
+    if (rc != JZX_OK) {
+        assert_int_equal(t.msgs, 0);
+        assert_int_equal(atomic_load(&ticked_ran), 0);
+    } else {
+        switch (op) {
+        case OP_SEND:
+        case OP_REQUEST:
+            assert_int_equal(t.msgs, 1);
+            if (op == OP_REQUEST) {
+                assert_int_equal(w.no_reply[0].reason, JZX_ERR_NO_SUCH_ACTOR);
+            }
+            break;
+        case OP_MONITOR:
+            assert_true(w.down[0].actor == t.self);
+            assert_int_equal(w.down[0].reason, JZX_EXIT_NORMAL);
+            break;
+        case OP_LINK:
+            assert_true(w.exit[0].from == t.self);
+            assert_int_equal(w.exit[0].reason, JZX_EXIT_NORMAL);
+            break;
+        default:
+            assert_int_equal(w.spawn[0].err, JZX_OK);
+            assert_int_equal(atomic_load(&ticked_ran), 1);
+            break;
+        }
+    }
+    if (DR.total != 0) {
+        fail_msg("%s with allocation %ld failing (%s, %s): %ld drops, the first: reason %d, tag %u",
+                 op_names[op], n, warm ? "warm" : "cold", jzx_strerror(rc), (long)DR.total,
+                 (int)DR.log[0].reason, DR.log[0].msg.tag);
+    }
+    assert_group_empty(g);
+    group_finish(g);
+    return reached;
+}
+
+static void cross_loop_calls_under_allocation_failures(void** state) {
+    (void)state;
+    for (int warm = 0; warm < 2; ++warm) {
+        for (int op = 0; op < OP_COUNT; ++op) {
+            long n = 1;
+            while (cross_call_with_failure_at((xop)op, n, warm)) {
+                assert_true(++n < 100);
+            }
+            if (!warm) {
+                assert_true(n > 1); /* the first call allocates */
+            } else if (op == OP_SEND) {
+                assert_int_equal(n, 1); /* a send to a warm queue allocates nothing */
+            }
+        }
+    }
+}
+
 /* ---- introspection of an actor whose plain supervisor is on another loop ---- */
 
 static struct remote_parent {
@@ -3534,6 +3711,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(run_does_not_end_while_anything_is_in_flight),
     cmocka_unit_test(stop_requests_stop_the_group_and_it_runs_again),
     cmocka_unit_test(stop_requests_racing_the_end_of_runs),
+    cmocka_unit_test(group_run_refusals),
     cmocka_unit_test(termination_detection_under_races),
     cmocka_unit_test(monitor_across_loops_gets_down_with_the_reason),
     cmocka_unit_test(monitor_of_a_gone_remote_actor_gets_noproc),
@@ -3553,6 +3731,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(spawn_on_starts_an_actor_on_another_loop),
     cmocka_unit_test(spawn_on_with_a_plain_supervisor_on_the_calling_loop),
     cmocka_unit_test(spawn_on_bad_input),
+    cmocka_unit_test(cross_loop_calls_under_allocation_failures),
     cmocka_unit_test(info_of_an_actor_whose_supervisor_is_on_another_loop),
     cmocka_unit_test(destroy_with_everything_in_flight),
     cmocka_unit_test(calls_from_terminate_hooks_during_group_destroy),
