@@ -1333,6 +1333,64 @@ static void group_run_refusals(void** state) {
     group_finish(g);
 }
 
+/* ---- many short runs ---- */
+
+static atomic_int short_ran;
+
+static jzx_behavior_result short_fn(jzx_context* ctx, const jzx_message* msg) {
+    here(ctx);
+    atomic_fetch_add(&short_ran, 1);
+    if (msg->len) {
+        /* Across, to the other loop's actor, which may or may not be there any more. */
+        jzx_actor_id to = (jzx_actor_id)(uintptr_t)ctx->state;
+        CHECK_EQ(jzx_send(ctx->loop, to, NULL, 0, T_DATA), JZX_OK);
+    }
+    return JZX_BEHAVIOR_STOP;
+}
+
+/* Runs of almost nothing, one after the other, on fresh groups and on one group run again and
+ * again: work on loop 0 only, on loop 1 only, on both, a message across. Each run returns, with
+ * everything done. (The members of a run start at about the same time: one that finds itself idle
+ * before another has begun must not leave the run waiting for ever, nor leave early.) */
+static void many_short_runs(void** state) {
+    (void)state;
+    enum { RUNS = 200 };
+    jzx_group* kept = group_new(2);
+    for (int i = 0; i < RUNS; ++i) {
+        bool fresh = i % 2 == 0;
+        jzx_config c = config();
+        jzx_group* g = fresh ? jzx_group_create(2, &c) : kept;
+        assert_non_null(g);
+        G = g;
+        atomic_store(&short_ran, 0);
+        int want = 0;
+        int shape = (i / 2) % 4;
+        jzx_actor_id a0 = 0, a1 = 0;
+        if (shape != 1) {
+            a0 = spawn(L(g, 0), short_fn, NULL);
+            want++;
+        }
+        if (shape != 0) {
+            a1 = spawn(L(g, 1), short_fn, (void*)(uintptr_t)a0);
+            want++;
+        }
+        if (a0) {
+            send_now(L(g, 0), a0, T_GO);
+        }
+        if (a1) {
+            assert_int_equal(jzx_send(L(g, 1), a1, NULL, shape == 3, T_GO), JZX_OK);
+        }
+        run_within(g, 10);
+        assert_int_equal(atomic_load(&short_ran), want);
+        assert_group_empty(g);
+        if (fresh) {
+            jzx_group_destroy(g);
+        }
+    }
+    G = kept;
+    group_finish(kept);
+}
+
 /* ---- termination under races: small random workloads whose last messages cross loops ---- */
 
 enum { RACE_ITER = 200, RACE_MAX_ACTORS = 32, RACE_MAX_MSGS = 512 };
@@ -3712,6 +3770,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(stop_requests_stop_the_group_and_it_runs_again),
     cmocka_unit_test(stop_requests_racing_the_end_of_runs),
     cmocka_unit_test(group_run_refusals),
+    cmocka_unit_test(many_short_runs),
     cmocka_unit_test(termination_detection_under_races),
     cmocka_unit_test(monitor_across_loops_gets_down_with_the_reason),
     cmocka_unit_test(monitor_of_a_gone_remote_actor_gets_noproc),
