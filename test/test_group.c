@@ -42,7 +42,7 @@ enum {
 };
 
 #define MAXL 8         /* loops a test looks at */
-#define WATCHDOG_S 60u /* a run that takes longer than this is stuck */
+#define WATCHDOG_S 30u /* a run that takes longer than this is stuck */
 
 /* ---- checks on any thread ------------------------------------------------------------------ */
 
