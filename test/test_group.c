@@ -3189,7 +3189,8 @@ static jzx_behavior_result rp_parent(jzx_context* ctx, script* sc, const jzx_mes
 
 /* jzx_actor_info_get and jzx_loop_foreach_actor on an actor started by jzx_spawn_on whose
  * opts->supervisor is a plain actor of the calling loop: `supervisor` names that actor. */
-static void remote_parent_body(void) {
+static void info_of_an_actor_whose_supervisor_is_on_another_loop(void** state) {
+    (void)state;
     jzx_group* g = group_new(2);
     memset(&RP, 0, sizeof(RP));
     script p;
@@ -3202,11 +3203,6 @@ static void remote_parent_body(void) {
     assert_true(RP.foreach_supervisor == RP.parent);
     assert_group_empty(g);
     group_finish(g);
-}
-
-static void info_of_an_actor_whose_supervisor_is_on_another_loop(void** state) {
-    (void)state;
-    isolated("info_of_an_actor_whose_supervisor_is_on_another_loop", remote_parent_body);
 }
 
 /* ================================================================================================
