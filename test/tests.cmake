@@ -14,6 +14,7 @@ jzx_add_test(monitor TIMEOUT 120)
 jzx_add_test(registry TIMEOUT 120)
 jzx_add_test(introspect)
 jzx_add_test(request TIMEOUT 120)
+jzx_add_test(group THREADED TIMEOUT 300)
 jzx_add_test(group_sup THREADED TIMEOUT 120)
 jzx_add_test(bridge THREADED)
 # libjzx-nats, only when it is built (test/nats/CMakeLists.txt).
