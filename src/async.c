@@ -279,12 +279,17 @@ static void drop_chunks(jzx_loop* loop, jzx__async_chunk* c, uint32_t from) {
     }
 }
 
-void jzx__async_shutdown(jzx_loop* loop) {
+void jzx__async_refuse(jzx_loop* loop) {
     jzx__async* q = &loop->async;
     atomic_store_explicit(&q->closed, true, memory_order_seq_cst);
     while (atomic_load_explicit(&q->inflight, memory_order_seq_cst) != 0) {
         sched_yield(); /* producers hold it for a few hundred nanoseconds */
     }
+}
+
+void jzx__async_shutdown(jzx_loop* loop) {
+    jzx__async* q = &loop->async;
+    jzx__async_refuse(loop);
     /* No producer is left, so every claimed cell has been published. */
     entry e;
     while (ring_pop(q, &e)) {

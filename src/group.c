@@ -57,22 +57,35 @@ static void wake_all(jzx_group* g) {
     }
 }
 
+/* A new run: every member counts busy until it finds itself idle; entries
+ * still queued stay counted. */
+static void run_reset(jzx_group* g) {
+    uint64_t w = atomic_load_explicit(&g->work, memory_order_seq_cst);
+    while (!atomic_compare_exchange_weak_explicit(&g->work, &w, g->n * BUSY + (w & (BUSY - 1)),
+                                                  memory_order_seq_cst, memory_order_seq_cst)) {
+    }
+    atomic_store_explicit(&g->done, false, memory_order_seq_cst);
+}
+
 void jzx__group_run_begin(jzx_loop* loop) {
     jzx_group* g = loop->group;
-    if (atomic_fetch_add_explicit(&g->running, 1, memory_order_seq_cst) == 0) {
-        /* The first member in starts a new run: every member counts busy
-         * until it finds itself idle; entries still queued stay counted. */
-        uint64_t w = atomic_load_explicit(&g->work, memory_order_seq_cst);
-        while (!atomic_compare_exchange_weak_explicit(&g->work, &w, g->n * BUSY + (w & (BUSY - 1)),
-                                                      memory_order_seq_cst, memory_order_seq_cst)) {
-        }
-        atomic_store_explicit(&g->done, false, memory_order_seq_cst);
+    if (atomic_fetch_add_explicit(&g->running, 1, memory_order_seq_cst) == 0 && !g->managed) {
+        run_reset(g); /* members run by the user's threads: the first in */
     }
     loop->counted_busy = true;
 }
 
+bool jzx__stop_asked(jzx_loop* loop) {
+    /* relaxed: nothing is published with the flags */
+    return loop->group ? atomic_load_explicit(&loop->group->stop, memory_order_relaxed)
+                       : atomic_load_explicit(&loop->stop_requested, memory_order_relaxed);
+}
+
 void jzx__group_run_end(jzx_loop* loop) {
-    atomic_fetch_sub_explicit(&loop->group->running, 1, memory_order_seq_cst);
+    jzx_group* g = loop->group;
+    if (atomic_fetch_sub_explicit(&g->running, 1, memory_order_seq_cst) == 1 && !g->managed) {
+        atomic_store_explicit(&g->stop, false, memory_order_seq_cst); /* the run is over */
+    }
 }
 
 bool jzx__group_idle(jzx_loop* loop) {
@@ -103,8 +116,12 @@ void jzx__group_busy(jzx_loop* loop) {
 
 static void group_free(jzx_group* g) {
     jzx_allocator a = g->allocator;
-    a.free(a.ctx, g->loops);
-    a.free(a.ctx, (void*)g->q);
+    if (g->loops) {
+        a.free(a.ctx, g->loops);
+    }
+    if (g->q) {
+        a.free(a.ctx, (void*)g->q);
+    }
     a.free(a.ctx, g);
 }
 
@@ -143,6 +160,7 @@ jzx_group* jzx_group_create(uint32_t loops, const jzx_config* cfg) {
     atomic_init(&g->done, false);
     atomic_init(&g->running, 0);
     atomic_init(&g->gate, 0);
+    atomic_init(&g->stop, false);
     if (pthread_rwlock_init(&g->names_lock, NULL) != 0) {
         jzx__group_number_give(g->number);
         group_free(g);
@@ -153,7 +171,8 @@ jzx_group* jzx_group_create(uint32_t loops, const jzx_config* cfg) {
         g->loops[i] = jzx__loop_create(cfg, g->number, i, gen_base);
         if (!g->loops[i]) {
             for (uint32_t k = 0; k < i; ++k) {
-                jzx__loop_destroy(g->loops[k]);
+                jzx__loop_teardown(g->loops[k]);
+                jzx__free(g->loops[k], g->loops[k]);
             }
             pthread_rwlock_destroy(&g->names_lock);
             jzx__group_number_give(g->number);
@@ -206,6 +225,9 @@ jzx_err jzx_group_run(jzx_group* group) {
     uint32_t started = 1;
     jzx_err err = JZX_OK;
     atomic_store_explicit(&group->gate, GATE_WAIT, memory_order_relaxed);
+    /* Reset before any member runs: a member counts itself idle only after. */
+    group->managed = true;
+    run_reset(group);
     for (; started < group->n; ++started) {
         if (pthread_create(&threads[started], NULL, member_main, group->loops[started]) != 0) {
             err = JZX_ERR_UNKNOWN;
@@ -220,6 +242,8 @@ jzx_err jzx_group_run(jzx_group* group) {
     for (uint32_t i = 1; i < started; ++i) {
         pthread_join(threads[i], NULL);
     }
+    group->managed = false;
+    atomic_store_explicit(&group->stop, false, memory_order_seq_cst); /* this run's */
     a.free(a.ctx, threads);
     return err;
 }
@@ -228,8 +252,9 @@ void jzx_group_request_stop(jzx_group* group) {
     if (!group) {
         return;
     }
+    atomic_store_explicit(&group->stop, true, memory_order_seq_cst);
     for (uint32_t i = 0; i < group->n; ++i) {
-        jzx__loop_request_stop(group->loops[i]);
+        jzx__loop_wake(group->loops[i]);
     }
 }
 
@@ -243,9 +268,11 @@ void jzx_group_destroy(jzx_group* group) {
         }
     }
     /* Every loop refuses new work before any hook runs: an on_drop from the
-     * queues' drain below must not send to a loop already drained. */
+     * queues' drain below must not send to a loop already drained, nor a
+     * jzx_send_async from a hook to one already torn down. */
     for (uint32_t i = 0; i < group->n; ++i) {
         group->loops[i]->destroying = true;
+        jzx__async_refuse(group->loops[i]);
     }
     for (uint32_t i = 0; i < group->n; ++i) {
         jzx__xdestroy(group->loops[i]);
@@ -253,7 +280,10 @@ void jzx_group_destroy(jzx_group* group) {
     /* The table only: each name is its actor's, freed with it. */
     jzx__registry_destroy(group->loops[0], &group->names);
     for (uint32_t i = 0; i < group->n; ++i) {
-        jzx__loop_destroy(group->loops[i]);
+        jzx__loop_teardown(group->loops[i]);
+    }
+    for (uint32_t i = 0; i < group->n; ++i) {
+        jzx__free(group->loops[i], group->loops[i]);
     }
     pthread_rwlock_destroy(&group->names_lock);
     jzx__xfree(group);

@@ -706,7 +706,14 @@ struct jzx_group {
      * its entries before it publishes them, so "no loop busy and nothing in
      * flight" is seen only once nothing can happen any more. seq_cst. */
     _Atomic uint64_t work;
-    atomic_bool done;         /* the run is over: every member returns */
+    atomic_bool done; /* the run is over: every member returns */
+    /* jzx_group_request_stop: one flag for every member, so a request that
+     * overlaps the end of a run stops the next one whole, not some loops of
+     * it; jzx_group_run clears it once its threads are joined. */
+    atomic_bool stop;
+    /* Set by jzx_group_run, which starts each run itself (a member run by a
+     * thread of the user's starts it when it is the first in). */
+    bool managed;
     _Atomic uint32_t running; /* members inside jzx_loop_run */
     /* jzx_group_run's start gate: the member threads run only once all of
      * them exist (GATE_GO), or return without running (GATE_ABORT). */
@@ -777,6 +784,8 @@ void jzx__xspawn_send(jzx_loop* loop, jzx__xspawn* rec, uint32_t index);
 void jzx__xspawn_stop(jzx_loop* loop, jzx__xspawn* rec, jzx_actor_id id);
 /* After a SPAWNED note was read: the record goes, or stops its actor. */
 void jzx__xspawn_done(jzx_loop* loop, jzx__xspawn* rec);
+/* A SPAWNED note its receiver ended without reading. */
+void jzx__xspawn_unread(jzx_loop* loop, jzx__xspawn* rec);
 
 /* Handlers of what reaches a loop (exit_remote.c, request.c, spawn_on.c);
  * false: it needs memory, and waits in order until there is some. */
@@ -805,10 +814,15 @@ bool jzx__group_number_take(uint32_t* number, uint32_t* gen_base);
 void jzx__group_number_give(uint32_t number);
 jzx_loop* jzx__loop_create(const jzx_config* cfg, uint32_t number, uint32_t index,
                            uint32_t gen_base);
-void jzx__loop_destroy(jzx_loop* loop);
+/* Everything of jzx_loop_destroy but freeing the struct itself: a group
+ * frees its loops only once all are torn down, since hooks running in one
+ * teardown may still name the others (jzx_send_async refuses then). */
+void jzx__loop_teardown(jzx_loop* loop);
+/* Async senders are refused from now on; waits for those already inside. */
+void jzx__async_refuse(jzx_loop* loop);
 
-/* jzx_loop_request_stop of this loop alone (a group stops all its members). */
-void jzx__loop_request_stop(jzx_loop* loop);
+/* Wakes the loop from any thread (a no-op while it is destroyed). */
+void jzx__loop_wake(jzx_loop* loop);
 /* The group side of a member's run (group.c): counting it busy or idle for
  * the group's end. */
 void jzx__group_run_begin(jzx_loop* loop);
@@ -818,6 +832,8 @@ void jzx__group_run_end(jzx_loop* loop);
 bool jzx__group_idle(jzx_loop* loop);
 /* Something arrived for an idle loop: count it busy again. */
 void jzx__group_busy(jzx_loop* loop);
+/* A member's or a lone loop's run is asked to end. Any thread. */
+bool jzx__stop_asked(jzx_loop* loop);
 
 /* ---- loop (loop.c) ------------------------------------------------------- */
 

@@ -169,7 +169,7 @@ jzx_loop* jzx_loop_create(const jzx_config* cfg) {
 }
 
 /* Everything of a loop but its number; a group gives its number back once. */
-void jzx__loop_destroy(jzx_loop* loop) {
+void jzx__loop_teardown(jzx_loop* loop) {
     loop->destroying = true;
     jzx__async_shutdown(loop);
     jzx__timers_destroy(loop);
@@ -183,7 +183,6 @@ void jzx__loop_destroy(jzx_loop* loop) {
     jzx__async_destroy(loop);
     jzx__io_destroy(loop);
     jzx__observers_destroy(loop);
-    jzx__free(loop, loop);
 }
 
 void jzx_loop_destroy(jzx_loop* loop) {
@@ -191,7 +190,8 @@ void jzx_loop_destroy(jzx_loop* loop) {
         return;
     }
     uint32_t number = (uint32_t)(loop->actors.home >> JZX__GROUP_SHIFT);
-    jzx__loop_destroy(loop);
+    jzx__loop_teardown(loop);
+    jzx__free(loop, loop);
     jzx__group_number_give(number);
 }
 
@@ -249,7 +249,7 @@ static void tick(jzx_loop* loop) {
     loop->just_polled = false;
     for (uint32_t n = 0; n < loop->cfg.max_actors_per_tick; ++n) {
         /* relaxed: a stale read only costs one more turn */
-        if (atomic_load_explicit(&loop->stop_requested, memory_order_relaxed)) {
+        if (jzx__stop_asked(loop)) {
             break;
         }
         jzx__actor* a = jzx__runq_pop(loop);
@@ -269,7 +269,7 @@ static void run_member(jzx_loop* loop) {
     jzx_group* g = loop->group;
     jzx__group_run_begin(loop);
     /* relaxed: nothing is published with the flag */
-    while (!atomic_load_explicit(&loop->stop_requested, memory_order_relaxed)) {
+    while (!jzx__stop_asked(loop)) {
         if (!loop->counted_busy) {
             if (atomic_load_explicit(&g->done, memory_order_seq_cst)) {
                 break;
@@ -323,7 +323,14 @@ jzx_err jzx_loop_run(jzx_loop* loop) {
     return JZX_OK;
 }
 
-void jzx__loop_request_stop(jzx_loop* loop) {
+void jzx__loop_wake(jzx_loop* loop) {
+    if (jzx__async_enter(loop)) {
+        uv_async_send(&loop->async.wake);
+        jzx__async_leave(loop);
+    }
+}
+
+static void lone_request_stop(jzx_loop* loop) {
     if (!jzx__async_enter(loop)) {
         return;
     }
@@ -337,7 +344,7 @@ void jzx_loop_request_stop(jzx_loop* loop) {
     if (loop && loop->group) {
         jzx_group_request_stop(loop->group);
     } else if (loop) {
-        jzx__loop_request_stop(loop);
+        lone_request_stop(loop);
     }
 }
 

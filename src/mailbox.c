@@ -169,6 +169,9 @@ void jzx__sys_release(jzx_loop* loop, jzx__sys* sys) {
     case JZX_TAG_SYS_NO_REPLY:
         jzx__exit_release(loop, sys);
         break;
+    case JZX_TAG_SYS_SPAWNED:
+        jzx__xspawn_unread(loop, (jzx__xspawn*)sys);
+        break;
     default:
         jzx__free(loop, sys);
         break;

@@ -47,6 +47,10 @@ static void tell(jzx_loop* loop, jzx__xspawn* rec) {
 
 void jzx__xspawn_stop(jzx_loop* loop, jzx__xspawn* rec, jzx_actor_id id) {
     rec->note.u.spawned.id = id;
+    if (loop->destroying) {
+        jzx__free(loop, rec); /* the whole group goes: so does the actor */
+        return;
+    }
     if (jzx__remote_loop(loop, id) == UINT32_MAX) {
         jzx__actor* a = jzx__actor_lookup(loop, id);
         if (a) {
@@ -58,6 +62,13 @@ void jzx__xspawn_stop(jzx_loop* loop, jzx__xspawn* rec, jzx_actor_id id) {
     rec->xop = JZX__XOP_STOP;
     rec->note.tag = JZX__TAG_XSPAWN;
     jzx__xsend_record(loop, jzx__id_loop(id), &rec->note);
+}
+
+/* Its notify (a supervisor, say) ended with the note unread: as when it
+ * ends before the note comes (tell), a child nobody is left to watch goes. */
+void jzx__xspawn_unread(jzx_loop* loop, jzx__xspawn* rec) {
+    rec->stop_after = rec->parent && !jzx__actor_lookup(loop, rec->parent);
+    jzx__xspawn_done(loop, rec);
 }
 
 void jzx__xspawn_done(jzx_loop* loop, jzx__xspawn* rec) {

@@ -315,6 +315,7 @@ PROTOTYPES = {
         [loop_p, actor_id, POINTER(jzx_message), c_void_p, c_size_t, c_uint32],
     ),
     "jzx_actor_exit": (c_int, [loop_p, actor_id, c_int]),
+    "jzx_refuse": (c_int, [loop_p, POINTER(jzx_message), c_int]),
     "jzx_loop_alloc": (c_void_p, [loop_p, c_size_t]),
     "jzx_loop_drop": (None, [loop_p, actor_id, POINTER(jzx_message), c_int]),
 }

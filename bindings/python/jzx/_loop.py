@@ -722,12 +722,12 @@ class Loop:
 
     def exit(self, actor, reason):
         """jzx_actor_exit (0.3): end an actor with an ExitReason that its
-        monitors (Down), links (ExitSignal) and terminate hook see: NORMAL
-        or SHUTDOWN end it as stopped, FAIL or NOCONNECTION as failed (a
-        linked actor that does not trap exits fails too). A supervisor shuts
-        down gracefully, as with stop(). An actor of another loop of the
-        group ends when the request gets there. JzxError INVALID_ARG for
-        another reason (NOPROC)."""
+        monitors (Down), links (ExitSignal) and terminate hook see: NORMAL,
+        SHUTDOWN or NOPROC end it as stopped, FAIL or NOCONNECTION as failed
+        (a linked actor that does not trap exits fails on any reason but
+        NORMAL). A supervisor shuts down gracefully, as with stop(). An
+        actor of another loop of the group ends when the request gets there.
+        JzxError INVALID_ARG for a value that is no ExitReason."""
         err = lib.jzx_actor_exit(self._loop("jzx_actor_exit"), _id(actor), int(reason))
         check(err, "jzx_actor_exit")
 
@@ -758,9 +758,9 @@ class Loop:
 
     def send_as(self, from_, to, payload=None, tag=0):
         """jzx_send_as (0.3): send() as actor `from_`, a live actor of this
-        loop: `to` gets the message with `sender` == from_. What a proxy for
-        actors elsewhere uses; errors as send(), plus INVALID_ARG (from_ is
-        0) and NoSuchActor (from_ is not a live actor of this loop)."""
+        loop (0: no sender): `to` gets the message with `sender` == from_.
+        What a proxy for actors elsewhere uses; errors as send(), plus
+        NoSuchActor (from_ is not 0 and not a live actor of this loop)."""
         ptr = self._loop("jzx_send_as")
         from_, to, tag = _id(from_), _id(to), _u32(tag, "tag")
         key = self._rt.park(payload)
@@ -846,9 +846,8 @@ class Loop:
 
     def reply_as(self, from_, request, payload=None, tag=0):
         """jzx_reply_as (0.3): reply() with `from_`, a live actor of this
-        loop, as the reply's sender. Errors as reply(), plus INVALID_ARG
-        (from_ is 0) and NoSuchActor (from_ is not a live actor of this
-        loop)."""
+        loop (0: no sender), as the reply's sender. Errors as reply(), plus
+        NoSuchActor (from_ is not 0 and not a live actor of this loop)."""
         ptr = self._loop("jzx_reply_as")
         from_, tag = _id(from_), _u32(tag, "tag")
         c = _ffi.jzx_message(request=_id(request.request), sender=_id(request.sender))
@@ -857,6 +856,15 @@ class Loop:
         if err:
             self._rt.unpark(key)
             raise JzxError(err, "jzx_reply_as")
+
+    def refuse(self, request, reason):
+        """jzx_refuse (0.3): answer a request with no reply; its requester
+        gets a NoReply whose reason is `reason` (a negative Err). JzxError
+        INVALID_ARG for a reason >= 0, NO_REQUEST when it is not a pending
+        request of this loop."""
+        ptr = self._loop("jzx_refuse")
+        c = _ffi.jzx_message(request=_id(request.request), sender=_id(request.sender))
+        check(lib.jzx_refuse(ptr, byref(c), int(reason)), "jzx_refuse")
 
     # ---- bridges (0.3): payloads for C code ----------------------------------
 

@@ -55,7 +55,6 @@ class SendAsTest(LoopTest):
         target, gone = loop.spawn(idle), loop.spawn(idle)
         loop.stop(gone)
         for from_, tag, code in (
-            (0, 0, Err.INVALID_ARG),
             (gone, 0, Err.NO_SUCH_ACTOR),
             (target, jzx.TAG_SYS_MIN, Err.INVALID_ARG),
         ):
@@ -101,9 +100,9 @@ class ReplyAsTest(LoopTest):
         loop.run()
         self.assertEqual(outcome, [("ASK", 7, proxy, True)])
         self.assertEqual(refused, [Err.NO_SUCH_ACTOR, Err.NO_REQUEST])
-        with self.assertRaises(jzx.JzxError) as cm:
+        with self.assertRaises(jzx.JzxError) as cm:  # from_ 0 is "no sender"; no such request
             loop.reply_as(0, jzx.Message(None, 0, proxy, request=1), "x")
-        self.assertIs(cm.exception.code, Err.INVALID_ARG)
+        self.assertIs(cm.exception.code, Err.NO_REQUEST)
         self.assert_empty(loop)
         self.finish(loop)
 
@@ -140,7 +139,7 @@ class ExitTest(LoopTest):
         victim, linked = loop.spawn(idle), loop.spawn(idle)
         loop.link(victim, linked)
         ref = loop.monitor(loop.spawn(watcher), victim)
-        for reason in (ExitReason.NOPROC, 99):
+        for reason in (99, -1):
             with self.subTest(reason=reason), self.assertRaises(jzx.JzxError) as cm:
                 loop.exit(victim, reason)
             self.assertIs(cm.exception.code, Err.INVALID_ARG)
@@ -231,3 +230,33 @@ class AllocTest(LoopTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RefuseTest(LoopTest):
+    def test_a_refused_request_ends_with_no_reply_and_its_reason(self):
+        loop = self.loop()
+        outcome, kept = [], []
+
+        def server(ctx, msg):
+            ctx.loop.refuse(msg, Err.MAILBOX_FULL)
+            kept.append(msg)
+            return jzx.Result.STOP
+
+        def client(ctx, msg):
+            if msg.tag == jzx.TAG_SYS_NO_REPLY:
+                outcome.append(msg.payload.reason)
+                return jzx.Result.STOP
+            ctx.loop.request(ctx.self, s, "ask", tag=3)
+            return jzx.Result.OK
+
+        s = loop.spawn(server)
+        loop.send(loop.spawn(client), "go")
+        loop.run()
+        self.assertEqual(outcome, [Err.MAILBOX_FULL])
+        with self.assertRaises(jzx.JzxError) as cm:  # decided already
+            loop.refuse(kept[0], Err.UNKNOWN)
+        self.assertIs(cm.exception.code, Err.NO_REQUEST)
+        with self.assertRaises(jzx.JzxError) as cm:
+            loop.refuse(kept[0], 0)
+        self.assertIs(cm.exception.code, Err.INVALID_ARG)
+        self.finish(loop)

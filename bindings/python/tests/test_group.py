@@ -513,13 +513,10 @@ class SupervisorAcrossLoopsTest(GroupTest):
         self.assertEqual(jzx.actor_loop_index(current), 2)
         self.finish_group(group)
 
-    @unittest.expectedFailure
     def test_a_supervisor_stopped_before_it_heard_of_its_remote_child(self):
-        """libjzx 0.3.0 bug: a child on another loop that started, but whose
-        start the supervisor has not handled yet (its note is queued in the
-        supervisor's mailbox), is not stopped with the supervisor: it runs
-        on unsupervised and the group's run never ends. The same in C:
-        the reproducer in the py9 branch's report."""
+        """A child on another loop that started, but whose start its
+        supervisor has not handled yet (the note queued in the supervisor's
+        mailbox), is stopped with the supervisor; the group's run ends."""
         group = self.group(2)
         tree = {}
 
