@@ -13,7 +13,7 @@
 #
 # Usage: scripts/bench.sh [workload ...]
 #   workloads: pingpong flood threadring spawn async timers io restart limit scale
-#              monitor link_cascade request whereis big xpingpong xflood
+#              monitor link_cascade request whereis big big1 xpingpong xflood
 #   BENCH_RUNS=3       runs per workload and implementation (the record needs >= 3)
 #   BENCH_SCALE=1.0    size multiplier; 1.0 is the sizes of the issue
 #   BENCH_OUT=docs     where benchmarks.md and benchmarks.png are written
@@ -39,7 +39,7 @@ scale=${BENCH_SCALE:-1.0}
 out=${BENCH_OUT:-docs}
 use_callgrind=${BENCH_CALLGRIND:-1}
 all_workloads=(pingpong flood threadring spawn async timers io restart limit scale
-  monitor link_cascade request whereis big xpingpong xflood)
+  monitor link_cascade request whereis big big1 xpingpong xflood)
 workloads=("$@")
 [ ${#workloads[@]} -gt 0 ] || workloads=("${all_workloads[@]}")
 for w in "${workloads[@]}"; do
@@ -60,6 +60,8 @@ scripts/deps.sh "${extra[@]}"
 
 say() { printf '== %s\n' "$*" >&2; }
 start=$(date +%s)
+# The machine may be shared: the load averages before and after go in the report.
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 say "build: Release, benchmarks on, in build-bench"
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DJZX_BUILD_BENCH=ON \
@@ -139,6 +141,7 @@ python3 scripts/bench_report.py \
   --metrics bench/metrics.txt --impls "${impls[*]}" --workloads "${workloads[*]}" \
   --runs "$runs" --scale "$scale" --command "$command" \
   --machine "$(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r)" \
+  --load "load average (1, 5, 15 min) $load_before at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end" \
   --date "$(date -u '+%Y-%m-%d %H:%M UTC')" \
   --versions "gcc $(gcc -dumpfullversion), libuv $(pkg-config --modversion libuv), libcaf-dev $(pkgver libcaf-dev), erlang-nox $(pkgver erlang-nox)" \
   --seconds "$(($(date +%s) - start))" \
