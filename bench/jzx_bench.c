@@ -978,8 +978,10 @@ static jzx_behavior_result xflood_receiver(jzx_context* ctx, const jzx_message* 
         f->t1 = bench_now_ns();
         return JZX_BEHAVIOR_STOP;
     }
-    /* Burst k done; burst k + 2 (starting at received + 512) exists. */
-    if (f->received % FLOOD_BURST == 0 && f->received + FLOOD_BURST < f->total) {
+    /* Burst k is in; ack if the burst the ack asks for, k + FLOOD_WINDOW
+     * (starting at received + (FLOOD_WINDOW - 1) * FLOOD_BURST), exists. */
+    if (f->received % FLOOD_BURST == 0 &&
+        f->received + (FLOOD_WINDOW - 1) * FLOOD_BURST < f->total) {
         CHECK_OK(jzx_send(ctx->loop, f->tx, NULL, 0, TAG_ACK));
     }
     return JZX_BEHAVIOR_OK;
