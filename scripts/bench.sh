@@ -9,7 +9,8 @@
 #      measured close together,
 #   5. counts instructions per message for flood and pingpong with callgrind,
 #   6. writes docs/benchmarks.md (medians, ratios to libjzx from this same run,
-#      targets, machine, date, command) and renders docs/benchmarks.png.
+#      targets, machine, load, date, command, and bench/notes.md if present)
+#      and renders docs/benchmarks.png.
 #
 # Usage: scripts/bench.sh [workload ...]
 #   workloads: pingpong flood threadring spawn async timers io restart limit scale
@@ -133,6 +134,9 @@ if [ "$use_callgrind" = 1 ]; then
 fi
 
 say "report: $out/benchmarks.md, $out/benchmarks.png"
+# Hand-written notes on the figures (what limits a missed target), if any.
+notes=
+[ ! -s bench/notes.md ] || notes=bench/notes.md
 mkdir -p "$out"
 cpu=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "not installed"; }
@@ -146,7 +150,7 @@ python3 scripts/bench_report.py \
   --versions "gcc $(gcc -dumpfullversion), libuv $(pkg-config --modversion libuv), libcaf-dev $(pkgver libcaf-dev), erlang-nox $(pkgver erlang-nox)" \
   --seconds "$(($(date +%s) - start))" \
   --chart-data "$work/ratios.dat" --chart-name benchmarks.png \
-  --out "$out/benchmarks.md"
+  ${notes:+--notes "$notes"} --out "$out/benchmarks.md"
 if [ -s "$work/ratios.dat" ]; then
   gnuplot -e "datafile='$work/ratios.dat'; outfile='$out/benchmarks.png'; \
     ncols=$(head -n 1 "$work/ratios.dat" | wc -w)" scripts/bench_chart.gp

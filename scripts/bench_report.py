@@ -90,6 +90,7 @@ def parse_args():
                  "scale", "command", "machine", "load", "date", "versions", "seconds",
                  "chart-data", "chart-name", "out"):
         p.add_argument("--" + name, required=True)
+    p.add_argument("--notes", help="a Markdown file put in the report as its Notes section")
     return p.parse_args()
 
 
@@ -327,6 +328,13 @@ def main():
                 w(f"| {workload} | {impl} | {metric} | "
                   + ", ".join(fmt(x, metric) for x in runs) + " |")
     w("\n</details>\n")
+
+    if a.notes:
+        with open(a.notes, encoding="utf-8") as f:
+            notes = f.read().strip()
+        if notes:
+            w("## Notes\n")
+            w(notes + "\n")
 
     if failures:
         w("## Failed runs\n")
