@@ -864,8 +864,8 @@ static void bench_scale(double scale) {
 
 /* ---- groups: loops on their own threads, sharing one id space ----------- */
 
-/* Stored alignment keeps state written by one loop's thread off the cache
- * lines of state the other loop writes. */
+/* State aligned to a cache line: what one loop's thread writes stays off
+ * the lines the other loop's thread writes. */
 #define LINE 64
 
 static jzx_group* group_new(uint32_t loops, jzx_config* cfg) {
