@@ -9,11 +9,12 @@
 #      measured close together,
 #   5. counts instructions per message for flood and pingpong with callgrind,
 #   6. writes docs/benchmarks.md (medians, ratios to libjzx from this same run,
-#      targets, machine, date, command) and renders docs/benchmarks.png.
+#      targets, machine, load, date, command, and bench/notes.md if present)
+#      and renders docs/benchmarks.png.
 #
 # Usage: scripts/bench.sh [workload ...]
 #   workloads: pingpong flood threadring spawn async timers io restart limit scale
-#              monitor link_cascade request whereis big xpingpong xflood
+#              monitor link_cascade request whereis big big1 xpingpong xflood
 #   BENCH_RUNS=3       runs per workload and implementation (the record needs >= 3)
 #   BENCH_SCALE=1.0    size multiplier; 1.0 is the sizes of the issue
 #   BENCH_OUT=docs     where benchmarks.md and benchmarks.png are written
@@ -39,7 +40,7 @@ scale=${BENCH_SCALE:-1.0}
 out=${BENCH_OUT:-docs}
 use_callgrind=${BENCH_CALLGRIND:-1}
 all_workloads=(pingpong flood threadring spawn async timers io restart limit scale
-  monitor link_cascade request whereis big xpingpong xflood)
+  monitor link_cascade request whereis big big1 xpingpong xflood)
 workloads=("$@")
 [ ${#workloads[@]} -gt 0 ] || workloads=("${all_workloads[@]}")
 for w in "${workloads[@]}"; do
@@ -60,6 +61,8 @@ scripts/deps.sh "${extra[@]}"
 
 say() { printf '== %s\n' "$*" >&2; }
 start=$(date +%s)
+# The machine may be shared: the load averages before and after go in the report.
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 say "build: Release, benchmarks on, in build-bench"
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DJZX_BUILD_BENCH=ON \
@@ -131,6 +134,9 @@ if [ "$use_callgrind" = 1 ]; then
 fi
 
 say "report: $out/benchmarks.md, $out/benchmarks.png"
+# Hand-written notes on the figures (what limits a missed target), if any.
+notes=
+[ ! -s bench/notes.md ] || notes=bench/notes.md
 mkdir -p "$out"
 cpu=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "not installed"; }
@@ -139,11 +145,12 @@ python3 scripts/bench_report.py \
   --metrics bench/metrics.txt --impls "${impls[*]}" --workloads "${workloads[*]}" \
   --runs "$runs" --scale "$scale" --command "$command" \
   --machine "$(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r)" \
+  --load "load average (1, 5, 15 min) $load_before at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end" \
   --date "$(date -u '+%Y-%m-%d %H:%M UTC')" \
   --versions "gcc $(gcc -dumpfullversion), libuv $(pkg-config --modversion libuv), libcaf-dev $(pkgver libcaf-dev), erlang-nox $(pkgver erlang-nox)" \
   --seconds "$(($(date +%s) - start))" \
   --chart-data "$work/ratios.dat" --chart-name benchmarks.png \
-  --out "$out/benchmarks.md"
+  ${notes:+--notes "$notes"} --out "$out/benchmarks.md"
 if [ -s "$work/ratios.dat" ]; then
   gnuplot -e "datafile='$work/ratios.dat'; outfile='$out/benchmarks.png'; \
     ncols=$(head -n 1 "$work/ratios.dat" | wc -w)" scripts/bench_chart.gp

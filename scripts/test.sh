@@ -83,10 +83,9 @@ bench_smoke_one() { # impl workload must(all|none) command...
 bench_smoke() {
   local scale=0.001 bin=build-bench/bench peers=build-bench/peers failed=0
   local all="pingpong flood threadring spawn async timers io restart limit scale"
-  all+=" monitor link_cascade request whereis big xpingpong xflood"
+  all+=" monitor link_cascade request whereis big big1 xpingpong xflood"
   declare -A prog=([jzx]=jzx_bench [floor]=floor_bench [libuv]=uv_bench)
-  # jzx_bench does not do request .. xflood yet: it must print nothing for them.
-  declare -A has=([jzx]="pingpong flood threadring spawn async timers io restart limit scale monitor link_cascade"
+  declare -A has=([jzx]="$all"
     [floor]="pingpong flood threadring spawn timers limit xpingpong"
     [libuv]="pingpong flood threadring async timers io")
   for impl in jzx floor libuv; do
