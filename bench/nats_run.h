@@ -34,8 +34,8 @@
 
 extern char** environ;
 
-#define REMOTE_RT 20000u
-#define REMOTE_FLOOD 2000000u
+#define REMOTE_RT 10000u
+#define REMOTE_FLOOD 1000000u
 #define REMOTE_BURST 512u
 #define REMOTE_WINDOW 2u
 

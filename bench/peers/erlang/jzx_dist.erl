@@ -19,8 +19,8 @@
 -module(jzx_dist).
 -export([main/1, pong/0, flood_receiver/2]).
 
--define(RT, 20000).
--define(FLOOD, 2000000).
+-define(RT, 10000).
+-define(FLOOD, 1000000).
 -define(BURST, 512).
 -define(WINDOW, 2).
 
