@@ -89,7 +89,20 @@ static jzx_behavior_result srv_fn(jzx_context* ctx, const jzx_message* msg) {
     case JZX_TAG_SYS_DOWN: {
         const jzx_down* d = msg->data;
         BENCH_CHECK(d->actor == s->watched);
-        BENCH_CHECK(the_workload != REMOTE_FLOOD_W || s->received == the_total);
+        if (the_workload == REMOTE_FLOOD_W && s->received != the_total) {
+            /* A left early, or was judged down while still sending. */
+            jzx_node_stats st = {0};
+            (void)jzx_node_get_stats(the_node, &st);
+            fprintf(stderr,
+                    "bench: node B: A's actor DOWN (reason %d) after %llu of %llu messages; "
+                    "node stats: received %llu, bad %llu, remote drops %llu, slow consumer "
+                    "%llu, nodes up %u\n",
+                    (int)d->reason, (unsigned long long)s->received, (unsigned long long)the_total,
+                    (unsigned long long)st.frames_received, (unsigned long long)st.bad_frames,
+                    (unsigned long long)st.remote_drops, (unsigned long long)st.slow_consumer,
+                    st.nodes_up);
+            exit(1);
+        }
         leave(ctx);
         return JZX_BEHAVIOR_STOP;
     }
@@ -167,6 +180,12 @@ static jzx_behavior_result client_fn(jzx_context* ctx, const jzx_message* msg) {
         ping(ctx, c, msg->data);
         break;
     }
+    case JZX_TAG_SYS_DOWN:
+        /* B's server (its proxy) ended before A finished: a failed run. */
+        fprintf(stderr, "bench: node A: B's server DOWN (reason %d) after %llu of %llu\n",
+                (int)((const jzx_down*)msg->data)->reason, (unsigned long long)c->done,
+                (unsigned long long)c->total);
+        exit(1);
     case TAG_ACK:
         if (++c->done == remote_acks(c->total)) {
             BENCH_CHECK(c->sent == c->total);
@@ -220,6 +239,7 @@ static int run_node(char role, const char* url, int workload, double scale) {
         c.peer = find_server(the_node);
         jzx_spawn_opts o = {.behavior = client_fn, .state = &c};
         CHECK_OK(jzx_spawn(the_loop, &o, &id));
+        CHECK_OK(jzx_monitor(the_loop, id, c.peer, NULL));
         CHECK_OK(jzx_send(the_loop, id, NULL, 0, TAG_GO));
     }
     CHECK_OK(jzx_loop_run(the_loop));
