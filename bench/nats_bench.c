@@ -96,11 +96,11 @@ static jzx_behavior_result srv_fn(jzx_context* ctx, const jzx_message* msg) {
             fprintf(stderr,
                     "bench: node B: A's actor DOWN (reason %d) after %llu of %llu messages; "
                     "node stats: received %llu, bad %llu, remote drops %llu, slow consumer "
-                    "%llu, nodes up %u\n",
+                    "%llu, reconnects %llu, nodes up %u\n",
                     (int)d->reason, (unsigned long long)s->received, (unsigned long long)the_total,
                     (unsigned long long)st.frames_received, (unsigned long long)st.bad_frames,
                     (unsigned long long)st.remote_drops, (unsigned long long)st.slow_consumer,
-                    st.nodes_up);
+                    (unsigned long long)st.reconnects, st.nodes_up);
             exit(1);
         }
         leave(ctx);
@@ -226,7 +226,11 @@ static int run_node(char role, const char* url, int workload, double scale) {
     the_loop = jzx_loop_create(&cfg);
     BENCH_CHECK(the_loop != NULL);
     char name[2] = {role, '\0'};
-    jzx_node_opts opts = {.url = url, .cluster = REMOTE_CLUSTER, .name = name};
+    /* Default heartbeats (1 s), but a node is judged down only after 10 s
+     * unheard: on a loaded shared machine a stall of a few seconds must not
+     * end a run (it did once, at a load average of 18 on 2 cores). */
+    jzx_node_opts opts = {
+        .url = url, .cluster = REMOTE_CLUSTER, .name = name, .down_after_ms = 10000};
     CHECK_OK(jzx_node_start(the_loop, &opts, &the_node));
     server s = {0};
     client c = {.total = the_total};
