@@ -31,6 +31,13 @@
 #   bench/peers/run.sh <impl> <workload> <scale> <outdir>
 #       impl is caf1 (CAF, 1 scheduler thread), caf (default), erlang1
 #       (+S 1) or erlang (default); prints the BENCH lines.
+#
+# The remote workloads (remote_pingpong remote_request remote_flood) run two
+# node processes and a nats-server on loopback: build-bench/bench/nats_bench
+# (impl jzx, libjzx-nats) and nats_floor (impl nats, raw libnats, the floor)
+# start their own server; the Erlang peer (impl erlang) runs two distributed
+# nodes (bench/peers/run.sh starts epmd if none runs). Nothing else does
+# them, and nats does nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -39,9 +46,11 @@ runs=${BENCH_RUNS:-3}
 scale=${BENCH_SCALE:-1.0}
 out=${BENCH_OUT:-docs}
 use_callgrind=${BENCH_CALLGRIND:-1}
+remote_workloads=(remote_pingpong remote_request remote_flood)
 all_workloads=(pingpong flood threadring spawn async timers io restart limit scale
   monitor link_cascade request whereis big big1 xpingpong xflood)
 workloads=("$@")
+all_workloads+=("${remote_workloads[@]}")
 [ ${#workloads[@]} -gt 0 ] || workloads=("${all_workloads[@]}")
 for w in "${workloads[@]}"; do
   [[ " ${all_workloads[*]} " == *" $w "* ]] || { echo "bench: unknown workload: $w" >&2; exit 2; }
@@ -81,6 +90,8 @@ if [ -f "$peers_build" ] && [ -f "$peers_run" ]; then
 else
   say "peers: $peers_build or $peers_run not found; running jzx, floor and libuv only"
 fi
+# Raw libnats, the floor of the remote workloads (built with libjzx-nats).
+[ ! -x "$bin/nats_floor" ] || impls+=(nats)
 
 work=$root/build-bench/results
 rm -rf "$work"
@@ -90,8 +101,21 @@ failures=$work/failures.txt
 : >"$raw"
 : >"$failures"
 
+remote_one() { # impl workload scale: the remote workloads, and impl nats
+  local impl=$1 w=$2 s=$3
+  case "$impl:$w" in
+  jzx:remote_*) [ ! -x "$bin/nats_bench" ] || timeout 600 "$bin/nats_bench" "$w" "$s" ;;
+  nats:remote_*) timeout 600 "$bin/nats_floor" "$w" "$s" ;;
+  erlang:remote_*) timeout 600 bash "$peers_run" "$impl" "$w" "$s" "$peer_dir" ;;
+  esac
+}
+
 run_one() { # impl workload scale
   local impl=$1 w=$2 s=$3
+  if [[ $w == remote_* || $impl == nats ]]; then
+    remote_one "$impl" "$w" "$s"
+    return
+  fi
   if [ -n "${program[$impl]:-}" ]; then
     timeout 600 "$bin/${program[$impl]}" "$w" "$s"
   else
@@ -147,7 +171,7 @@ python3 scripts/bench_report.py \
   --machine "$(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r)" \
   --load "load average (1, 5, 15 min) $load_before at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end" \
   --date "$(date -u '+%Y-%m-%d %H:%M UTC')" \
-  --versions "gcc $(gcc -dumpfullversion), libuv $(pkg-config --modversion libuv), libcaf-dev $(pkgver libcaf-dev), erlang-nox $(pkgver erlang-nox)" \
+  --versions "gcc $(gcc -dumpfullversion), libuv $(pkg-config --modversion libuv), libcaf-dev $(pkgver libcaf-dev), erlang-nox $(pkgver erlang-nox), libnats $(pkgver libnats-dev), nats-server $(pkgver nats-server)" \
   --seconds "$(($(date +%s) - start))" \
   --chart-data "$work/ratios.dat" --chart-name benchmarks.png \
   ${notes:+--notes "$notes"} --out "$out/benchmarks.md"

@@ -45,6 +45,9 @@ RELATIVE_TARGETS = [
     ("big", "msgs_per_s", ("caf", "erlang"), 10,
      "big (2 loops) ≥ 10× the better of caf and erlang"),
     ("xpingpong", "ns_per_rt", ("floor",), 1 / 3, "xpingpong within 3× of the floor"),
+    ("remote_flood", "msgs_per_s", ("erlang",), 2, "remote_flood ≥ 2× Erlang distribution"),
+    ("remote_pingpong", "rt_per_s", ("nats",), 1 / 1.5,
+     "remote_pingpong within 1.5× of raw libnats request-reply"),
 ]
 
 # A ratio of two overruns (differences from 1000 ms, possibly near 0) says nothing.
@@ -81,6 +84,10 @@ DESCRIPTIONS = {
     "caf": "CAF (`libcaf-dev`), default scheduler (`bench/peers/`)",
     "erlang1": "Erlang/OTP (`erlang-nox`), `+S 1` (`bench/peers/`)",
     "erlang": "Erlang/OTP (`erlang-nox`), default schedulers (`bench/peers/`)",
+    "nats": "raw libnats (`libnats-dev`), the floor of the remote workloads: the same two "
+    "processes and nats-server on loopback as libjzx's side (libjzx-nats, `bench/nats_bench.c`; "
+    "Erlang: two distributed nodes, `bench/peers/erlang/jzx_dist.erl`), request-reply and "
+    "publish with SendAsap (`bench/peers/nats_floor.c`)",
 }
 
 
