@@ -17,6 +17,7 @@ jzx_add_test(request TIMEOUT 120)
 jzx_add_test(group THREADED TIMEOUT 300)
 jzx_add_test(group_sup THREADED TIMEOUT 120)
 jzx_add_test(bridge THREADED)
+jzx_add_test(faults THREADED TIMEOUT 300)
 # libjzx-nats, only when it is built (test/nats/CMakeLists.txt).
 if(JZX_NATS_BUILT)
   add_subdirectory(nats)
