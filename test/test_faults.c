@@ -24,6 +24,9 @@
  *   demonitored one none, every request one outcome, every spawn one SPAWNED, the run ends by
  *   itself (a watchdog thread would stop it, and fail), and the group's destroy leaves no block
  *   behind.
+ * - libjzx-nats (test_faults_shared, when it is built): jzx_node_start on an unreachable URL
+ *   with each of its allocations failing in turn. The NATS server killed and restarted, and
+ *   allocation failure with a server there, are the libjzx-nats suite's (test/nats).
  *
  * Nothing here measures speed. Where real time matters (a loop that must sleep rather than
  * spin, a group run) the bounds are loose by orders of magnitude. */
@@ -48,6 +51,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef JZX_FAULTS_NATS
+#include <jzx/jzx_nats.h>
+#endif
 
 static void sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -1814,6 +1821,143 @@ static int gx_teardown(void** state) {
     return 0;
 }
 
+/* ---- libjzx-nats: a node that cannot reach its server ------------------------------------ */
+
+#ifdef JZX_FAULTS_NATS
+/* jzx_node_start on a URL where no server listens: JZX_ERR_IO_REG_FAILED, and with each of its
+ * allocations failing in turn, JZX_ERR_NO_MEMORY or the same; after each, one turn of the loop
+ * (libuv closes the handles of the node's watches then) and every block is back, and the loop
+ * goes on working. Each allocation point runs in a child process of its own (this program run
+ * again with NS_CHILD_ARG), so that a crash at one point is reported with its number and the
+ * sweep goes on. The child uses no cmocka assertion: it answers with its exit status. */
+enum {
+    /* Away from the exit statuses of a sanitizer's report (1) or of cmocka's main. */
+    NS_DONE = 40,  /* allocation n was not reached: the call failed only for the server */
+    NS_NO_MEMORY,  /* reached, and the call said NO_MEMORY */
+    NS_REG_FAILED, /* reached, and the call said IO_REG_FAILED all the same */
+    NS_LEAK,       /* blocks left after the failed call and a turn of the loop */
+    NS_BAD_RC,     /* another answer */
+    NS_SET_UP,     /* the child could not set up */
+    NS_FIRST,      /* the first call, nothing failing, did not say IO_REG_FAILED */
+    NS_BROKEN      /* the loop did not work afterwards */
+};
+
+#define NS_CHILD_ARG "--node-start-child"
+
+/* This program, as main found it (not /proc/self/exe: under valgrind that is valgrind). */
+static char self_path[4096];
+
+static bool ns_step(jzx_loop* loop, jzx_actor_id stopper) {
+    return jzx_send_after(loop, stopper, 0, NULL, 0, 1, NULL) == JZX_OK &&
+           jzx_loop_run(loop) == JZX_OK;
+}
+
+static int ns_child(long n) {
+    jzx_config cfg;
+    th_config(&cfg);
+    jzx_loop* loop = jzx_loop_create(&cfg);
+    jzx_actor_id stopper = 0;
+    jzx_spawn_opts so = {.behavior = th_stopper};
+    if (!loop || jzx_spawn(loop, &so, &stopper) != JZX_OK) {
+        return NS_SET_UP;
+    }
+    jzx_node_opts o = {.url = "nats://127.0.0.1:1", .cluster = "jzx.faults", .name = "F"};
+    jzx_node* node = NULL;
+    /* Once first: what the loop keeps for reuse (spare records, the fd table) is made. */
+    if (jzx_node_start(loop, &o, &node) != JZX_ERR_IO_REG_FAILED || !ns_step(loop, stopper)) {
+        return NS_FIRST;
+    }
+    long live = th_alloc_live();
+    th_alloc_fail_at(n);
+    jzx_err rc = jzx_node_start(loop, &o, &node);
+    bool reached = th_alloc_calls() >= n;
+    th_alloc_fail_at(0);
+    if (!ns_step(loop, stopper)) {
+        return NS_BROKEN;
+    }
+    if (th_alloc_live() != live) {
+        return NS_LEAK;
+    }
+    counter c = {0};
+    jzx_spawn_opts co = {.behavior = count_fn, .state = &c};
+    jzx_actor_id a = 0;
+    if (jzx_spawn(loop, &co, &a) != JZX_OK || jzx_send(loop, a, NULL, 0, 1) != JZX_OK ||
+        !ns_step(loop, stopper) || c.calls != 1 || jzx_actor_stop(loop, a) != JZX_OK ||
+        jzx_actor_stop(loop, stopper) != JZX_OK) {
+        return NS_BROKEN;
+    }
+    jzx_loop_destroy(loop);
+    if (th_alloc_live() != 0) {
+        return NS_LEAK;
+    }
+    if (!reached) {
+        return rc == JZX_ERR_IO_REG_FAILED ? NS_DONE : NS_BAD_RC;
+    }
+    return rc == JZX_ERR_NO_MEMORY       ? NS_NO_MEMORY
+           : rc == JZX_ERR_IO_REG_FAILED ? NS_REG_FAILED
+                                         : NS_BAD_RC;
+}
+
+static void node_start_unreachable(void** state) {
+    (void)state;
+    static const char* what[] = {
+        "done",       "NO_MEMORY", "IO_REG_FAILED",    "a leak",
+        "another rc", "no set-up", "a bad first call", "a loop that no longer works"};
+    char failures[1024] = "";
+    int bad = 0, no_memory = 0, reg_failed = 0;
+    long n = 0;
+    int code = -1;
+    while (code != NS_DONE && n < 200) {
+        ++n;
+        fflush(NULL);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            /* A fresh program (this one), out of cmocka's hands and, under valgrind, out of
+             * its leak check, which would count the parent's heap. */
+            char arg[32];
+            snprintf(arg, sizeof arg, "%ld", n);
+            alarm(120); /* kept across exec: a child that hangs dies of SIGALRM */
+            execl(self_path, self_path, NS_CHILD_ARG, arg, (char*)NULL);
+            _exit(127);
+        }
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        size_t len = strlen(failures);
+        if (WIFSIGNALED(status)) {
+            code = -1;
+            bad++;
+            snprintf(failures + len, sizeof failures - len, "%sN=%ld: signal %d", len ? ", " : "",
+                     n, WTERMSIG(status));
+            continue;
+        }
+        code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        if (code == NS_NO_MEMORY) {
+            no_memory++;
+        } else if (code == NS_REG_FAILED) {
+            reg_failed++;
+        } else if (code != NS_DONE) {
+            bad++;
+            if (code >= NS_DONE && code <= NS_BROKEN) {
+                snprintf(failures + len, sizeof failures - len, "%sN=%ld: %s", len ? ", " : "", n,
+                         what[code - NS_DONE]);
+            } else {
+                snprintf(failures + len, sizeof failures - len, "%sN=%ld: exit status %d",
+                         len ? ", " : "", n, code);
+            }
+        }
+    }
+    print_message("# jzx_node_start, no server: %ld allocation points: %d NO_MEMORY, %d "
+                  "IO_REG_FAILED, %d broken%s%s\n",
+                  n - 1, no_memory, reg_failed, bad, bad ? ": " : "", failures);
+    assert_int_equal(code, NS_DONE);
+    assert_true(no_memory > 0);
+    if (bad) {
+        fail_msg("jzx_node_start with allocations failing: %s", failures);
+    }
+}
+#endif
+
 static const struct CMUnitTest tests[] = {
     /* the clock */
     cmocka_unit_test(clock_jumps_forward_an_hour),
@@ -1827,8 +1971,20 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(unpollable_fds_are_refused),
     /* allocation failure across the loops of a group */
     cmocka_unit_test_teardown(cross_loop_allocation_failure, gx_teardown),
+#ifdef JZX_FAULTS_NATS
+    /* libjzx-nats */
+    cmocka_unit_test(node_start_unreachable),
+#endif
 };
 
 int main(int argc, char** argv) {
+#ifdef JZX_FAULTS_NATS
+    if (!realpath(argv[0], self_path)) {
+        snprintf(self_path, sizeof self_path, "%s", argv[0]);
+    }
+    if (argc == 3 && strcmp(argv[1], NS_CHILD_ARG) == 0) {
+        return ns_child(atol(argv[2]));
+    }
+#endif
     return th_main(tests, sizeof(tests) / sizeof(tests[0]), __FILE__, argc, argv);
 }
