@@ -1050,7 +1050,7 @@ bool tn_raw_publish(const char* url, const char* subject, const char* reply, con
         return false;
     }
     s = reply ? natsConnection_PublishRequest(nc, subject, reply, data, (int)len)
-                         : natsConnection_Publish(nc, subject, data, (int)len);
+              : natsConnection_Publish(nc, subject, data, (int)len);
     if (s == NATS_OK) {
         s = natsConnection_FlushTimeout(nc, 5000);
     }
