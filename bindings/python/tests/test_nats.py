@@ -500,8 +500,10 @@ class NodeTest(unittest.TestCase):
             "print('ready', flush=True)\n"
             "loop.run()\n"
         )
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [
-            str(ROOT / "bindings" / "python"), os.environ.get("PYTHONPATH")])))
+        # The child imports the jzx this process runs (a tree, or a venv's).
+        here = os.path.dirname(os.path.dirname(os.path.abspath(jzx.__file__)))
+        path = os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))
+        env = dict(os.environ, PYTHONPATH=path)
         child = subprocess.Popen(
             [sys.executable, "-c", script, SERVER.url, self.cluster],
             stdin=subprocess.DEVNULL,
