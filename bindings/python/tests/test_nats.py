@@ -75,6 +75,7 @@ WAIT_S = 10  # how long an expected event may take (a loaded machine, valgrind)
 # Heartbeats every 100 ms, but a node that stands still (a loop halted by a
 # test) is judged down only after this: never by accident.
 PATIENT_MS = 60000
+LOOKUP_MS = WAIT_S * 1000  # lookups wait for the other loop's turn
 
 
 def _die_with_parent():
@@ -260,8 +261,8 @@ class NodeTest(unittest.TestCase):
 
         b.loop.register("echo", b.loop.spawn(echo))
         b.start()
-        proxy = a.node.lookup("B", "echo")
-        self.assertEqual(a.node.lookup("B", "echo"), proxy)  # cached
+        proxy = a.node.lookup("B", "echo", timeout_ms=LOOKUP_MS)
+        self.assertEqual(a.node.lookup("B", "echo", timeout_ms=LOOKUP_MS), proxy)  # cached
         outgoing = [b"bytes", bytearray(b"array"), "str\u00e9", memoryview(b"view"), b""]
         seen_a = Events()
 
@@ -274,7 +275,7 @@ class NodeTest(unittest.TestCase):
 
         c = a.loop.spawn(client)
         a.loop.register("client", c)
-        self.assertEqual(a.node.lookup("A", "client"), c)  # its own node: the actor itself
+        self.assertEqual(a.node.lookup("A", "client", timeout_ms=LOOKUP_MS), c)  # its own node: the actor itself
         a.loop.send(c, None, tag=1)
         a.start()
         wanted = [b"bytes", b"array", "str\u00e9".encode(), b"view", b""]
@@ -310,7 +311,7 @@ class NodeTest(unittest.TestCase):
         seen = Events()
         b.loop.register("sink", b.loop.spawn(lambda ctx, msg: seen.add((msg.payload, msg.sender))))
         b.start()
-        proxy = a.node.lookup("B", "sink")
+        proxy = a.node.lookup("B", "sink", timeout_ms=LOOKUP_MS)
         a.loop.send(proxy, b"from main", tag=3)  # before run(): sender 0
         a.loop.send_async(proxy, b"from any thread", tag=4)
         a.start()
@@ -329,7 +330,7 @@ class NodeTest(unittest.TestCase):
         target = b.loop.spawn(slow, mailbox_cap=1)
         b.loop.register("slow", target)
         b.start()
-        proxy = a.node.lookup("B", "slow")
+        proxy = a.node.lookup("B", "slow", timeout_ms=LOOKUP_MS)
         a.start()
         a.loop.send_async(proxy, b"m0")
         seen.wait(1)
@@ -354,7 +355,7 @@ class NodeTest(unittest.TestCase):
         a, b = self.side("A"), self.side("B")
         b.loop.register("sink", b.loop.spawn(idle))
         b.start()
-        proxy = a.node.lookup("B", "sink")
+        proxy = a.node.lookup("B", "sink", timeout_ms=LOOKUP_MS)
         payload = {"not": "bytes"}
         for send in (
             lambda: a.loop.send(proxy, payload, tag=1),
@@ -382,7 +383,7 @@ class NodeTest(unittest.TestCase):
 
         b.loop.register("upper", b.loop.spawn(server))
         b.start()
-        proxy = a.node.lookup("B", "upper")
+        proxy = a.node.lookup("B", "upper", timeout_ms=LOOKUP_MS)
         # call() runs A's loop (no thread of its own yet) until the reply.
         self.assertEqual(a.loop.call(proxy, b"ping", tag=5, timeout_ms=WAIT_S * 1000), b"PING")
         self.assertEqual(a.loop.call(proxy, "caf\u00e9", timeout_ms=WAIT_S * 1000), b"CAF\xc3\xa9")
@@ -403,7 +404,7 @@ class NodeTest(unittest.TestCase):
         a, b = self.side("A"), self.side("B")
         b.loop.register("quitter", b.loop.spawn(lambda ctx, msg: jzx.Result.FAIL))
         b.start()
-        proxy = a.node.lookup("B", "quitter")
+        proxy = a.node.lookup("B", "quitter", timeout_ms=LOOKUP_MS)
         started = time.monotonic()
         with self.assertRaises(jzx.NoSuchActor):
             a.loop.call(proxy, b"anyone?", timeout_ms=WAIT_S * 1000)
@@ -420,7 +421,7 @@ class NodeTest(unittest.TestCase):
 
         b.loop.register("refuser", b.loop.spawn(server))
         b.start()
-        proxy = a.node.lookup("B", "refuser")
+        proxy = a.node.lookup("B", "refuser", timeout_ms=LOOKUP_MS)
         try:
             with self.assertRaises(jzx.JzxError) as caught:
                 a.loop.call(proxy, b"please", timeout_ms=500)
@@ -435,13 +436,13 @@ class NodeTest(unittest.TestCase):
         a, b = self.side("A"), self.side("B")
         b.start()
         with self.assertRaises(jzx.NoSuchActor):
-            a.node.lookup("B", "nobody")
+            a.node.lookup("B", "nobody", timeout_ms=LOOKUP_MS)
         with self.assertRaises(jzx.NoSuchActor):
-            a.node.lookup("Z", "nobody")  # no node Z: NATS says no responders
+            a.node.lookup("Z", "nobody", timeout_ms=LOOKUP_MS)  # no node Z: NATS says no responders
         with self.assertRaises(jzx.NoSuchActor):
-            a.node.lookup("A", "nobody")  # its own node
+            a.node.lookup("A", "nobody", timeout_ms=LOOKUP_MS)  # its own node
         with self.assertRaises(jzx.JzxError) as bad:
-            a.node.lookup("B.C", "x")
+            a.node.lookup("B.C", "x", timeout_ms=LOOKUP_MS)
         self.assertEqual(bad.exception.code, Err.INVALID_ARG)
         b.halt()  # B's loop no longer turns: nobody answers for it
         started = time.monotonic()
@@ -455,7 +456,7 @@ class NodeTest(unittest.TestCase):
         b.loop.register("svc", b.loop.spawn(idle))
         b.loop.register("fails", b.loop.spawn(lambda ctx, msg: jzx.Result.FAIL))
         b.start()
-        svc, fails = a.node.lookup("B", "svc"), a.node.lookup("B", "fails")
+        svc, fails = a.node.lookup("B", "svc", timeout_ms=LOOKUP_MS), a.node.lookup("B", "fails", timeout_ms=LOOKUP_MS)
         seen = Events()
         watcher = a.loop.spawn(lambda ctx, msg: seen.add((msg.tag, msg.payload)))
         trapper = a.loop.spawn(lambda ctx, msg: seen.add((msg.tag, msg.payload)))
@@ -545,7 +546,7 @@ class NodeTest(unittest.TestCase):
 
         def watcher_b(ctx, msg):
             if msg.tag == 1:  # from a behaviour of B, as B runs
-                proxy = b.node.lookup("A", "a_svc")
+                proxy = b.node.lookup("A", "a_svc", timeout_ms=LOOKUP_MS)
                 ctx.loop.monitor(ctx.self, proxy)
                 seen_b.add(proxy)
             else:
@@ -553,7 +554,7 @@ class NodeTest(unittest.TestCase):
 
         watcher = b.loop.spawn(watcher_b)
         b.start()
-        to_b = a.node.lookup("B", "b_svc")  # A is not running: the owner thread
+        to_b = a.node.lookup("B", "b_svc", timeout_ms=LOOKUP_MS)  # A is not running: the owner thread
         a.loop.monitor(a.loop.spawn(lambda ctx, msg: seen_a.add(msg.payload)), to_b)
         a.start()
         b.loop.send_async(watcher, None, tag=1)
@@ -594,8 +595,9 @@ class NodeTest(unittest.TestCase):
 
         b.loop.register("json", b.loop.spawn(server))
         b.start()
-        proxy = a.node.lookup("B", "json")
-        self.assertEqual(a.loop.call(proxy, {"n": [1, 2, 3]}, tag=JSON), {"sum": 6})
+        proxy = a.node.lookup("B", "json", timeout_ms=LOOKUP_MS)
+        answer = a.loop.call(proxy, {"n": [1, 2, 3]}, tag=JSON, timeout_ms=LOOKUP_MS)
+        self.assertEqual(answer, {"sum": 6})
         payload = ["a", 1, None]
         a.loop.send(proxy, payload, tag=JSON)
         a.loop.send(proxy, b"raw", tag=8)  # another tag: bytes as ever
@@ -648,7 +650,7 @@ class NodeTest(unittest.TestCase):
             side.node.set_codec(TAG, lambda s: s.encode(), decode)
         b.loop.register("svc", b.loop.spawn(lambda ctx, msg: ctx.loop.reply(msg, "ok", tag=TAG)))
         b.start()
-        proxy = a.node.lookup("B", "svc")
+        proxy = a.node.lookup("B", "svc", timeout_ms=LOOKUP_MS)
         try:
             self.assertEqual(a.loop.call(proxy, "good", tag=TAG, timeout_ms=2000), "ok")
             with self.assertRaises(jzx.JzxError) as refused:
@@ -687,7 +689,7 @@ class NodeTest(unittest.TestCase):
         self.assertTrue(node.stopped)
         self.assertEqual(loop.nodes, ())
         node.stop()  # again: nothing
-        for call in (node.stats, lambda: node.lookup("A", "x"), lambda: node.set_codec(1)):
+        for call in (node.stats, lambda: node.lookup("A", "x", timeout_ms=LOOKUP_MS), lambda: node.set_codec(1)):
             with self.assertRaises(jzx.JzxError) as gone:
                 call()
             self.assertEqual(gone.exception.code, Err.LOOP_CLOSED)
@@ -705,7 +707,7 @@ class NodeTest(unittest.TestCase):
         a, b = self.side("A"), self.side("B")
         a.loop.register("svc", a.loop.spawn(idle))
         a.start()
-        proxy = b.node.lookup("A", "svc")
+        proxy = b.node.lookup("A", "svc", timeout_ms=LOOKUP_MS)
         seen = Events()
         b.loop.monitor(b.loop.spawn(lambda ctx, msg: seen.add(msg.payload)), proxy)
         b.start()
@@ -731,7 +733,7 @@ class NodeTest(unittest.TestCase):
         group = jzx.Group(2, on_drop=rec.on_drop, on_error=rec.on_error)
         self.addCleanup(group.close)
         node = group.loops[0].start_node(url=SERVER.url, cluster=self.cluster, name="G")
-        proxy = node.lookup("B", "echo")  # an actor of loop 0
+        proxy = node.lookup("B", "echo", timeout_ms=LOOKUP_MS)  # an actor of loop 0
         got = Events()
 
         def client(ctx, msg):  # on loop 1
