@@ -538,6 +538,11 @@ jzx_behavior_result tn_probe_fn(jzx_context* ctx, const jzx_message* msg) {
             jzx_loop_free(ctx->loop, copy);
         }
         break;
+    case TN_T_REFUSE:
+        if (msg->request) {
+            (void)jzx_refuse(ctx->loop, msg, JZX_ERR_NAME_TAKEN);
+        }
+        break;
     case TN_T_STOP:
         r = JZX_BEHAVIOR_STOP;
         break;
