@@ -122,7 +122,8 @@ jzx_loop* jzx__loop_create(const jzx_config* cfg, uint32_t number, uint32_t inde
     }
     memset(loop, 0, sizeof(*loop));
     loop->cfg = local;
-    loop->actors.free_head = UINT32_MAX;
+    jzx__table_init(loop);
+    loop->runq.next = loop->runq.prev = &loop->runq;
     loop->actors.gen_base = gen_base;
     loop->actors.home =
         ((uint64_t)number << JZX__GROUP_SHIFT) | ((uint64_t)index << JZX__LOOP_SHIFT);
@@ -171,6 +172,8 @@ jzx_loop* jzx_loop_create(const jzx_config* cfg) {
 /* Everything of a loop but its number; a group gives its number back once. */
 void jzx__loop_teardown(jzx_loop* loop) {
     loop->destroying = true;
+    loop->send_slots = jzx__no_slots; /* jzx_send answers LOOP_CLOSED */
+    loop->send_mask = 0;
     jzx__async_shutdown(loop);
     jzx__timers_destroy(loop);
     jzx__io_close(loop); /* before the actors: watches point at their owners */
@@ -247,20 +250,7 @@ static void tick(jzx_loop* loop) {
         poll_uv(loop, UV_RUN_NOWAIT);
     }
     loop->just_polled = false;
-    for (uint32_t n = 0; n < loop->cfg.max_actors_per_tick; ++n) {
-        /* relaxed: a stale read only costs one more turn */
-        if (jzx__stop_asked(loop)) {
-            break;
-        }
-        jzx__actor* a = jzx__runq_pop(loop);
-        if (!a) {
-            break;
-        }
-        jzx__actor_turn(loop, a);
-        if (loop->out_dirty) {
-            jzx__xflush(loop);
-        }
-    }
+    jzx__run_turns(loop);
 }
 
 /* A member of a group ends its run only when the whole group is idle:
@@ -282,7 +272,7 @@ static void run_member(jzx_loop* loop) {
         }
         tick(loop);
         jzx__xflush(loop);
-        if (loop->runq.head || jzx__async_pending(loop) || jzx__xpending(loop)) {
+        if (!jzx__runq_empty(loop) || jzx__async_pending(loop) || jzx__xpending(loop)) {
             continue;
         }
         if (has_work_left(loop)) {
@@ -308,7 +298,7 @@ jzx_err jzx_loop_run(jzx_loop* loop) {
     /* relaxed: nothing is published with the flag */
     while (!loop->group && !atomic_load_explicit(&loop->stop_requested, memory_order_relaxed)) {
         tick(loop);
-        if (loop->runq.head || jzx__async_pending(loop)) {
+        if (!jzx__runq_empty(loop) || jzx__async_pending(loop)) {
             continue;
         }
         if (!has_work_left(loop)) {
