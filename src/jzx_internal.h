@@ -96,6 +96,8 @@ typedef struct jzx__ring_hdr {
 } jzx__ring_hdr;
 
 void jzx__mailbox_init(jzx__mailbox* box, uint32_t cap);
+/* The cap of a zeroed mailbox (a new actor's). */
+void jzx__mailbox_set_cap(jzx__mailbox* box, uint32_t cap);
 /* The rare cases of a push, out of line: the ring is absent or full (grow it,
  * JZX_ERR_NO_MEMORY if that fails) or the mailbox holds `cap` messages
  * (JZX_ERR_MAILBOX_FULL). The message is not taken on error. */
@@ -263,6 +265,7 @@ typedef struct jzx__actor {
     bool busy;                /* its behaviour or init is on the stack: an end waits for it */
     bool builtin;             /* runs a built-in behaviour: no fd watches, no CHILD_EXIT watchers */
     bool started;             /* init succeeded (or there was none): terminate will run */
+    uint16_t slab;            /* the slab it lives in (actor.c) */
     jzx_behavior_fn behavior; /* loop thread */
     void* state;              /* user state, or the record of a supervisor */
     jzx__mailbox mailbox;
@@ -275,6 +278,21 @@ typedef struct jzx__actor {
 static inline jzx__actor* jzx__rq_actor(jzx__rq_link* l) {
     return (jzx__actor*)(void*)((char*)l - offsetof(jzx__actor, rq));
 }
+
+/* Actors live in slabs of 64 (actor.c): a spawn takes a free one with a
+ * bit scan instead of a malloc (bench spawn: 200 instructions less per
+ * spawn, 110 less per teardown, and no malloc header: bytes_per_actor
+ * 120 -> 113). A slab goes back to the allocator once empty, unless it is
+ * the only one with room. Loop thread. */
+typedef struct jzx__slab jzx__slab;
+
+typedef struct jzx__slabs {
+    jzx__slab** all;    /* by index (jzx__actor.slab); a free index holds a tagged link */
+    uint32_t count;     /* entries of `all` in use or free */
+    uint32_t cap;       /* entries allocated */
+    uint32_t free_idx;  /* first free index, UINT32_MAX if none */
+    jzx__slab* partial; /* slabs with a free actor, most recently freed into first */
+} jzx__slabs;
 
 /* Slot table: index -> actor, with a generation per slot. A slot is one
  * word (8 bytes rather than 16: bench spawn's bytes_per_actor -8): a
@@ -647,13 +665,29 @@ typedef struct jzx__observers {
     jzx__observer* slots;
     uint32_t count; /* slots in use, 1 at least once created */
     uint32_t cap;
-    bool removed; /* a slot was emptied from inside a hook: compact later */
+    bool removed;  /* a slot was emptied from inside a hook: compact later */
+    bool on_start; /* some slot may have on_actor_start (never false when one has) */
+    bool on_stop;  /* the same for on_actor_stop */
 } jzx__observers;
 
 jzx_err jzx__observers_init(jzx_loop* loop);
 void jzx__observers_destroy(jzx_loop* loop);
-void jzx__notify_start(jzx_loop* loop, jzx_actor_id id, const char* name);
-void jzx__notify_stop(jzx_loop* loop, jzx_actor_id id, jzx_exit_reason reason);
+void jzx__notify_start_all(jzx_loop* loop, jzx_actor_id id, const char* name);
+void jzx__notify_stop_all(jzx_loop* loop, jzx_actor_id id, jzx_exit_reason reason);
+/* Every spawn and every end; without an observer that has the hook, one
+ * test (bench spawn: 60 instructions less per spawn and teardown). */
+#define jzx__notify_start(loop, id, name)                \
+    do {                                                 \
+        if ((loop)->observers.on_start) {                \
+            jzx__notify_start_all((loop), (id), (name)); \
+        }                                                \
+    } while (0)
+#define jzx__notify_stop(loop, id, reason)                \
+    do {                                                  \
+        if ((loop)->observers.on_stop) {                  \
+            jzx__notify_stop_all((loop), (id), (reason)); \
+        }                                                 \
+    } while (0)
 void jzx__notify_restart(jzx_loop* loop, jzx_actor_id sup, jzx_actor_id child, uint32_t attempt);
 void jzx__notify_escalate(jzx_loop* loop, jzx_actor_id sup);
 void jzx__notify_full(jzx_loop* loop, jzx_actor_id id);
@@ -881,6 +915,7 @@ struct jzx_loop {
     jzx_config cfg;          /* read-only after create */
     uv_loop_t uv;            /* loop thread */
     jzx__actor_table actors; /* loop thread */
+    jzx__slabs slabs;        /* loop thread: the actors' memory */
     /* loop thread: the table as jzx_send looks actors up in it; destroy
      * points it at jzx__no_slots, so a send's one lookup also answers "the
      * loop is closing" (4 instructions a send: no separate test of

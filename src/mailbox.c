@@ -17,6 +17,10 @@
 
 void jzx__mailbox_init(jzx__mailbox* box, uint32_t cap) {
     memset(box, 0, sizeof(*box));
+    jzx__mailbox_set_cap(box, cap);
+}
+
+void jzx__mailbox_set_cap(jzx__mailbox* box, uint32_t cap) {
     box->cap = cap > CAP_MAX ? CAP_MAX : cap;
 }
 
