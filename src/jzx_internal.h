@@ -568,8 +568,13 @@ typedef struct jzx__async {
     jzx__async_chunk* taken;   /* loop thread: detached overflow awaiting its turn */
     uint32_t taken_pos;        /* loop thread: entries of taken's first chunk delivered */
     size_t taken_until;        /* loop thread: ring position to reach before `taken` */
-    /* Destroy handshake: producers announce themselves in `inflight` and
-     * back off once `closed` is set; destroy waits for inflight to reach 0. */
+    /* An emptied overflow chunk the consumer keeps for the next overflow;
+     * exchanged by both sides. */
+    _Atomic(jzx__async_chunk*) spare;
+    /* Destroy handshake: a producer announces itself in its thread's record
+     * (async.c), or in `inflight` when its thread is already inside another
+     * call, and backs off once `closed` is set; destroy waits until no
+     * record names the loop and inflight is 0. */
     atomic_bool closed;
     _Atomic uint32_t inflight;
     uv_async_t wake; /* any thread: uv_async_send; loop thread: the rest */
@@ -580,9 +585,10 @@ int jzx__async_init(jzx_loop* loop);
 void jzx__async_drain(jzx_loop* loop, uint32_t budget);
 bool jzx__async_pending(jzx_loop* loop);
 size_t jzx__async_count(jzx_loop* loop);
-/* Any thread: announces a call into the loop; false once the loop is closing. */
-bool jzx__async_enter(jzx_loop* loop);
-void jzx__async_leave(jzx_loop* loop);
+/* Any thread: announces a call into the loop (`*how` is for the leave);
+ * false once the loop is closing. */
+bool jzx__async_enter(jzx_loop* loop, int* how);
+void jzx__async_leave(jzx_loop* loop, int how);
 /* Refuses new producers, waits for those under way, drops what is queued. */
 void jzx__async_shutdown(jzx_loop* loop);
 void jzx__async_close(jzx_loop* loop);
@@ -992,6 +998,23 @@ static inline jzx__actor* jzx__slot_lookup(const jzx__slot* slots, uint32_t mask
 
 static inline jzx__actor* jzx__actor_lookup(jzx_loop* loop, jzx_actor_id id) {
     return jzx__slot_lookup(loop->actors.slots, loop->actors.mask, id);
+}
+
+/* jzx__deliver with the common case inline: a live target with room (async
+ * drain: 84 -> 35 instructions a message). */
+static inline void jzx__deliver_inline(jzx_loop* loop, jzx_actor_id target, void* data, size_t len,
+                                       uint32_t tag) {
+    jzx__actor* a = jzx__actor_lookup(loop, target);
+    jzx__mailbox* box = a ? &a->mailbox : NULL;
+    if (__builtin_expect(!a || box->count >= box->limit, 0)) {
+        jzx_message msg = {.data = data, .len = len, .tag = tag};
+        (void)jzx__deliver(loop, target, &msg); /* failures go to on_drop */
+        return;
+    }
+    jzx_message* cell = &box->ring[(box->head + box->count) & box->mask];
+    *cell = (jzx_message){.data = data, .len = len, .tag = tag};
+    box->count++;
+    jzx__schedule(loop, a);
 }
 
 static inline bool jzx__runq_empty(const jzx_loop* loop) {

@@ -314,19 +314,21 @@ jzx_err jzx_loop_run(jzx_loop* loop) {
 }
 
 void jzx__loop_wake(jzx_loop* loop) {
-    if (jzx__async_enter(loop)) {
+    int how;
+    if (jzx__async_enter(loop, &how)) {
         uv_async_send(&loop->async.wake);
-        jzx__async_leave(loop);
+        jzx__async_leave(loop, how);
     }
 }
 
 static void lone_request_stop(jzx_loop* loop) {
-    if (!jzx__async_enter(loop)) {
+    int how;
+    if (!jzx__async_enter(loop, &how)) {
         return;
     }
     atomic_store_explicit(&loop->stop_requested, true, memory_order_relaxed);
     uv_async_send(&loop->async.wake);
-    jzx__async_leave(loop);
+    jzx__async_leave(loop, how);
 }
 
 /* A member of a group cannot end its run alone: the whole group stops. */
