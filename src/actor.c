@@ -42,13 +42,10 @@ static jzx_err table_grow(jzx_loop* loop) {
     if (size > JZX__SLOT_LIMIT) {
         size = JZX__SLOT_LIMIT;
     }
-    jzx__slot* slots = jzx__alloc(loop, sizeof(jzx__slot) * size);
+    jzx__slot* slots = jzx__grow(loop, t->size ? t->slots : NULL, sizeof(jzx__slot) * t->size,
+                                 sizeof(jzx__slot) * size);
     if (!slots) {
         return JZX_ERR_NO_MEMORY;
-    }
-    if (t->size) {
-        memcpy(slots, t->slots, sizeof(jzx__slot) * t->size);
-        jzx__free(loop, t->slots);
     }
     for (uint32_t i = t->size; i < size; ++i) {
         slots[i] = free_word(0, NO_SLOT);

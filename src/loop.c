@@ -28,6 +28,25 @@ void jzx__free(jzx_loop* loop, void* ptr) {
     }
 }
 
+static void* default_alloc(void* ctx, size_t size);
+
+void* jzx__grow(jzx_loop* loop, void* ptr, size_t old_size, size_t new_size) {
+    if (loop->cfg.allocator.alloc == default_alloc) {
+        /* realloc moves a large block's pages (mremap) instead of copying
+         * them into fresh ones (bench timers: arm + cancel -25% while the
+         * table grows) */
+        return realloc(ptr, new_size);
+    }
+    void* p = jzx__alloc(loop, new_size);
+    if (p && old_size) {
+        memcpy(p, ptr, old_size);
+    }
+    if (p) {
+        jzx__free(loop, ptr);
+    }
+    return p;
+}
+
 static uint64_t monotonic_ms(void* ctx) {
     (void)ctx;
     struct timespec ts;
