@@ -30,9 +30,9 @@
 
 /* Every workload of the suite, in the order scripts/bench.sh runs them. */
 static const char* const bench_workloads[] = {
-    "pingpong", "flood",   "threadring", "spawn",     "async",   "timers",
-    "io",       "restart", "limit",      "scale",     "monitor", "link_cascade",
-    "request",  "whereis", "big",        "xpingpong", "xflood"};
+    "pingpong", "flood",   "threadring", "spawn", "async",     "timers",
+    "io",       "restart", "limit",      "scale", "monitor",   "link_cascade",
+    "request",  "whereis", "big",        "big1",  "xpingpong", "xflood"};
 
 typedef struct bench_entry {
     const char* workload;

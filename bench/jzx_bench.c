@@ -2,7 +2,9 @@
  * workload, each printing its BENCH lines. The peers in bench/peers/ do the
  * same work with the same sizes; scripts/bench.sh runs them side by side and
  * writes docs/benchmarks.md. Everything runs on one loop thread except async
- * (plain OS producer threads) and scale (one loop per thread).
+ * (plain OS producer threads), scale (one loop per thread) and the group
+ * workloads big, xpingpong and xflood (loops of a jzx_group, one thread each;
+ * big1 is big on a group of one loop).
  */
 #include "bench.h"
 
@@ -860,6 +862,259 @@ static void bench_scale(double scale) {
     bench_report("scale", IMPL, "msgs_per_s_2loops", scale_run(2, flood_msgs, pings));
 }
 
+/* ---- groups: loops on their own threads, sharing one id space ----------- */
+
+/* State aligned to a cache line: what one loop's thread writes stays off
+ * the lines the other loop's thread writes. */
+#define LINE 64
+
+static jzx_group* group_new(uint32_t loops, jzx_config* cfg) {
+    cfg->on_drop = on_drop;
+    jzx_group* g = jzx_group_create(loops, cfg);
+    BENCH_CHECK(g != NULL && jzx_group_size(g) == loops);
+    return g;
+}
+
+static jzx_actor_id spawn_in(jzx_group* g, uint32_t index, jzx_behavior_fn fn, void* state,
+                             uint32_t cap) {
+    jzx_actor_id id = spawn(jzx_group_loop(g, index), fn, state, cap);
+    BENCH_CHECK(jzx_actor_loop_index(id) == index);
+    return id;
+}
+
+/* ---- xpingpong: one value between actors on two loops -------------------- */
+
+/* The value travels in `len`: the pinger sends 2k, the ponger answers 2k + 1.
+ * The first round trip (loop 1's thread starting) is not timed. */
+typedef struct xpp {
+    jzx_actor_id pong;
+    uint64_t n;    /* timed round trips */
+    uint64_t done; /* round trips completed */
+    uint64_t t0;
+    uint64_t t1;
+} xpp;
+
+static jzx_behavior_result xping_fn(jzx_context* ctx, const jzx_message* msg) {
+    xpp* p = ctx->state;
+    if (msg->tag == TAG_PONG) {
+        BENCH_CHECK(msg->len == 2 * p->done + 1);
+        if (++p->done == 1) {
+            p->t0 = bench_now_ns();
+        } else if (p->done == p->n + 1) {
+            p->t1 = bench_now_ns();
+            CHECK_OK(jzx_actor_stop(ctx->loop, p->pong)); /* on the other loop */
+            return JZX_BEHAVIOR_STOP;
+        }
+    }
+    CHECK_OK(jzx_send(ctx->loop, p->pong, NULL, 2 * p->done, TAG_PING));
+    return JZX_BEHAVIOR_OK;
+}
+
+static jzx_behavior_result xpong_fn(jzx_context* ctx, const jzx_message* msg) {
+    CHECK_OK(jzx_send(ctx->loop, msg->sender, NULL, msg->len + 1, TAG_PONG));
+    return JZX_BEHAVIOR_OK;
+}
+
+static void bench_xpingpong(double scale) {
+    jzx_config cfg;
+    jzx_config_init(&cfg);
+    jzx_group* g = group_new(2, &cfg);
+    /* 100k, not the floor's 10M: every hop may wait for a sleeping loop. */
+    xpp p = {.pong = spawn_in(g, 1, xpong_fn, NULL, 0), .n = bench_scaled(scale, 100000)};
+    jzx_actor_id ping = spawn_in(g, 0, xping_fn, &p, 0);
+    CHECK_OK(jzx_send(jzx_group_loop(g, 0), ping, NULL, 0, TAG_GO));
+    CHECK_OK(jzx_group_run(g)); /* returns once both actors have ended */
+    BENCH_CHECK(p.done == p.n + 1);
+    jzx_group_destroy(g);
+    bench_report("xpingpong", IMPL, "ns_per_rt", (double)(p.t1 - p.t0) / (double)p.n);
+}
+
+/* ---- xflood: flood's bursts, sender on loop 0, receiver on loop 1 -------- */
+
+/* As flood: two bursts of 512 in flight, an ack per burst while more are to
+ * come. Each side has its own state; the receiver knows only the total. The
+ * sequence number travels in `len`, and the receiver checks the order. */
+typedef struct xflood_tx {
+    _Alignas(LINE) jzx_actor_id rx;
+    uint64_t total;
+    uint64_t sent;
+    uint64_t t0;
+} xflood_tx;
+
+typedef struct xflood_rx {
+    _Alignas(LINE) jzx_actor_id tx;
+    uint64_t total;
+    uint64_t received;
+    uint64_t t1;
+} xflood_rx;
+
+static jzx_behavior_result xflood_sender(jzx_context* ctx, const jzx_message* msg) {
+    xflood_tx* f = ctx->state;
+    uint32_t bursts = FLOOD_WINDOW;
+    if (msg->tag == TAG_GO) {
+        f->t0 = bench_now_ns();
+    } else {
+        bursts = 1;
+    }
+    for (uint32_t b = 0; b < bursts && f->sent < f->total; ++b) {
+        uint64_t end = f->total - f->sent < FLOOD_BURST ? f->total : f->sent + FLOOD_BURST;
+        for (; f->sent < end; ++f->sent) {
+            CHECK_OK(jzx_send(ctx->loop, f->rx, NULL, f->sent, TAG_DATA));
+        }
+    }
+    /* Every ack it will get asked for a burst it has now sent. */
+    return f->sent == f->total ? JZX_BEHAVIOR_STOP : JZX_BEHAVIOR_OK;
+}
+
+static jzx_behavior_result xflood_receiver(jzx_context* ctx, const jzx_message* msg) {
+    xflood_rx* f = ctx->state;
+    if (msg->tag == TAG_GO) {
+        /* loop 1 is running: start the sender */
+        CHECK_OK(jzx_send(ctx->loop, f->tx, NULL, 0, TAG_GO));
+        return JZX_BEHAVIOR_OK;
+    }
+    BENCH_CHECK(msg->len == f->received);
+    if (++f->received == f->total) {
+        f->t1 = bench_now_ns();
+        return JZX_BEHAVIOR_STOP;
+    }
+    /* Burst k is in; ack if the burst the ack asks for, k + FLOOD_WINDOW
+     * (starting at received + (FLOOD_WINDOW - 1) * FLOOD_BURST), exists. */
+    if (f->received % FLOOD_BURST == 0 &&
+        f->received + (FLOOD_WINDOW - 1) * FLOOD_BURST < f->total) {
+        CHECK_OK(jzx_send(ctx->loop, f->tx, NULL, 0, TAG_ACK));
+    }
+    return JZX_BEHAVIOR_OK;
+}
+
+static void bench_xflood(double scale) {
+    uint64_t n = bench_scaled(scale, 20000000);
+    jzx_config cfg;
+    jzx_config_init(&cfg);
+    jzx_group* g = group_new(2, &cfg);
+    xflood_tx tx = {.total = n};
+    xflood_rx rx = {.total = n};
+    tx.rx = spawn_in(g, 1, xflood_receiver, &rx, 0);
+    rx.tx = spawn_in(g, 0, xflood_sender, &tx, 0);
+    CHECK_OK(jzx_send(jzx_group_loop(g, 1), tx.rx, NULL, 0, TAG_GO));
+    CHECK_OK(jzx_group_run(g)); /* returns once both actors have ended */
+    BENCH_CHECK(tx.sent == n && rx.received == n);
+    jzx_group_destroy(g);
+    bench_report("xflood", IMPL, "msgs_per_s", bench_per_s(n, rx.t1 - tx.t0));
+}
+
+/* ---- big: Savina's big, 2000 actors spread over the loops of a group ----- */
+
+/* As the peers do it (bench/peers/README.md): worker i seeds xorshift32 with
+ * (i + 1) * 0x9E3779B9 and pings worker x % (W - 1), one more if that is >= i,
+ * one ping in flight; every ping is answered with a pong (to msg->sender, on
+ * whichever loop it is). After its M pongs a worker tells the sink and goes on
+ * answering. Worker i runs on loop i % loops. */
+#define BIG_WORKERS 2000u
+
+typedef struct big_shared {
+    jzx_actor_id sink;
+    uint64_t m; /* pings per worker */
+    jzx_actor_id ids[BIG_WORKERS];
+} big_shared; /* read-only while the group runs */
+
+typedef struct big_worker {
+    _Alignas(LINE) const big_shared* shared;
+    uint32_t idx;
+    uint32_t x; /* xorshift32 state */
+    uint64_t sent;
+    uint64_t pongs;
+    uint64_t pings; /* answered */
+} big_worker;
+
+typedef struct big_sink {
+    _Alignas(LINE) jzx_group* group;
+    uint32_t done; /* workers that have their M pongs */
+    uint64_t t1;
+} big_sink;
+
+static void big_ping(jzx_loop* loop, big_worker* w) {
+    uint32_t t = xorshift32(&w->x) % (BIG_WORKERS - 1);
+    CHECK_OK(jzx_send(loop, w->shared->ids[t >= w->idx ? t + 1 : t], NULL, 0, TAG_PING));
+    w->sent++;
+}
+
+static jzx_behavior_result big_worker_fn(jzx_context* ctx, const jzx_message* msg) {
+    big_worker* w = ctx->state;
+    switch (msg->tag) {
+    case TAG_PING:
+        CHECK_OK(jzx_send(ctx->loop, msg->sender, NULL, 0, TAG_PONG));
+        w->pings++;
+        break;
+    case TAG_PONG:
+        if (++w->pongs == w->shared->m) {
+            CHECK_OK(jzx_send(ctx->loop, w->shared->sink, NULL, 0, TAG_ACK));
+        } else {
+            big_ping(ctx->loop, w);
+        }
+        break;
+    default: /* TAG_GO */
+        big_ping(ctx->loop, w);
+        break;
+    }
+    return JZX_BEHAVIOR_OK;
+}
+
+/* The workers never end by themselves: the last report stops the group. */
+static jzx_behavior_result big_sink_fn(jzx_context* ctx, const jzx_message* msg) {
+    big_sink* s = ctx->state;
+    if (++s->done == BIG_WORKERS) {
+        s->t1 = bench_now_ns();
+        jzx_group_request_stop(s->group);
+    }
+    return JZX_BEHAVIOR_OK;
+}
+
+/* Messages per second (pings and pongs) of W workers on `loops` loops. */
+static double big_run(uint32_t loops, uint64_t m) {
+    jzx_config cfg;
+    jzx_config_init(&cfg);
+    cfg.max_actors = BIG_WORKERS + 1;
+    /* W - 1 pings and a pong (or the start) at most: never full */
+    cfg.default_mailbox_cap = BIG_WORKERS + 1;
+    jzx_group* g = group_new(loops, &cfg);
+    big_shared* shared = calloc(1, sizeof *shared);
+    big_worker* w = aligned_alloc(LINE, BIG_WORKERS * sizeof *w);
+    BENCH_CHECK(shared && w);
+    big_sink sink = {.group = g};
+    shared->m = m;
+    shared->sink = spawn_in(g, 0, big_sink_fn, &sink, 0);
+    for (uint32_t i = 0; i < BIG_WORKERS; ++i) {
+        w[i] = (big_worker){.shared = shared, .idx = i, .x = (i + 1) * 0x9E3779B9u};
+        shared->ids[i] = spawn_in(g, i % loops, big_worker_fn, &w[i], 0);
+    }
+    uint64_t t0 = bench_now_ns();
+    for (uint32_t i = 0; i < BIG_WORKERS; ++i) {
+        CHECK_OK(jzx_send(jzx_group_loop(g, i % loops), shared->ids[i], NULL, 0, TAG_GO));
+    }
+    CHECK_OK(jzx_group_run(g));
+    uint64_t sent = 0, pongs = 0, pings = 0;
+    for (uint32_t i = 0; i < BIG_WORKERS; ++i) {
+        sent += w[i].sent;
+        pongs += w[i].pongs;
+        pings += w[i].pings;
+    }
+    uint64_t want = BIG_WORKERS * m;
+    BENCH_CHECK(sink.done == BIG_WORKERS && sent == want && pongs == want && pings == want);
+    jzx_group_destroy(g); /* nothing is in flight: a drop would fail the run */
+    free(w);
+    free(shared);
+    return bench_per_s(2 * want, sink.t1 - t0);
+}
+
+static void bench_big(double scale) {
+    bench_report("big", IMPL, "msgs_per_s", big_run(2, bench_scaled(scale, 5000)));
+}
+
+static void bench_big1(double scale) {
+    bench_report("big1", IMPL, "msgs_per_s", big_run(1, bench_scaled(scale, 5000)));
+}
+
 int main(int argc, char** argv) {
     static const bench_entry entries[] = {{"pingpong", bench_pingpong},
                                           {"flood", bench_flood},
@@ -874,6 +1129,10 @@ int main(int argc, char** argv) {
                                           {"monitor", bench_monitor},
                                           {"link_cascade", bench_link_cascade},
                                           {"request", bench_request},
-                                          {"whereis", bench_whereis}};
+                                          {"whereis", bench_whereis},
+                                          {"big", bench_big},
+                                          {"big1", bench_big1},
+                                          {"xpingpong", bench_xpingpong},
+                                          {"xflood", bench_xflood}};
     return bench_main(argc, argv, entries, sizeof(entries) / sizeof(entries[0]));
 }

@@ -9,11 +9,12 @@
 #      measured close together,
 #   5. counts instructions per message for flood and pingpong with callgrind,
 #   6. writes docs/benchmarks.md (medians, ratios to libjzx from this same run,
-#      targets, machine, date, command) and renders docs/benchmarks.png.
+#      targets, machine, load, date, command, and bench/notes.md if present)
+#      and renders docs/benchmarks.png.
 #
 # Usage: scripts/bench.sh [workload ...]
 #   workloads: pingpong flood threadring spawn async timers io restart limit scale
-#              monitor link_cascade request whereis big xpingpong xflood
+#              monitor link_cascade request whereis big big1 xpingpong xflood
 #   BENCH_RUNS=3       runs per workload and implementation (the record needs >= 3)
 #   BENCH_SCALE=1.0    size multiplier; 1.0 is the sizes of the issue
 #   BENCH_OUT=docs     where benchmarks.md and benchmarks.png are written
@@ -30,6 +31,13 @@
 #   bench/peers/run.sh <impl> <workload> <scale> <outdir>
 #       impl is caf1 (CAF, 1 scheduler thread), caf (default), erlang1
 #       (+S 1) or erlang (default); prints the BENCH lines.
+#
+# The remote workloads (remote_pingpong remote_request remote_flood) run two
+# node processes and a nats-server on loopback: build-bench/bench/nats_bench
+# (impl jzx, libjzx-nats) and nats_floor (impl nats, raw libnats, the floor)
+# start their own server; the Erlang peer (impl erlang) runs two distributed
+# nodes (bench/peers/run.sh starts epmd if none runs). Nothing else does
+# them, and nats does nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -38,9 +46,11 @@ runs=${BENCH_RUNS:-3}
 scale=${BENCH_SCALE:-1.0}
 out=${BENCH_OUT:-docs}
 use_callgrind=${BENCH_CALLGRIND:-1}
+remote_workloads=(remote_pingpong remote_request remote_flood)
 all_workloads=(pingpong flood threadring spawn async timers io restart limit scale
-  monitor link_cascade request whereis big xpingpong xflood)
+  monitor link_cascade request whereis big big1 xpingpong xflood)
 workloads=("$@")
+all_workloads+=("${remote_workloads[@]}")
 [ ${#workloads[@]} -gt 0 ] || workloads=("${all_workloads[@]}")
 for w in "${workloads[@]}"; do
   [[ " ${all_workloads[*]} " == *" $w "* ]] || { echo "bench: unknown workload: $w" >&2; exit 2; }
@@ -60,6 +70,8 @@ scripts/deps.sh "${extra[@]}"
 
 say() { printf '== %s\n' "$*" >&2; }
 start=$(date +%s)
+# The machine may be shared: the load averages before and after go in the report.
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 say "build: Release, benchmarks on, in build-bench"
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DJZX_BUILD_BENCH=ON \
@@ -78,6 +90,8 @@ if [ -f "$peers_build" ] && [ -f "$peers_run" ]; then
 else
   say "peers: $peers_build or $peers_run not found; running jzx, floor and libuv only"
 fi
+# Raw libnats, the floor of the remote workloads (built with libjzx-nats).
+[ ! -x "$bin/nats_floor" ] || impls+=(nats)
 
 work=$root/build-bench/results
 rm -rf "$work"
@@ -87,8 +101,21 @@ failures=$work/failures.txt
 : >"$raw"
 : >"$failures"
 
+remote_one() { # impl workload scale: the remote workloads, and impl nats
+  local impl=$1 w=$2 s=$3
+  case "$impl:$w" in
+  jzx:remote_*) [ ! -x "$bin/nats_bench" ] || timeout 600 "$bin/nats_bench" "$w" "$s" ;;
+  nats:remote_*) timeout 600 "$bin/nats_floor" "$w" "$s" ;;
+  erlang:remote_*) timeout 600 bash "$peers_run" "$impl" "$w" "$s" "$peer_dir" ;;
+  esac
+}
+
 run_one() { # impl workload scale
   local impl=$1 w=$2 s=$3
+  if [[ $w == remote_* || $impl == nats ]]; then
+    remote_one "$impl" "$w" "$s"
+    return
+  fi
   if [ -n "${program[$impl]:-}" ]; then
     timeout 600 "$bin/${program[$impl]}" "$w" "$s"
   else
@@ -131,6 +158,9 @@ if [ "$use_callgrind" = 1 ]; then
 fi
 
 say "report: $out/benchmarks.md, $out/benchmarks.png"
+# Hand-written notes on the figures (what limits a missed target), if any.
+notes=
+[ ! -s bench/notes.md ] || notes=bench/notes.md
 mkdir -p "$out"
 cpu=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "not installed"; }
@@ -139,11 +169,12 @@ python3 scripts/bench_report.py \
   --metrics bench/metrics.txt --impls "${impls[*]}" --workloads "${workloads[*]}" \
   --runs "$runs" --scale "$scale" --command "$command" \
   --machine "$(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r)" \
+  --load "load average (1, 5, 15 min) $load_before at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end" \
   --date "$(date -u '+%Y-%m-%d %H:%M UTC')" \
-  --versions "gcc $(gcc -dumpfullversion), libuv $(pkg-config --modversion libuv), libcaf-dev $(pkgver libcaf-dev), erlang-nox $(pkgver erlang-nox)" \
+  --versions "gcc $(gcc -dumpfullversion), libuv $(pkg-config --modversion libuv), libcaf-dev $(pkgver libcaf-dev), erlang-nox $(pkgver erlang-nox), libnats $(pkgver libnats-dev), nats-server $(pkgver nats-server)" \
   --seconds "$(($(date +%s) - start))" \
   --chart-data "$work/ratios.dat" --chart-name benchmarks.png \
-  --out "$out/benchmarks.md"
+  ${notes:+--notes "$notes"} --out "$out/benchmarks.md"
 if [ -s "$work/ratios.dat" ]; then
   gnuplot -e "datafile='$work/ratios.dat'; outfile='$out/benchmarks.png'; \
     ncols=$(head -n 1 "$work/ratios.dat" | wc -w)" scripts/bench_chart.gp

@@ -24,6 +24,13 @@ TARGETS = [
     ("async", "msgs_per_s_1p", ">=", 30e6, "async, 1 producer ≥ 30 M msg/s"),
     ("timers", "overrun_ms", "<=", 100, "1M timers, overrun ≤ 100 ms"),
     ("restart", "ns_per_restart_p99", "<", 10_000, "restart p99 < 10 µs"),
+    ("xflood", "msgs_per_s", ">=", 50e6, "xflood (loop 0 to loop 1) ≥ 50 M msg/s"),
+]
+
+# The issue's targets for libjzx against itself, two loops against one:
+# (workload, metric, workload on one loop, bound, text).
+SCALING_TARGETS = [
+    ("big", "msgs_per_s", "big1", 1.7, "big on 2 loops ≥ 1.7× big1 on 1 loop"),
 ]
 
 # The issue's targets for libjzx against other impls in the same run:
@@ -38,6 +45,9 @@ RELATIVE_TARGETS = [
     ("big", "msgs_per_s", ("caf", "erlang"), 10,
      "big (2 loops) ≥ 10× the better of caf and erlang"),
     ("xpingpong", "ns_per_rt", ("floor",), 1 / 3, "xpingpong within 3× of the floor"),
+    ("remote_flood", "msgs_per_s", ("erlang",), 2, "remote_flood ≥ 2× Erlang distribution"),
+    ("remote_pingpong", "rt_per_s", ("nats",), 1 / 1.5,
+     "remote_pingpong within 1.5× of raw libnats request-reply"),
 ]
 
 # A ratio of two overruns (differences from 1000 ms, possibly near 0) says nothing.
@@ -46,9 +56,24 @@ NO_RATIO = {"overrun_ms"}
 # libjzx runs big on two loops: not a per-core figure against caf1 and erlang1.
 NOT_PER_CORE = {("big", "msgs_per_s")}
 
+# Rows whose peer cells come from another workload's figures: big1 is libjzx's
+# big on one loop, and the one-thread peers' big is that same program on one
+# scheduler thread, so caf1 and erlang1 are compared there (run once, not twice).
+PEER_FROM = {("big1", "msgs_per_s"): ("big", ("caf1", "erlang1"))}
+
+
+def peer_median(med, workload, impl, metric):
+    """The median the row (workload, metric) shows for a peer, if any."""
+    source, impls = PEER_FROM.get((workload, metric), (workload, None))
+    if impls is not None and impl not in impls:
+        return None
+    return med.get((source, impl, metric))
+
 DESCRIPTIONS = {
     "jzx": "libjzx, one loop on one thread (async adds plain producer threads; scale runs one "
-    "loop per thread), linked as the shared library (`bench/jzx_bench.c`)",
+    "loop per thread; big, xpingpong and xflood run on a `jzx_group` of two loops, each on its "
+    "own thread, and big1 on a group of one), linked as the shared library "
+    "(`bench/jzx_bench.c`)",
     "floor": "the tight-C floor: a bounded ring per actor, an intrusive run queue, an indirect "
     "call per message, 64 per turn, a binary heap for timers, two threads spinning on one "
     "cache line for xpingpong; no library (`bench/peers/floor.c`, `bench/peers/minirt.h`)",
@@ -59,15 +84,20 @@ DESCRIPTIONS = {
     "caf": "CAF (`libcaf-dev`), default scheduler (`bench/peers/`)",
     "erlang1": "Erlang/OTP (`erlang-nox`), `+S 1` (`bench/peers/`)",
     "erlang": "Erlang/OTP (`erlang-nox`), default schedulers (`bench/peers/`)",
+    "nats": "raw libnats (`libnats-dev`), the floor of the remote workloads: the same two "
+    "processes and nats-server on loopback as libjzx's side (libjzx-nats, `bench/nats_bench.c`; "
+    "Erlang: two distributed nodes, `bench/peers/erlang/jzx_dist.erl`), request-reply and "
+    "publish with SendAsap (`bench/peers/nats_floor.c`)",
 }
 
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__)
     for name in ("raw", "callgrind", "failures", "metrics", "impls", "workloads", "runs",
-                 "scale", "command", "machine", "date", "versions", "seconds", "chart-data",
-                 "chart-name", "out"):
+                 "scale", "command", "machine", "load", "date", "versions", "seconds",
+                 "chart-data", "chart-name", "out"):
         p.add_argument("--" + name, required=True)
+    p.add_argument("--notes", help="a Markdown file put in the report as its Notes section")
     return p.parse_args()
 
 
@@ -166,6 +196,7 @@ def main():
     w(f"| command | `{a.command}` |")
     w(f"| date | {a.date} |")
     w(f"| machine | {a.machine} |")
+    w(f"| load | {a.load} |")
     w(f"| versions | {a.versions} |")
     w(f"| runs | {a.runs} per figure, scale {a.scale} (1.0 = the sizes of the issue), "
       f"{a.seconds} s in all |\n")
@@ -193,12 +224,15 @@ def main():
         cells = []
         adv = []
         for impl in impls:
-            v = med.get((workload, impl, metric))
+            v = med.get((workload, impl, metric)) if impl == "jzx" else \
+                peer_median(med, workload, impl, metric)
             if v is None:
                 cells.append("—")
                 adv.append(None)
                 continue
             cell = fmt(v, metric)
+            if impl != "jzx" and (workload, metric) in PEER_FROM:
+                cell += "†"
             if impl != "jzx" and jzx is not None and metric not in NO_RATIO and jzx != 0:
                 cell += f" ({fmt_ratio(v / jzx)})"
                 adv.append(advantage(jzx, v, better))
@@ -209,6 +243,10 @@ def main():
         if any(x is not None for x in adv[1:]):
             chart_rows.append((f"{workload} {metric}", adv[1:]))
     w("")
+    for (workload, metric), (source, peer_impls) in PEER_FROM.items():
+        if any(m[:2] == (workload, metric) for m in metrics):
+            w(f"† {workload}: {' and '.join(peer_impls)} show their {source} {metric}, the same "
+              f"program on one scheduler thread (they have no separate {workload}).\n")
 
     if chart_rows:
         with open(a.chart_data, "w", encoding="utf-8") as f:
@@ -240,6 +278,13 @@ def main():
         ok = io_jzx >= 0.9 * io_uv
         w(f"| io within 10% of raw libuv ({fmt(io_uv, 'rt_per_s')} rt/s) | "
           f"{fmt(io_jzx, 'rt_per_s')} ({io_jzx / io_uv:.0%}) | {'yes' if ok else '**no**'} |")
+    for workload, metric, one_loop, bound, text in SCALING_TARGETS:
+        two = med.get((workload, "jzx", metric))
+        one = med.get((one_loop, "jzx", metric))
+        if two is None or one is None or one <= 0:
+            continue
+        w(f"| {text} | {fmt(two, metric)} ({fmt_ratio(two / one)} of {fmt(one, metric)}) | "
+          f"{'yes' if two / one >= bound else '**no**'} |")
     better_of = {(workload, metric): better for workload, metric, better, _ in metrics}
     for workload, metric, others, bound, text in RELATIVE_TARGETS:
         jzx = med.get((workload, "jzx", metric))
@@ -256,7 +301,7 @@ def main():
         wins = total = 0
         for workload, metric, better, _ in metrics:
             jzx = med.get((workload, "jzx", metric))
-            v = med.get((workload, peer, metric))
+            v = peer_median(med, workload, peer, metric)
             x = advantage(jzx, v, better) if jzx is not None and v is not None else None
             if x is not None and metric not in NO_RATIO and (workload, metric) not in NOT_PER_CORE:
                 total += 1
@@ -290,6 +335,13 @@ def main():
                 w(f"| {workload} | {impl} | {metric} | "
                   + ", ".join(fmt(x, metric) for x in runs) + " |")
     w("\n</details>\n")
+
+    if a.notes:
+        with open(a.notes, encoding="utf-8") as f:
+            notes = f.read().strip()
+        if notes:
+            w("## Notes\n")
+            w(notes + "\n")
 
     if failures:
         w("## Failed runs\n")

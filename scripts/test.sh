@@ -24,7 +24,8 @@
 #  13. soaks a group on every core with a NATS node for 60 s (scripts/soak.sh),
 #  14. builds the benchmarks and the CAF and Erlang peers and runs each
 #      program and workload once at a tiny scale (a smoke run: output and
-#      exit status, no timing).
+#      exit status, no timing), the remote workloads with their own
+#      nats-server and two node processes each.
 # Usage: scripts/test.sh [stage ...]
 #   stages: unit asan tsan valgrind install abi docs python deb newcomer format fuzz soak bench
 set -euo pipefail
@@ -83,10 +84,9 @@ bench_smoke_one() { # impl workload must(all|none) command...
 bench_smoke() {
   local scale=0.001 bin=build-bench/bench peers=build-bench/peers failed=0
   local all="pingpong flood threadring spawn async timers io restart limit scale"
-  all+=" monitor link_cascade request whereis big xpingpong xflood"
+  all+=" monitor link_cascade request whereis big big1 xpingpong xflood"
   declare -A prog=([jzx]=jzx_bench [floor]=floor_bench [libuv]=uv_bench)
-  # jzx_bench does not do request .. xflood yet: it must print nothing for them.
-  declare -A has=([jzx]="pingpong flood threadring spawn async timers io restart limit scale monitor link_cascade"
+  declare -A has=([jzx]="$all"
     [floor]="pingpong flood threadring spawn timers limit xpingpong"
     [libuv]="pingpong flood threadring async timers io")
   for impl in jzx floor libuv; do
@@ -119,6 +119,26 @@ bench_smoke() {
       bench_smoke_one "$impl" "$w" "$must" bash bench/peers/run.sh "$impl" "$w" "$scale" "$peers" ||
         failed=1
     done
+  done
+  return $failed
+}
+
+# The remote workloads at a tiny scale: nats_bench (libjzx-nats) and
+# nats_floor (raw libnats) each start their own nats-server on loopback and
+# two node processes; the Erlang peer runs two distributed nodes (run.sh
+# starts epmd if none runs, and stops it). Each must print every figure of
+# each workload. bench_smoke, run first, built the Erlang peer.
+bench_smoke_remote() {
+  local scale=0.001 bin=build-bench/bench peers=build-bench/peers failed=0 w
+  for w in remote_pingpong remote_request remote_flood; do
+    bench_smoke_one jzx "$w" all "$bin/nats_bench" "$w" "$scale" || failed=1
+    bench_smoke_one nats "$w" all "$bin/nats_floor" "$w" "$scale" || failed=1
+    if [ -e "$peers/jzx_dist.beam" ]; then
+      bench_smoke_one erlang "$w" all bash bench/peers/run.sh erlang "$w" "$scale" "$peers" ||
+        failed=1
+    else
+      echo "bench smoke SKIPPED: erlang $w (not built, see above)"
+    fi
   done
   return $failed
 }
@@ -205,6 +225,7 @@ for stage in "${stages[@]}"; do
     say "bench: build the benchmarks (Release), run each program and workload once, tiny scale"
     build build-bench -DCMAKE_BUILD_TYPE=Release -DJZX_BUILD_BENCH=ON
     bench_smoke
+    bench_smoke_remote
     ;;
   *)
     echo "unknown stage: $stage" >&2

@@ -17,6 +17,12 @@ jzx_add_test(request TIMEOUT 120)
 jzx_add_test(group THREADED TIMEOUT 300)
 jzx_add_test(group_sup THREADED TIMEOUT 120)
 jzx_add_test(bridge THREADED)
+jzx_add_test(faults THREADED TIMEOUT 300)
+# test_faults' libjzx-nats part: the shared variant only (libjzx-nats links the shared libjzx).
+if(JZX_NATS_BUILT)
+  target_link_libraries(test_faults_shared PRIVATE jzx::nats)
+  target_compile_definitions(test_faults_shared PRIVATE JZX_FAULTS_NATS)
+endif()
 # libjzx-nats, only when it is built (test/nats/CMakeLists.txt).
 if(JZX_NATS_BUILT)
   add_subdirectory(nats)

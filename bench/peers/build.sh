@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the benchmark peers into <outdir>: the CAF program (caf_peer) and the
-# Erlang modules (jzx_peer.beam, jzx_peer_sup.beam, jzx_peer_server.beam).
+# Erlang modules (jzx_peer.beam, jzx_peer_sup.beam, jzx_peer_server.beam, and
+# jzx_dist.beam for the remote workloads).
 # Installs their Debian packages when missing. A peer whose toolchain is
 # missing is skipped with a note (exit 0); a peer that fails to compile is an
 # error.
@@ -34,7 +35,7 @@ else
 fi
 
 if command -v erlc >/dev/null && command -v erl >/dev/null; then
-  for m in jzx_peer jzx_peer_sup jzx_peer_server; do
+  for m in jzx_peer jzx_peer_sup jzx_peer_server jzx_dist; do
     if [ ! "$out/$m.beam" -nt "$here/erlang/$m.erl" ]; then
       echo "peers: building $out/$m.beam" >&2
       erlc -Werror -o "$out" "$here/erlang/$m.erl"

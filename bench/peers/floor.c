@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #define IMPL "floor"
@@ -238,14 +239,23 @@ static void bench_limit(double scale) {
 
 /* The raw cost of a cross-thread round trip: each thread spins until the
  * counter holds the value it waits for and stores the next one, no sleeping.
- * Release/acquire, as a hand-off that publishes a message would need. */
+ * Release/acquire, as a hand-off that publishes a message would need. After
+ * XPP_SPINS fruitless spins (0.1 ms or more, far beyond a round trip on two
+ * free cores) it yields, so that where both threads share one CPU a run
+ * still ends (it would otherwise wait a time slice per hop). */
+#define XPP_SPINS 4096u
+
 typedef struct xpp {
     _Alignas(64) _Atomic uint64_t counter; /* the one shared cache line */
     uint64_t n;
 } xpp;
 
 static void xpp_await(_Atomic uint64_t* c, uint64_t want) {
-    while (atomic_load_explicit(c, memory_order_acquire) != want) {
+    for (uint32_t spins = 0; atomic_load_explicit(c, memory_order_acquire) != want; ++spins) {
+        if (spins >= XPP_SPINS) {
+            sched_yield();
+            continue;
+        }
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
 #else

@@ -28,6 +28,28 @@ erl_run() { # extra erl flags...
   exec erl -noshell "$@" +P 2000000 -pa "$out" -run jzx_peer main "$workload" "$impl" "$scale"
 }
 
+# The remote workloads: Erlang distribution between two `erl -sname` nodes
+# (jzx_dist.erl; node A starts node B). Distribution needs epmd: started here
+# if none runs, and stopped afterwards (epmd -kill refuses while other nodes
+# are registered with it). Only impl erlang does them.
+erl_remote() {
+  if [ "$impl" != erlang ] || [ ! -f "$out/jzx_dist.beam" ]; then
+    [ "$impl" != erlang ] || echo "run.sh: jzx_dist not built in $out; skipping $impl" >&2
+    exit 0
+  fi
+  local own_epmd=0 rc=0
+  if ! epmd -names >/dev/null 2>&1; then
+    epmd -daemon
+    own_epmd=1
+  fi
+  erl -noshell -sname "jzxa_$$" -setcookie "jzxbench_$$" -pa "$out" \
+    -run jzx_dist main "$workload" "$impl" "$scale" || rc=$?
+  if [ "$own_epmd" = 1 ]; then
+    epmd -kill >/dev/null 2>&1 || true
+  fi
+  exit "$rc"
+}
+
 caf_run() { # threads (0: CAF default)
   if [ ! -x "$out/caf_peer" ]; then
     echo "run.sh: CAF peer not built in $out; skipping $impl" >&2
@@ -35,6 +57,8 @@ caf_run() { # threads (0: CAF default)
   fi
   exec "$out/caf_peer" "$workload" "$impl" "$scale" "$1"
 }
+
+[[ $workload != remote_* ]] || erl_remote
 
 case "$impl" in
 caf1) caf_run 1 ;;

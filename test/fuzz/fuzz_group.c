@@ -50,7 +50,7 @@ static void fz_free(void* ctx, void* p) {
 
 #define TOKENS 4096u
 #define TOKEN_BASE 0x100000u
-enum { T_FREE, T_MINE, T_THEIRS, T_BACK };
+enum { T_FREE, T_THEIRS, T_BACK };
 static _Atomic uint8_t token_state[TOKENS];
 static uint8_t token_hops[TOKENS]; /* written before the send, read after delivery */
 static _Atomic uint32_t next_token;
@@ -64,7 +64,8 @@ static void* token_new(uint8_t hops) {
         return NULL;
     }
     token_hops[t] = hops;
-    atomic_store(&token_state[t], T_MINE);
+    /* Handed over before the send call: the other loop may drop it before the call returns. */
+    atomic_store(&token_state[t], T_THEIRS);
     atomic_fetch_add(&inflight, 1);
     return (void*)(uintptr_t)(TOKEN_BASE + t);
 }
@@ -86,10 +87,10 @@ static void token_sent(void* p, jzx_err err) {
     if (t < 0) {
         return;
     }
-    uint8_t mine = T_MINE;
-    CHECK(
-        atomic_compare_exchange_strong(&token_state[t], &mine, err == JZX_OK ? T_THEIRS : T_BACK));
     if (err != JZX_OK) {
+        /* refused: the runtime must not have dropped it too */
+        uint8_t theirs = T_THEIRS;
+        CHECK(atomic_compare_exchange_strong(&token_state[t], &theirs, T_BACK));
         settle();
     }
 }
