@@ -834,12 +834,14 @@ jzx_err jzx__deliver(jzx_loop* loop, jzx_actor_id target, const jzx_message* msg
     return err;
 }
 
+/* On arrival a ring that cannot grow (NO_MEMORY) is a full mailbox: the drop
+ * and the answer a cross-loop requester gets say the same. */
 jzx_err jzx__deliver_to(jzx_loop* loop, jzx__actor* a, const jzx_message* msg) {
-    jzx_err err = push_user(loop, a, msg);
-    if (err != JZX_OK) {
+    if (push_user(loop, a, msg) != JZX_OK) {
         jzx__drop(loop, a->id, msg, JZX_DROP_MAILBOX_FULL);
+        return JZX_ERR_MAILBOX_FULL;
     }
-    return err;
+    return JZX_OK;
 }
 
 /* ---- one turn ------------------------------------------------------------ */
