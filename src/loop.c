@@ -29,9 +29,11 @@ void jzx__free(jzx_loop* loop, void* ptr) {
 }
 
 static void* default_alloc(void* ctx, size_t size);
+static void default_free(void* ctx, void* ptr);
 
 void* jzx__grow(jzx_loop* loop, void* ptr, size_t old_size, size_t new_size) {
-    if (loop->cfg.allocator.alloc == default_alloc) {
+    /* both halves: realloc is only right when the pair is malloc and free */
+    if (loop->cfg.allocator.alloc == default_alloc && loop->cfg.allocator.free == default_free) {
         /* realloc moves a large block's pages (mremap) instead of copying
          * them into fresh ones (bench timers: arm + cancel -25% while the
          * table grows) */
