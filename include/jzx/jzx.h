@@ -430,9 +430,11 @@ typedef struct jzx_no_reply {
                                JZX_ERR_NO_SUCH_ACTOR (the target ended, or was gone when the
                                request got to its loop), JZX_ERR_MAILBOX_FULL (a target on
                                another loop of the group refused the request on arrival: its
-                               mailbox was full, or could not grow for lack of memory), or (0.3) the reason given to jzx_refuse
-                               (libjzx-nats: the error the request met on the remote node,
-                               such as JZX_ERR_MAILBOX_FULL) */
+                               mailbox was full, or could not grow for lack of memory), or
+                               (0.3) the reason given to jzx_refuse (libjzx-nats: the error
+                               the request met on the remote node, such as
+                               JZX_ERR_MAILBOX_FULL, or the reason given to jzx_refuse
+                               there) */
 } jzx_no_reply;
 
 /* ------------------------------------------------------------------------ */

@@ -47,7 +47,8 @@ typedef struct jzx_node_opts {
  * running (jzx_loop_run returns only after jzx_node_stop). Errors:
  * INVALID_ARG (NULL, a bad name or cluster, down_after_ms <= heartbeat_ms),
  * NAME_TAKEN (another node of this process has that name in that cluster),
- * NO_MEMORY, IO_REG_FAILED (no NATS server could be reached), LOOP_CLOSED.
+ * NO_MEMORY, IO_REG_FAILED (no NATS server could be reached: each server of
+ * the URL gets up to 5 s to answer), LOOP_CLOSED.
  * Owner thread, while the loop is not running or from a behaviour. */
 JZX_NATS_API jzx_err jzx_node_start(jzx_loop* loop, const jzx_node_opts* opts, jzx_node** out);
 

@@ -21,6 +21,9 @@
 #define PENDING_BYTES (256 * 1024 * 1024)
 /* What a disconnected connection keeps for later, then publishes fail. */
 #define RECONNECT_BUF (8 * 1024 * 1024)
+/* libnats' 2 s connect timeout fails a start on a loaded machine (seen with
+ * 14 runnable threads on 2 cores); the start's flush already waits 5 s. */
+#define CONNECT_TIMEOUT_MS 5000
 
 /* This process's nodes: names are unique per cluster, and a lookup of a node
  * served by the caller's own loop must not wait for that loop. */
@@ -588,6 +591,9 @@ static jzx_err open_connection(jzx_node* node, const char* url) {
     }
     if (s == NATS_OK) {
         s = natsOptions_SetReconnectWait(o, 100);
+    }
+    if (s == NATS_OK) {
+        s = natsOptions_SetTimeout(o, CONNECT_TIMEOUT_MS);
     }
     if (s == NATS_OK) {
         s = natsOptions_SetReconnectBufSize(o, RECONNECT_BUF);

@@ -143,14 +143,21 @@ static void forward_reply(jzx__proxy* x, const jzx_message* msg) {
     jzx_loop_drop(x->node->loop, x->self, msg, JZX_DROP_LATE_REPLY);
 }
 
-/* The target of a request made here ended first: the requester's node
- * learns of that end from the target's own node. */
-static void forget(jzx__proxy* x, jzx_request_id local) {
+/* A request made here for the remote requester ended without a reply
+ * (refused, or its target ended or was full on arrival): the requester
+ * hears why now, not at its deadline. If the target ended, its node's EXIT
+ * may get there first; the requester keeps the first outcome. */
+static void refused_here(jzx__proxy* x, const jzx_no_reply* nr) {
     for (jzx__pending** p = &x->pending; *p; p = &(*p)->next) {
-        if ((*p)->local == local) {
+        if ((*p)->local == nr->request) {
             jzx__pending* found = *p;
             *p = found->next;
+            jzx__frame r = {.type = JZX__W_REFUSE,
+                            .to = x->remote,
+                            .ref = found->origin,
+                            .tag = (uint32_t)-nr->reason};
             jzx_loop_free(x->node->loop, found);
+            (void)jzx__publish(x->node, x->peer, &r, false); /* lost: the deadline tells */
             return;
         }
     }
@@ -160,7 +167,7 @@ static jzx_behavior_result proxy_fn(jzx_context* ctx, const jzx_message* msg) {
     jzx__proxy* x = ctx->state;
     if (msg->tag >= JZX_TAG_SYS_MIN) {
         if (msg->tag == JZX_TAG_SYS_NO_REPLY) {
-            forget(x, ((const jzx_no_reply*)msg->data)->request);
+            refused_here(x, msg->data);
         }
         return JZX_BEHAVIOR_OK;
     }
@@ -243,7 +250,19 @@ static void refuse(jzx_node* node, jzx__peer* peer, const jzx__frame* f, jzx_err
     }
 }
 
+/* The other node refused a request from here: its requester learns why. A
+ * refusal carries no payload, so no codec sees it. */
+static void refused_there(jzx_node* node, const jzx__frame* f) {
+    jzx_message req = {.request = f->ref, .sender = f->to};
+    jzx_err why = f->tag > 0 && f->tag < 64 ? -(jzx_err)f->tag : JZX_ERR_UNKNOWN;
+    (void)jzx_refuse(node->loop, &req, why); /* decided already: nothing to do */
+}
+
 void jzx__deliver_frame(jzx_node* node, jzx__peer* peer, const jzx__frame* f) {
+    if (f->type == JZX__W_REFUSE) {
+        refused_there(node, f);
+        return;
+    }
     void* data = NULL;
     size_t len = 0;
     jzx_err decoded = decode(node, f, &data, &len);
@@ -274,13 +293,6 @@ void jzx__deliver_frame(jzx_node* node, jzx__peer* peer, const jzx__frame* f) {
                 jzx_loop_free(node->loop, p);
             }
             break;
-        }
-        case JZX__W_REFUSE: {
-            jzx_message req = {.request = f->ref, .sender = f->to};
-            jzx_err why = f->tag > 0 && f->tag < 64 ? -(jzx_err)f->tag : JZX_ERR_UNKNOWN;
-            (void)jzx_refuse(node->loop, &req, why); /* decided already: nothing to do */
-            jzx_loop_free(node->loop, data);
-            return;
         }
         default: {
             jzx_message req = {.request = f->ref, .sender = f->to};

@@ -538,6 +538,11 @@ jzx_behavior_result tn_probe_fn(jzx_context* ctx, const jzx_message* msg) {
             jzx_loop_free(ctx->loop, copy);
         }
         break;
+    case TN_T_REFUSE:
+        if (msg->request) {
+            (void)jzx_refuse(ctx->loop, msg, JZX_ERR_NAME_TAKEN);
+        }
+        break;
     case TN_T_STOP:
         r = JZX_BEHAVIOR_STOP;
         break;
@@ -1031,12 +1036,26 @@ void tn_proc_kill(tn_proc* p, int sig) {
 
 bool tn_raw_publish(const char* url, const char* subject, const char* reply, const void* data,
                     size_t len) {
+    /* A connect timeout as generous as the node's: libnats' 2 s is not
+     * enough on a loaded machine. */
+    natsOptions* o = NULL;
     natsConnection* nc = NULL;
-    if (natsConnection_ConnectTo(&nc, url) != NATS_OK) {
+    natsStatus s = natsOptions_Create(&o);
+    if (s == NATS_OK) {
+        s = natsOptions_SetURL(o, url);
+    }
+    if (s == NATS_OK) {
+        s = natsOptions_SetTimeout(o, 10000);
+    }
+    if (s == NATS_OK) {
+        s = natsConnection_Connect(&nc, o);
+    }
+    natsOptions_Destroy(o);
+    if (s != NATS_OK) {
         return false;
     }
-    natsStatus s = reply ? natsConnection_PublishRequest(nc, subject, reply, data, (int)len)
-                         : natsConnection_Publish(nc, subject, data, (int)len);
+    s = reply ? natsConnection_PublishRequest(nc, subject, reply, data, (int)len)
+              : natsConnection_Publish(nc, subject, data, (int)len);
     if (s == NATS_OK) {
         s = natsConnection_FlushTimeout(nc, 5000);
     }

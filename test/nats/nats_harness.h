@@ -76,6 +76,7 @@ enum {
     TN_T_REQ = 20,      /* a request: replied with the same bytes as TN_T_REPLY */
     TN_T_REPLY = 21,    /* the reply */
     TN_T_SILENT = 22,   /* a request never answered */
+    TN_T_REFUSE = 23,   /* a request refused with JZX_ERR_NAME_TAKEN (any reason would do) */
     TN_T_STOP = 30,     /* the probe stops (JZX_BEHAVIOR_STOP) */
     TN_T_FAIL = 31,     /* the probe fails (JZX_BEHAVIOR_FAIL) */
     TN_T_BLOCK = 40,    /* blocks the probe's loop until tn_gate_open */

@@ -1002,6 +1002,37 @@ static void test_remote_request_mailbox_full(void** state) {
     assert_true(e.at_ms - t0 < deadline / 2);
 }
 
+/* jzx_refuse on the target's node: the requester hears the reason at once,
+ * not at its deadline, and no codec sees the refusal (it has no payload). */
+static void test_remote_refuse(void** state) {
+    (void)state;
+    begin();
+    tn_node a, b;
+    two_nodes(&a, &b, 200, 10000);
+    tn_probe pa, r;
+    tn_spawn_probe(&a, &pa, PA, "pa", 0);
+    tn_spawn_probe(&b, &r, SLOW, "refuser", 0);
+    jzx_actor_id rx = must_lookup(&a, "B", "refuser");
+    const uint32_t deadline = 20000;
+    jzx_request_id rid = 0;
+    uint64_t t0 = tn_now();
+    assert_int_equal(tn_request(&a, pa.self, rx, "r", 1, TN_T_REFUSE, deadline, &rid), JZX_OK);
+    tn_event e;
+    assert_true(tn_wait_event(PA, JZX_TAG_SYS_NO_REPLY, 0, deadline + WAIT, &e));
+    print_message("# remote jzx_refuse: NO_REPLY %d after %llu ms (deadline %u)\n", e.reason,
+                  (unsigned long long)(e.at_ms - t0), deadline);
+    assert_int_equal(e.ref, rid);
+    assert_int_equal(e.reason, JZX_ERR_NAME_TAKEN);
+    assert_true(e.at_ms - t0 < deadline / 2);
+    assert_int_equal(tn_count(SLOW, TN_T_REFUSE), 1);
+    /* A request still works after it, and nothing was taken for a frame. */
+    assert_int_equal(tn_request(&a, pa.self, rx, "q", 1, TN_T_REQ, deadline, &rid), JZX_OK);
+    assert_true(tn_wait_event(PA, TN_T_REPLY, 0, WAIT, &e));
+    assert_int_equal(tn_stats(&a).bad_frames, 0);
+    assert_int_equal(tn_stats(&b).bad_frames, 0);
+    finish2(&a, &b);
+}
+
 /* ---- bad bytes on every subject ------------------------------------------------------------ */
 
 static void test_bad_frames(void** state) {
@@ -1121,6 +1152,7 @@ int main(int argc, char** argv) {
         cmocka_unit_test(test_frozen_node),
         cmocka_unit_test(test_remote_mailbox_full),
         cmocka_unit_test(test_remote_request_mailbox_full),
+        cmocka_unit_test(test_remote_refuse),
         cmocka_unit_test(test_bad_frames),
     };
     return tn_main(tests, sizeof(tests) / sizeof(tests[0]), __FILE__, argc, argv);

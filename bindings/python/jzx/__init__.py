@@ -23,6 +23,10 @@ cannot be delivered. Errors raise JzxError, whose `code` is a jzx.Err and
 whose `strerror` is libjzx's own text (its subclasses Timeout and
 NoSuchActor for those two codes). docs/embedding.md in the libjzx
 sources describes the threading rules these bindings follow.
+
+Node joins a loop to a cluster on NATS through libjzx-nats
+(libjzx-nats.so.0, or the path in $JZX_NATS_LIBRARY), which is optional:
+it is loaded by the first Node, and Node raises ImportError without it.
 """
 
 from ._ffi import (
@@ -41,6 +45,7 @@ from ._ffi import (
 )
 from ._group import Group, actor_loop_index
 from ._loop import Context, Loop
+from ._nats import Node
 from ._types import (
     ActorInfo,
     ActorStatus,
@@ -57,6 +62,7 @@ from ._types import (
     JzxError,
     Message,
     NoReply,
+    NodeStats,
     NoSuchActor,
     Result,
     Spawned,
@@ -105,6 +111,8 @@ __all__ = [
     "JzxError",
     "Loop",
     "Message",
+    "Node",
+    "NodeStats",
     "NoReply",
     "NoSuchActor",
     "Result",

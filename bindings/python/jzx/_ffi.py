@@ -378,3 +378,114 @@ def load(path=None):
 
 
 lib = load()
+
+
+# ---- libjzx-nats (include/jzx/jzx_nats.h): optional, loaded on first use -----
+
+NATS_SONAME = "libjzx-nats.so.0"
+node_p = c_void_p  # jzx_node is opaque
+
+
+class jzx_node_opts(Structure):
+    _fields_ = [
+        ("url", c_char_p),
+        ("cluster", c_char_p),
+        ("name", c_char_p),
+        ("heartbeat_ms", c_uint32),
+        ("down_after_ms", c_uint32),
+    ]
+
+
+# encode(ctx, tag, data, len, &bytes, &n) and decode(ctx, tag, bytes, n, &data, &len).
+codec_fn = CFUNCTYPE(
+    c_int, c_void_p, c_uint32, c_void_p, c_size_t, POINTER(c_void_p), POINTER(c_size_t)
+)
+
+
+class jzx_codec(Structure):
+    _fields_ = [("encode", codec_fn), ("decode", codec_fn), ("ctx", c_void_p)]
+
+
+class jzx_node_stats(Structure):
+    _fields_ = [
+        ("frames_sent", c_uint64),
+        ("frames_received", c_uint64),
+        ("bad_frames", c_uint64),
+        ("remote_drops", c_uint64),
+        ("unreachable", c_uint64),
+        ("slow_consumer", c_uint64),
+        ("reconnects", c_uint64),
+        ("nodes_up", c_uint32),
+        ("proxies", c_uint32),
+    ]
+
+
+#: Every public struct of jzx_nats.h, mirrored.
+NATS_STRUCTS = (jzx_node_opts, jzx_codec, jzx_node_stats)
+
+#: name: (restype, argtypes), in jzx_nats.h's order.
+NATS_PROTOTYPES = {
+    "jzx_node_start": (c_int, [loop_p, POINTER(jzx_node_opts), POINTER(node_p)]),
+    "jzx_node_stop": (None, [node_p]),
+    "jzx_node_lookup": (c_int, [node_p, c_char_p, c_char_p, c_uint32, _u64p]),
+    "jzx_node_set_codec": (c_int, [node_p, c_uint32, POINTER(jzx_codec)]),
+    "jzx_node_get_stats": (c_int, [node_p, POINTER(jzx_node_stats)]),
+}
+
+_nats = None  # the loaded libjzx-nats, once load_nats() found it
+
+
+def _bind_nats(path):
+    """dlopen libjzx-nats at `path` (OSError if it cannot be) and type its
+    functions. Its libjzx.so.0 is the one already loaded: the dynamic loader
+    matches a needed library against the loaded ones by SONAME."""
+    nats = ctypes.CDLL(path)
+    for name, (restype, argtypes) in NATS_PROTOTYPES.items():
+        fn = getattr(nats, name)  # AttributeError: not a libjzx-nats
+        fn.restype = restype
+        fn.argtypes = argtypes
+    return nats
+
+
+def _nats_candidates():
+    """Where libjzx-nats is looked for, in order: (path, what it is)."""
+    env = os.environ.get("JZX_NATS_LIBRARY")
+    if env:
+        yield env, f"JZX_NATS_LIBRARY={env}"
+        yield NATS_SONAME, f"the installed {NATS_SONAME}"
+        return
+    # libjzx from a file (JZX_LIBRARY, a build tree): its libjzx-nats beside it.
+    if os.sep in lib._name:
+        beside = os.path.join(os.path.dirname(lib._name), NATS_SONAME)
+        if os.path.exists(beside):
+            yield beside, f"{beside} (beside {lib._name})"
+    yield NATS_SONAME, f"the installed {NATS_SONAME}"
+
+
+def load_nats():
+    """Open libjzx-nats, once: the file $JZX_NATS_LIBRARY names, else the
+    libjzx-nats.so.0 beside a libjzx loaded from a file ($JZX_LIBRARY), else
+    the installed one by its SONAME. A $JZX_NATS_LIBRARY that cannot be
+    loaded falls back to the installed library with a warning. ImportError,
+    saying what was tried, when none can be loaded: libjzx-nats is optional,
+    so only jzx.Node needs it."""
+    global _nats
+    if _nats is not None:
+        return _nats
+    failures = []
+    for path, what in _nats_candidates():
+        try:
+            nats = _bind_nats(path)
+        except (OSError, AttributeError) as err:
+            failures.append(f"{what}: {err}")
+            continue
+        if failures and os.environ.get("JZX_NATS_LIBRARY"):
+            warnings.warn(f"{failures[0]}; using {what} instead", RuntimeWarning, stacklevel=3)
+        _nats = nats
+        return nats
+    raise ImportError(
+        "jzx.Node needs libjzx-nats, which cannot be loaded ("
+        + "; ".join(failures)
+        + "): install it (Debian: libjzx-nats0; or build libjzx with libnats and "
+        "cmake --install), or set JZX_NATS_LIBRARY to the path of a libjzx-nats.so.0"
+    )

@@ -202,6 +202,8 @@ class Group:
             return
         if self._busy():
             raise JzxError(Err.LOOP_CLOSED, "jzx_group_destroy (from inside run or a hook)")
+        for loop in self.loops:
+            loop._stop_nodes()  # before any loop goes
         with self._ptr_lock:
             ptr, self._ptr = self._ptr, None
         for loop in self.loops:

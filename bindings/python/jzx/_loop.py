@@ -34,6 +34,7 @@ call, and each registry entry is touched by one thread at a time (the loop
 of its actor or its message), the payload registry under its own lock.
 """
 
+import ctypes
 import itertools
 import sys
 import threading
@@ -199,6 +200,14 @@ class _Runtime:
         self.lock = threading.Lock()  # guards the two registries below
         self.payloads = {}  # key -> (object, (loop pointer, timer id) or None)
         self.timers = {}  # (loop pointer, timer id) -> key
+        # Keys that are C memory from jzx_loop_alloc (payloads for proxies,
+        # and what codecs decoded), freed when taken out: address -> its len.
+        self.buffers = {}
+        # Actors of C code (proxies, a node's gateway; not supervisors) on
+        # the loops with a Node, whose payloads cross as bytes.
+        self.foreign = set()
+        self.codec_tags = {}  # tag -> how many Nodes have a codec for it
+        self.alloc_ptr = None  # a loop of this runtime, for jzx_loop_free
         # See the module's docstring for who touches these, and when.
         self.specs = {}  # key -> _Spec
         self.runs = {}  # key -> _Run
@@ -246,7 +255,94 @@ class _Runtime:
             payload, timer = self.payloads.pop(key)
             if timer is not None:
                 del self.timers[timer]
+            buffer = self.buffers.pop(key, None)
+        if buffer is not None:
+            self.free(key)
         return payload
+
+    def free(self, address, ptr=None):
+        """jzx_loop_free(address), through `ptr` or any loop of the runtime
+        (a Group's loops share one allocator)."""
+        ptr = ptr or self.alloc_ptr
+        if ptr:
+            lib.jzx_loop_free(ptr, address)
+
+    def park_bytes(self, ptr, payload, target, tag, call):
+        """Park `payload`, for an actor of C code, as C memory holding its
+        bytes: (address, len). bytes, bytearray and memoryview give their
+        bytes, str its UTF-8; anything else is a TypeError (a codec for the
+        tag makes the node encode it instead)."""
+        if isinstance(payload, str):
+            raw = payload.encode("utf-8", "surrogateescape")
+        elif isinstance(payload, (bytes, bytearray, memoryview)):
+            raw = bytes(payload)
+        else:
+            raise TypeError(
+                f"{call}: {target:#x} is an actor of C code (a proxy for an actor of "
+                f"another node, say), which gets its payload as bytes: send bytes, "
+                f"bytearray, memoryview or str, not {type(payload).__name__}, or give "
+                f"tag {tag} a codec (Node.set_codec)"
+            )
+        n = len(raw)
+        address = lib.jzx_loop_alloc(ptr, n or 1)  # never NULL: NULL means no payload
+        if not address:
+            raise MemoryError(f"{call}: jzx_loop_alloc: no memory for {n} bytes")
+        ctypes.memmove(address, raw, n)
+        with self.lock:
+            self.payloads[address] = (payload, None)
+            self.buffers[address] = n
+        return address, n
+
+    def park_decoded(self, ptr, payload):
+        """Park what a codec decoded at the address of one byte from
+        jzx_loop_alloc (a decoded payload is C memory for libjzx-nats),
+        which goes with the message at len 0. None if out of memory."""
+        address = lib.jzx_loop_alloc(ptr, 1)
+        if address:
+            with self.lock:
+                self.payloads[address] = (payload, None)
+                self.buffers[address] = 0
+        return address
+
+    def take(self, data, length, sender, ptr=None):
+        """The Python payload of a message libjzx hands over (to a behaviour
+        or on_drop). A parked key gives its object. Other C memory with a
+        non-zero `length` (what libjzx-nats delivers from another node, or
+        C code sends) gives its bytes, and is freed with jzx_loop_free: the
+        receiver owns it. NULL gives None, or b"" from an actor of C code
+        (an empty payload from another node)."""
+        if not data:
+            return b"" if sender in self.foreign else None
+        buffer = None
+        with self.lock:
+            known = self.buffers.get(data)
+            if known is not None and known != length:
+                # Memory of ours that libjzx-nats freed itself (a decoded
+                # payload it discarded), since reused for this payload.
+                del self.buffers[data]
+                self.payloads.pop(data, None)
+                ours = False
+            else:
+                ours = length == 0 or data in self.payloads
+            if ours:
+                payload, timer = self.payloads.pop(data)
+                if timer is not None:
+                    del self.timers[timer]
+                buffer = self.buffers.pop(data, None)
+        if not ours:
+            payload = ctypes.string_at(data, length)
+        if not ours or buffer is not None:
+            self.free(data, ptr)
+        return payload
+
+    def peek(self, data, length):
+        """What take() would give, left in place (a codec's encode)."""
+        if data:
+            with self.lock:
+                entry = self.payloads.get(data)
+                if entry is not None and self.buffers.get(data, length) == length:
+                    return entry[0]
+        return ctypes.string_at(data, length) if data and length else b""
 
     def report(self, exc, where):
         if not isinstance(exc, Exception):
@@ -289,7 +385,7 @@ class _Runtime:
         msg = msg_p.contents
         self._enter()
         try:
-            payload = self.unpark(msg.data) if msg.data else None
+            payload = self.take(msg.data, msg.len, msg.sender)
             if self.on_drop is not None:
                 self.on_drop(target, payload, msg.tag, _enum(DropReason, reason))
         except BaseException as exc:
@@ -407,6 +503,12 @@ class Loop:
         self._children = {}  # supervisor id -> {child index: (spec keys, buffers)}
         self._start_failures = None  # exceptions of inits, while a start call is on
         self._spawn_notes = {}  # notify actor -> {spawn_on ticket: spec key}
+        # Nodes (libjzx-nats) attached to this loop, stopped before it closes.
+        self._nodes = []
+        # This loop's live Python actors (started through the init
+        # trampoline): with a Node, any other actor that starts is C code's.
+        self._python_actors = set()
+        self._c_track = None  # the observer that tells C code's actors, from the first Node
         # Serialises send_async/request_stop (any thread) against close().
         self._ptr_lock = threading.RLock()
 
@@ -429,6 +531,8 @@ class Loop:
         if err:
             raise JzxError(err, "jzx_loop_add_observer")
         rt.loops[ptr] = self
+        if rt.alloc_ptr is None:
+            rt.alloc_ptr = ptr
         self._ptr = ptr
 
     # ---- lifetime ---------------------------------------------------------
@@ -492,6 +596,7 @@ class Loop:
             return
         if self._busy():
             raise JzxError(Err.LOOP_CLOSED, "jzx_loop_destroy (from inside run or a hook)")
+        self._stop_nodes()
         with self._ptr_lock:
             ptr, self._ptr = self._ptr, None
         try:
@@ -503,8 +608,15 @@ class Loop:
             self._rt.loops.clear()
         self._rt.take_pending_exit()
 
+    def _stop_nodes(self):
+        """jzx_node_stop for every Node still attached (before the loop goes)."""
+        for node in list(self._nodes):
+            node.stop()
+
     def _forget(self):
         """Drop this loop's bookkeeping, once libjzx destroyed it."""
+        self._python_actors.clear()
+        self._c_track = None
         self._children.clear()
         self._spawn_notes.clear()
         self._observers.clear()
@@ -733,27 +845,41 @@ class Loop:
 
     # ---- messages ---------------------------------------------------------
 
+    def _park_for(self, ptr, target, payload, tag, call):
+        """(data, len) for a payload sent to `target`: a parked key at len 0,
+        or, for an actor of C code on a loop with a Node (a proxy) and a tag
+        without a codec, C memory holding the payload's bytes at their len,
+        as libjzx-nats reads them (TypeError for what has no bytes)."""
+        if target in self._rt.foreign and tag not in self._rt.codec_tags:
+            return self._rt.park_bytes(ptr, payload, target, tag, call)
+        return self._rt.park(payload), 0
+
     def send(self, target, payload=None, tag=0):
         """jzx_send: queue `payload` (any object, handed over) for `target`.
-        On error the payload stays with the caller and JzxError is raised."""
+        On error the payload stays with the caller and JzxError is raised.
+        To a proxy for an actor of another node (see Node), the payload
+        crosses as bytes: bytes, bytearray, memoryview or str (UTF-8), else
+        TypeError, unless its tag has a codec (Node.set_codec)."""
         ptr = self._loop("jzx_send")
         target, tag = _id(target), _u32(tag, "tag")
-        key = self._rt.park(payload)
-        err = lib.jzx_send(ptr, target, key, 0, tag)
+        data, size = self._park_for(ptr, target, payload, tag, "jzx_send")
+        err = lib.jzx_send(ptr, target, data, size, tag)
         if err:
-            self._rt.unpark(key)
+            self._rt.unpark(data)
             raise JzxError(err, "jzx_send")
 
     def send_async(self, target, payload=None, tag=0):
         """jzx_send_async: jzx_send from any thread. If the target is gone or
         full when the message arrives, the payload goes to on_drop."""
         target, tag = _id(target), _u32(tag, "tag")
-        key = self._rt.park(payload)
         with self._ptr_lock:
             ptr = self._ptr
-            err = lib.jzx_send_async(ptr, target, key, 0, tag) if ptr else Err.LOOP_CLOSED
+            if not ptr:
+                raise JzxError(Err.LOOP_CLOSED, "jzx_send_async")
+            data, size = self._park_for(ptr, target, payload, tag, "jzx_send_async")
+            err = lib.jzx_send_async(ptr, target, data, size, tag)
         if err:
-            self._rt.unpark(key)
+            self._rt.unpark(data)
             raise JzxError(err, "jzx_send_async")
 
     def send_as(self, from_, to, payload=None, tag=0):
@@ -763,10 +889,10 @@ class Loop:
         NoSuchActor (from_ is not 0 and not a live actor of this loop)."""
         ptr = self._loop("jzx_send_as")
         from_, to, tag = _id(from_), _id(to), _u32(tag, "tag")
-        key = self._rt.park(payload)
-        err = lib.jzx_send_as(ptr, from_, to, key, 0, tag)
+        data, size = self._park_for(ptr, to, payload, tag, "jzx_send_as")
+        err = lib.jzx_send_as(ptr, from_, to, data, size, tag)
         if err:
-            self._rt.unpark(key)
+            self._rt.unpark(data)
             raise JzxError(err, "jzx_send_as")
 
     # ---- names (0.2) -------------------------------------------------------
@@ -799,10 +925,14 @@ class Loop:
         NoSuchActor if nobody holds it (the payload stays with the caller)."""
         ptr = self._loop("jzx_send_named")
         name, tag = _name(name), _u32(tag, "tag")
-        key = self._rt.park(payload)
-        err = lib.jzx_send_named(ptr, name, key, 0, tag)
+        holder = c_uint64()
+        if self._rt.foreign and lib.jzx_whereis(ptr, name, byref(holder)) == Err.OK:
+            data, size = self._park_for(ptr, holder.value, payload, tag, "jzx_send_named")
+        else:
+            data, size = self._rt.park(payload), 0
+        err = lib.jzx_send_named(ptr, name, data, size, tag)
         if err:
-            self._rt.unpark(key)
+            self._rt.unpark(data)
             raise JzxError(err, "jzx_send_named")
 
     # ---- requests (0.2) ----------------------------------------------------
@@ -819,11 +949,11 @@ class Loop:
         ptr = self._loop("jzx_request")
         from_, to = _id(from_), _id(to)
         tag, timeout_ms = _u32(tag, "tag"), _u32(timeout_ms, "timeout_ms")
-        key = self._rt.park(payload)
+        data, size = self._park_for(ptr, to, payload, tag, "jzx_request")
         out = c_uint64()
-        err = lib.jzx_request(ptr, from_, to, key, 0, tag, timeout_ms, byref(out))
+        err = lib.jzx_request(ptr, from_, to, data, size, tag, timeout_ms, byref(out))
         if err:
-            self._rt.unpark(key)
+            self._rt.unpark(data)
             raise JzxError(err, "jzx_request")
         return out.value
 
@@ -838,10 +968,10 @@ class Loop:
         tag = _u32(tag, "tag")
         # jzx_reply reads only these two fields.
         c = _ffi.jzx_message(request=_id(request.request), sender=_id(request.sender))
-        key = self._rt.park(payload)
-        err = lib.jzx_reply(ptr, byref(c), key, 0, tag)
+        data, size = self._park_for(ptr, c.sender, payload, tag, "jzx_reply")
+        err = lib.jzx_reply(ptr, byref(c), data, size, tag)
         if err:
-            self._rt.unpark(key)
+            self._rt.unpark(data)
             raise JzxError(err, "jzx_reply")
 
     def reply_as(self, from_, request, payload=None, tag=0):
@@ -851,10 +981,10 @@ class Loop:
         ptr = self._loop("jzx_reply_as")
         from_, tag = _id(from_), _u32(tag, "tag")
         c = _ffi.jzx_message(request=_id(request.request), sender=_id(request.sender))
-        key = self._rt.park(payload)
-        err = lib.jzx_reply_as(ptr, from_, byref(c), key, 0, tag)
+        data, size = self._park_for(ptr, c.sender, payload, tag, "jzx_reply_as")
+        err = lib.jzx_reply_as(ptr, from_, byref(c), data, size, tag)
         if err:
-            self._rt.unpark(key)
+            self._rt.unpark(data)
             raise JzxError(err, "jzx_reply_as")
 
     def refuse(self, request, reason):
@@ -979,6 +1109,48 @@ class Loop:
             raise JzxError(msg.payload.reason, "Loop.call")
         return msg.payload
 
+    # ---- nodes (libjzx-nats) ---------------------------------------------------
+
+    def start_node(self, *, url, cluster, name, heartbeat_ms=0, down_after_ms=0):
+        """jzx.Node(self, ...): connect this loop to a cluster on NATS (see
+        Node). ImportError if libjzx-nats cannot be loaded."""
+        from ._nats import Node
+
+        return Node(
+            self,
+            url=url,
+            cluster=cluster,
+            name=name,
+            heartbeat_ms=heartbeat_ms,
+            down_after_ms=down_after_ms,
+        )
+
+    @property
+    def nodes(self):
+        """The Nodes attached to this loop and not stopped, oldest first."""
+        return tuple(self._nodes)
+
+    def _track_c_actors(self):
+        """From the first Node on: tell the actors C code starts here (its
+        proxies, its gateway) from the Python ones, with an observer."""
+        if self._c_track is not None:
+            return
+        hook = dict(_ffi.jzx_observer._fields_)["on_actor_start"]
+        c = _ffi.jzx_observer(on_actor_start=hook(self._c_actor_start))
+        ptr = self._loop("jzx_loop_add_observer")
+        check(lib.jzx_loop_add_observer(ptr, byref(c), None), "jzx_loop_add_observer")
+        self._c_track = c  # keeps the trampoline alive: libjzx copied the struct only
+
+    def _c_actor_start(self, ctx, actor, name):
+        if actor in self._python_actors:
+            return
+        info = _ffi.jzx_actor_info()
+        ptr = self._ptr
+        if ptr and lib.jzx_actor_info_get(ptr, actor, byref(info)) == Err.OK:
+            if info.is_supervisor:
+                return  # libjzx's own: it takes Python payloads (to drop them)
+        self._rt.foreign.add(actor)
+
     # ---- introspection (0.2) ---------------------------------------------
 
     def actor_info(self, actor):
@@ -1028,9 +1200,9 @@ class Loop:
         Returns the timer id for cancel_timer."""
         ptr = self._loop("jzx_send_after")
         target, ms, tag = _id(target), _u32(ms, "ms"), _u32(tag, "tag")
-        key = self._rt.park(payload)
+        key, size = self._park_for(ptr, target, payload, tag, "jzx_send_after")
         out = c_uint64()
-        err = lib.jzx_send_after(ptr, target, ms, key, 0, tag, byref(out))
+        err = lib.jzx_send_after(ptr, target, ms, key, size, tag, byref(out))
         if err:
             self._rt.unpark(key)
             raise JzxError(err, "jzx_send_after")
@@ -1047,8 +1219,8 @@ class Loop:
         ptr = self._loop("jzx_cancel_timer")
         check(lib.jzx_cancel_timer(ptr, timer), "jzx_cancel_timer")
         with self._rt.lock:
-            key = self._rt.timers.pop((ptr, timer))
-            return self._rt.payloads.pop(key)[0]
+            key = self._rt.timers[(ptr, timer)]
+        return self._rt.unpark(key)
 
     # ---- supervisors ------------------------------------------------------
 
@@ -1316,7 +1488,7 @@ class Loop:
             elif tag >= _ffi.TAG_SYS_MIN:
                 payload = None  # SHUTDOWN, or a newer one: lent, and nothing we know how to read
             else:
-                payload = self._rt.unpark(msg.data) if msg.data else None
+                payload = self._rt.take(msg.data, msg.len, msg.sender, ctx.loop)
             run = self._rt.runs[ctx.state]
             context = Context(actor, self, ctx_p, run)
             message = Message(payload, tag, msg.sender, msg.request, msg.in_reply_to)
@@ -1361,6 +1533,7 @@ class Loop:
             code = int(exc.code) if isinstance(exc, JzxError) else 0
             return code if code < 0 else Err.UNKNOWN
         self._rt.runs[run.key] = run
+        self._python_actors.add(actor)
         state_p[0] = run.key
         return Err.OK
 
@@ -1380,6 +1553,8 @@ class Loop:
             context._c = None
 
     def _own_actor_stop(self, ctx, actor, reason):
+        self._python_actors.discard(actor)
+        self._rt.foreign.discard(actor)
         # A supervisor's copies of its child specs go with it.
         for keys, _ in self._children.pop(actor, {}).values():
             self._drop_specs(keys)

@@ -148,7 +148,8 @@ class Message:
     """What a behaviour receives. `payload` is the Python object that was
     sent (now the behaviour's); for system messages a ChildExit, IoEvent,
     Down, ExitSignal, NoReply or Spawned (copies, the behaviour's to keep),
-    or None for TAG_SYS_SHUTDOWN.
+    or None for TAG_SYS_SHUTDOWN. From another node (see Node), bytes, or
+    what the tag's codec decoded; `sender` is then a proxy.
 
     (0.2) `request` is non-zero in a request: answer it with
     Loop.reply(msg, ...), now or later (the Message may be kept).
@@ -243,6 +244,21 @@ class Stats:
     watched_fds: int
     messages_dropped: int
     pending_async: int
+
+
+@dataclass(frozen=True)
+class NodeStats:
+    """jzx_node_stats: what a Node (libjzx-nats) has done so far."""
+
+    frames_sent: int  # frames handed to NATS (messages, requests, replies)
+    frames_received: int  # frames taken from NATS, heartbeats included
+    bad_frames: int  # dropped: truncated, unknown node or type, codec failed
+    remote_drops: int  # messages that arrived here for an actor gone or full
+    unreachable: int  # payloads given to on_drop with DropReason.UNREACHABLE
+    slow_consumer: int  # messages NATS dropped because this node lagged
+    reconnects: int  # times the connection to NATS came back
+    nodes_up: int  # other nodes heard within down_after_ms
+    proxies: int  # live proxies
 
 
 Behaviour = Callable[["Context", Message], Optional[int]]
