@@ -3,13 +3,31 @@
  * list used only while the ring is full, so jzx_send_async never refuses for
  * lack of room. uv_async_t wakes a blocked loop. See docs/async.md.
  */
+#define _DEFAULT_SOURCE /* syscall(2), for membarrier */
+
 #include "jzx_internal.h"
 
 #include <sched.h>
 #include <string.h>
 
+#if defined(__linux__) && defined(__has_include)
+#if __has_include(<linux/membarrier.h>)
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define HAVE_MEMBARRIER 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define NO_ASYMMETRIC 1 /* ThreadSanitizer does not know membarrier: check the fenced way */
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define NO_ASYMMETRIC 1
+#endif
+#endif
+
 #define RING_MASK (JZX__ASYNC_RING - 1u)
-#define CHUNK 64u
+#define CHUNK 256u /* overflow entries per allocation (8 KiB) */
 
 typedef struct entry {
     jzx_actor_id target;
@@ -26,12 +44,175 @@ struct jzx__async_chunk {
 
 _Static_assert((JZX__ASYNC_RING & RING_MASK) == 0, "the ring size must be a power of two");
 
+/* ---- the destroy handshake (any thread) ---------------------------------- */
+
+/* Each thread that calls into a loop from outside announces the loop in its
+ * own record, on its own cache line, instead of counting itself in a
+ * counter all producers share (2 contended atomic adds per message before).
+ * Dekker-style with jzx__async_shutdown: the producer writes its record,
+ * then reads `closed`; shutdown writes `closed`, then reads every record.
+ * With membarrier(2) the producer's side needs no fence at all: shutdown's
+ * membarrier makes every running thread's earlier stores visible first
+ * (an asymmetric fence). Without it both sides are seq_cst. */
+typedef struct producer {
+    _Alignas(64) _Atomic(jzx_loop*) in; /* the loop this thread is calling into, or NULL */
+    struct producer* next;              /* registry, under `registry_lock` */
+    struct producer* prev;
+    bool registered;
+} producer;
+
+static _Thread_local producer self;
+/* &self, cached where reading it is one instruction: `self` is reached
+ * through __tls_get_addr in a shared library (16 instructions a call);
+ * this pointer is 8 bytes of the static TLS that glibc keeps spare for
+ * libraries loaded later. */
+static _Thread_local producer* self_ptr __attribute__((tls_model("initial-exec")));
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static producer* registry; /* under registry_lock */
+static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
+static pthread_key_t registry_key; /* its destructor unregisters an ending thread */
+static bool registry_ok;           /* the key exists */
+static bool asymmetric;            /* membarrier is registered for this process */
+
+static void unregister(void* arg) {
+    producer* p = arg;
+    pthread_mutex_lock(&registry_lock);
+    if (p->prev) {
+        p->prev->next = p->next;
+    } else {
+        registry = p->next;
+    }
+    if (p->next) {
+        p->next->prev = p->prev;
+    }
+    p->registered = false;
+    self_ptr = NULL; /* a destructor that runs later and calls in registers again */
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void registry_init(void) {
+    registry_ok = pthread_key_create(&registry_key, unregister) == 0;
+#if defined(HAVE_MEMBARRIER) && !defined(NO_ASYMMETRIC)
+    asymmetric = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+#endif
+}
+
+/* Called from the library's unload, if it ever is: no thread may run
+ * `unregister` after the code is gone. */
+__attribute__((destructor)) static void registry_fini(void) {
+    if (registry_ok) {
+        pthread_key_delete(registry_key);
+    }
+}
+
+/* The thread's record, registered on its first call; NULL if it cannot be
+ * (no key): such a thread counts itself in `inflight`. */
+static producer* me(void) {
+    producer* p = self_ptr;
+    if (__builtin_expect(p != NULL, 1)) {
+        return p;
+    }
+    p = &self;
+    if (!p->registered) {
+        pthread_once(&registry_once, registry_init);
+        if (!registry_ok || pthread_setspecific(registry_key, p) != 0) {
+            return NULL;
+        }
+        pthread_mutex_lock(&registry_lock);
+        p->prev = NULL;
+        p->next = registry;
+        if (registry) {
+            registry->prev = p;
+        }
+        registry = p;
+        p->registered = true;
+        pthread_mutex_unlock(&registry_lock);
+    }
+    self_ptr = p;
+    return p;
+}
+
+enum { VIA_RECORD = 1, VIA_COUNTER = 2 };
+
+/* release: shutdown's acquire then sees everything this producer wrote */
+static inline void leave(jzx_loop* loop, int how) {
+    if (how == VIA_RECORD) {
+        atomic_store_explicit(&self_ptr->in, NULL, memory_order_release);
+    } else {
+        atomic_fetch_sub_explicit(&loop->async.inflight, 1, memory_order_release);
+    }
+}
+
+/* Inlined into jzx_send_async; jzx__async_enter is the same for loop.c. */
+static inline bool enter(jzx_loop* loop, int* how) {
+    producer* p = me();
+    if (p && !atomic_load_explicit(&p->in, memory_order_relaxed)) {
+        *how = VIA_RECORD;
+        if (asymmetric) {
+            atomic_store_explicit(&p->in, loop, memory_order_relaxed);
+            atomic_signal_fence(memory_order_seq_cst); /* the CPU side: shutdown's membarrier */
+            if (!atomic_load_explicit(&loop->async.closed, memory_order_relaxed)) {
+                return true;
+            }
+        } else {
+            atomic_store_explicit(&p->in, loop, memory_order_seq_cst);
+            if (!atomic_load_explicit(&loop->async.closed, memory_order_seq_cst)) {
+                return true;
+            }
+        }
+        leave(loop, VIA_RECORD);
+        return false;
+    }
+    /* A call from inside another one (an allocator calling back), or a
+     * thread without a record: the shared counter, seq_cst both sides. */
+    *how = VIA_COUNTER;
+    atomic_fetch_add_explicit(&loop->async.inflight, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&loop->async.closed, memory_order_seq_cst)) {
+        leave(loop, VIA_COUNTER);
+        return false;
+    }
+    return true;
+}
+
+bool jzx__async_enter(jzx_loop* loop, int* how) {
+    return enter(loop, how);
+}
+
+void jzx__async_leave(jzx_loop* loop, int how) {
+    leave(loop, how);
+}
+
+/* Closes the loop to producers and waits for those inside. */
+static void close_and_wait(jzx_loop* loop) {
+    jzx__async* q = &loop->async;
+    atomic_store_explicit(&q->closed, true, memory_order_seq_cst);
+#if defined(HAVE_MEMBARRIER) && !defined(NO_ASYMMETRIC)
+    if (asymmetric) {
+        int rc = (int)syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+        JZX_ASSERT(rc == 0); /* registered, so it cannot fail */
+    }
+#endif
+    while (atomic_load_explicit(&q->inflight, memory_order_seq_cst) != 0) {
+        sched_yield(); /* producers hold it for a few hundred nanoseconds */
+    }
+    pthread_mutex_lock(&registry_lock);
+    for (producer* p = registry; p; p = p->next) {
+        while (atomic_load_explicit(&p->in, memory_order_seq_cst) == loop) {
+            sched_yield();
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
 static void on_wake(uv_async_t* handle) {
     (void)handle; /* waking uv_run is the whole job; the tick drains the queue */
 }
 
 int jzx__async_init(jzx_loop* loop) {
     jzx__async* q = &loop->async;
+    /* Decided before the loop exists, so before any producer or destroy of
+     * it can ask: whether the handshake is asymmetric. */
+    pthread_once(&registry_once, registry_init);
     q->cells = jzx__alloc(loop, sizeof(jzx__async_cell) * JZX__ASYNC_RING);
     if (!q->cells) {
         return JZX_ERR_NO_MEMORY;
@@ -43,6 +224,7 @@ int jzx__async_init(jzx_loop* loop) {
     q->dequeue = 0;
     atomic_init(&q->overflow_on, false);
     atomic_init(&q->closed, false);
+    atomic_init(&q->spare, NULL);
     atomic_init(&q->inflight, 0);
     if (pthread_mutex_init(&q->lock, NULL) != 0) {
         jzx__free(loop, q->cells);
@@ -57,23 +239,6 @@ int jzx__async_init(jzx_loop* loop) {
 }
 
 /* ---- producers (any thread) ---------------------------------------------- */
-
-/* Dekker-style handshake with jzx__async_shutdown: the seq_cst increment and
- * load here and the seq_cst store and load there guarantee that either this
- * producer sees `closed`, or shutdown sees it in flight and waits for it. */
-bool jzx__async_enter(jzx_loop* loop) {
-    atomic_fetch_add_explicit(&loop->async.inflight, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&loop->async.closed, memory_order_seq_cst)) {
-        jzx__async_leave(loop);
-        return false;
-    }
-    return true;
-}
-
-void jzx__async_leave(jzx_loop* loop) {
-    /* release: shutdown's acquire of 0 then sees everything this producer wrote */
-    atomic_fetch_sub_explicit(&loop->async.inflight, 1, memory_order_release);
-}
 
 /* Claims a ring cell; false when the ring is full. */
 static bool ring_push(jzx__async* q, const entry* e) {
@@ -108,7 +273,10 @@ static jzx_err overflow_push(jzx_loop* loop, const entry* e) {
     pthread_mutex_lock(&q->lock);
     jzx__async_chunk* c = q->ov_tail;
     if (!c || c->count == CHUNK) {
-        c = jzx__alloc(loop, sizeof(*c));
+        /* the consumer's last emptied chunk first: an overflow that lasts
+         * allocates nothing */
+        c = atomic_exchange_explicit(&q->spare, NULL, memory_order_acquire);
+        c = c ? c : jzx__alloc(loop, sizeof(*c));
         if (!c) {
             err = JZX_ERR_NO_MEMORY;
             goto out;
@@ -135,11 +303,12 @@ jzx_err jzx_send_async(jzx_loop* loop, jzx_actor_id target, void* data, size_t l
     }
     /* An actor of another loop of the group: straight to its loop's ring
      * (what the lookup reads never changes after the group is made). */
-    uint32_t owner = jzx__remote_loop(loop, target);
+    uint32_t owner = loop->group ? jzx__remote_loop(loop, target) : UINT32_MAX;
     if (owner != UINT32_MAX) {
         loop = loop->group->loops[owner];
     }
-    if (!jzx__async_enter(loop)) {
+    int how;
+    if (!enter(loop, &how)) {
         return JZX_ERR_LOOP_CLOSED;
     }
     jzx__async* q = &loop->async;
@@ -153,15 +322,14 @@ jzx_err jzx_send_async(jzx_loop* loop, jzx_actor_id target, void* data, size_t l
     if (err == JZX_OK) {
         uv_async_send(&q->wake);
     }
-    jzx__async_leave(loop);
+    leave(loop, how);
     return err;
 }
 
 /* ---- consumer (loop thread) ---------------------------------------------- */
 
-static void deliver(jzx_loop* loop, const entry* e) {
-    jzx_message msg = {.data = e->data, .len = e->len, .tag = e->tag};
-    (void)jzx__deliver(loop, e->target, &msg); /* failures go to on_drop */
+static inline void deliver(jzx_loop* loop, const entry* e) {
+    jzx__deliver_inline(loop, e->target, e->data, e->len, e->tag);
 }
 
 static bool ring_pop(jzx__async* q, entry* out) {
@@ -209,7 +377,8 @@ static void deliver_taken(jzx_loop* loop, uint32_t budget) {
         if (q->taken_pos == c->count) {
             q->taken = c->next;
             q->taken_pos = 0;
-            jzx__free(loop, c);
+            /* release: a producer that takes it sees it unused */
+            jzx__free(loop, atomic_exchange_explicit(&q->spare, c, memory_order_acq_rel));
         }
     }
 }
@@ -280,11 +449,7 @@ static void drop_chunks(jzx_loop* loop, jzx__async_chunk* c, uint32_t from) {
 }
 
 void jzx__async_refuse(jzx_loop* loop) {
-    jzx__async* q = &loop->async;
-    atomic_store_explicit(&q->closed, true, memory_order_seq_cst);
-    while (atomic_load_explicit(&q->inflight, memory_order_seq_cst) != 0) {
-        sched_yield(); /* producers hold it for a few hundred nanoseconds */
-    }
+    close_and_wait(loop);
 }
 
 void jzx__async_shutdown(jzx_loop* loop) {
@@ -311,6 +476,7 @@ void jzx__async_close(jzx_loop* loop) {
 }
 
 void jzx__async_destroy(jzx_loop* loop) {
+    jzx__free(loop, atomic_load_explicit(&loop->async.spare, memory_order_relaxed));
     pthread_mutex_destroy(&loop->async.lock);
     jzx__free(loop, loop->async.cells);
     loop->async.cells = NULL;

@@ -60,7 +60,7 @@ jzx_err jzx_loop_foreach_actor(jzx_loop* loop, void (*fn)(void* ctx, const jzx_a
         return JZX_ERR_LOOP_CLOSED;
     }
     for (uint32_t i = 0; i < loop->actors.used; ++i) {
-        const jzx__actor* a = loop->actors.slots[i].actor;
+        const jzx__actor* a = jzx__slot_actor(loop->actors.slots[i]);
         if (!a || a->status != JZX_ACTOR_RUNNING) {
             continue;
         }

@@ -28,6 +28,27 @@ void jzx__free(jzx_loop* loop, void* ptr) {
     }
 }
 
+static void* default_alloc(void* ctx, size_t size);
+static void default_free(void* ctx, void* ptr);
+
+void* jzx__grow(jzx_loop* loop, void* ptr, size_t old_size, size_t new_size) {
+    /* both halves: realloc is only right when the pair is malloc and free */
+    if (loop->cfg.allocator.alloc == default_alloc && loop->cfg.allocator.free == default_free) {
+        /* realloc moves a large block's pages (mremap) instead of copying
+         * them into fresh ones (bench timers: arm + cancel -25% while the
+         * table grows) */
+        return realloc(ptr, new_size);
+    }
+    void* p = jzx__alloc(loop, new_size);
+    if (p && old_size) {
+        memcpy(p, ptr, old_size);
+    }
+    if (p) {
+        jzx__free(loop, ptr);
+    }
+    return p;
+}
+
 static uint64_t monotonic_ms(void* ctx) {
     (void)ctx;
     struct timespec ts;
@@ -122,7 +143,8 @@ jzx_loop* jzx__loop_create(const jzx_config* cfg, uint32_t number, uint32_t inde
     }
     memset(loop, 0, sizeof(*loop));
     loop->cfg = local;
-    loop->actors.free_head = UINT32_MAX;
+    jzx__table_init(loop);
+    loop->runq.next = loop->runq.prev = &loop->runq;
     loop->actors.gen_base = gen_base;
     loop->actors.home =
         ((uint64_t)number << JZX__GROUP_SHIFT) | ((uint64_t)index << JZX__LOOP_SHIFT);
@@ -171,6 +193,8 @@ jzx_loop* jzx_loop_create(const jzx_config* cfg) {
 /* Everything of a loop but its number; a group gives its number back once. */
 void jzx__loop_teardown(jzx_loop* loop) {
     loop->destroying = true;
+    loop->send_slots = jzx__no_slots; /* jzx_send answers LOOP_CLOSED */
+    loop->send_mask = 0;
     jzx__async_shutdown(loop);
     jzx__timers_destroy(loop);
     jzx__io_close(loop); /* before the actors: watches point at their owners */
@@ -247,20 +271,7 @@ static void tick(jzx_loop* loop) {
         poll_uv(loop, UV_RUN_NOWAIT);
     }
     loop->just_polled = false;
-    for (uint32_t n = 0; n < loop->cfg.max_actors_per_tick; ++n) {
-        /* relaxed: a stale read only costs one more turn */
-        if (jzx__stop_asked(loop)) {
-            break;
-        }
-        jzx__actor* a = jzx__runq_pop(loop);
-        if (!a) {
-            break;
-        }
-        jzx__actor_turn(loop, a);
-        if (loop->out_dirty) {
-            jzx__xflush(loop);
-        }
-    }
+    jzx__run_turns(loop);
 }
 
 /* A member of a group ends its run only when the whole group is idle:
@@ -282,7 +293,7 @@ static void run_member(jzx_loop* loop) {
         }
         tick(loop);
         jzx__xflush(loop);
-        if (loop->runq.head || jzx__async_pending(loop) || jzx__xpending(loop)) {
+        if (!jzx__runq_empty(loop) || jzx__async_pending(loop) || jzx__xpending(loop)) {
             continue;
         }
         if (has_work_left(loop)) {
@@ -308,7 +319,7 @@ jzx_err jzx_loop_run(jzx_loop* loop) {
     /* relaxed: nothing is published with the flag */
     while (!loop->group && !atomic_load_explicit(&loop->stop_requested, memory_order_relaxed)) {
         tick(loop);
-        if (loop->runq.head || jzx__async_pending(loop)) {
+        if (!jzx__runq_empty(loop) || jzx__async_pending(loop)) {
             continue;
         }
         if (!has_work_left(loop)) {
@@ -324,19 +335,21 @@ jzx_err jzx_loop_run(jzx_loop* loop) {
 }
 
 void jzx__loop_wake(jzx_loop* loop) {
-    if (jzx__async_enter(loop)) {
+    int how;
+    if (jzx__async_enter(loop, &how)) {
         uv_async_send(&loop->async.wake);
-        jzx__async_leave(loop);
+        jzx__async_leave(loop, how);
     }
 }
 
 static void lone_request_stop(jzx_loop* loop) {
-    if (!jzx__async_enter(loop)) {
+    int how;
+    if (!jzx__async_enter(loop, &how)) {
         return;
     }
     atomic_store_explicit(&loop->stop_requested, true, memory_order_relaxed);
     uv_async_send(&loop->async.wake);
-    jzx__async_leave(loop);
+    jzx__async_leave(loop, how);
 }
 
 /* A member of a group cannot end its run alone: the whole group stops. */

@@ -4,6 +4,7 @@
  */
 #include "jzx_internal.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /* First ring size: small enough that an actor that gets a message or two
@@ -16,14 +17,25 @@
 
 void jzx__mailbox_init(jzx__mailbox* box, uint32_t cap) {
     memset(box, 0, sizeof(*box));
+    jzx__mailbox_set_cap(box, cap);
+}
+
+void jzx__mailbox_set_cap(jzx__mailbox* box, uint32_t cap) {
     box->cap = cap > CAP_MAX ? CAP_MAX : cap;
+}
+
+/* The request bookkeeping in front of the ring; NULL without a ring (both
+ * counts are then 0). */
+static jzx__ring_hdr* hdr(const jzx__mailbox* box) {
+    return box->ring ? (jzx__ring_hdr*)(void*)box->ring - 1 : NULL;
 }
 
 /* The ring always has room for what it holds plus the reserved cells. */
 static void set_limit(jzx__mailbox* box) {
-    uint32_t size = box->ring ? box->mask + 1u : 0;
-    uint32_t room = size - box->reserved;
-    uint32_t cap = box->cap + box->replies;
+    const jzx__ring_hdr* h = hdr(box);
+    uint32_t size = h ? box->mask + 1u : 0;
+    uint32_t room = size - (h ? h->reserved : 0);
+    uint32_t cap = box->cap + (h ? h->replies : 0);
     box->limit = room < cap ? room : cap;
 }
 
@@ -43,14 +55,17 @@ static jzx_err grow(jzx_loop* loop, jzx__mailbox* box) {
     if (size == 0) {
         return JZX_ERR_NO_MEMORY; /* 2^32 cells: more than a 32-bit count can fill */
     }
-    jzx_message* ring = jzx__alloc(loop, sizeof(jzx_message) * size);
-    if (!ring) {
+    jzx__ring_hdr* h = jzx__alloc(loop, sizeof(jzx__ring_hdr) + sizeof(jzx_message) * size);
+    if (!h) {
         return JZX_ERR_NO_MEMORY;
     }
+    jzx__ring_hdr* old = hdr(box);
+    *h = old ? *old : (jzx__ring_hdr){0, 0};
+    jzx_message* ring = (jzx_message*)(void*)(h + 1);
     for (uint32_t i = 0; i < box->count; ++i) {
         ring[i] = box->ring[(box->head + i) & box->mask];
     }
-    jzx__free(loop, box->ring);
+    jzx__free(loop, old);
     box->ring = ring;
     box->mask = size - 1u;
     box->head = 0;
@@ -59,7 +74,8 @@ static jzx_err grow(jzx_loop* loop, jzx__mailbox* box) {
 }
 
 jzx_err jzx__mailbox_push_slow(jzx_loop* loop, jzx__mailbox* box, const jzx_message* msg) {
-    if (box->count - box->replies >= box->cap) {
+    const jzx__ring_hdr* h = hdr(box);
+    if (box->count - (h ? h->replies : 0) >= box->cap) {
         return JZX_ERR_MAILBOX_FULL;
     }
     jzx_err err = grow(loop, box);
@@ -72,56 +88,64 @@ jzx_err jzx__mailbox_push_slow(jzx_loop* loop, jzx__mailbox* box, const jzx_mess
 
 jzx_err jzx__mailbox_reserve(jzx_loop* loop, jzx__mailbox* box) {
     uint32_t size = box->ring ? box->mask + 1u : 0;
-    if (box->count + box->reserved == size) {
+    if (box->count + (box->ring ? hdr(box)->reserved : 0) == size) {
         jzx_err err = grow(loop, box);
         if (err != JZX_OK) {
             return err;
         }
     }
-    box->reserved++;
+    hdr(box)->reserved++;
     set_limit(box);
     return JZX_OK;
 }
 
 void jzx__mailbox_unreserve(jzx__mailbox* box) {
-    box->reserved--;
+    hdr(box)->reserved--;
     set_limit(box);
 }
 
 void jzx__mailbox_push_reserved(jzx__mailbox* box, const jzx_message* msg) {
     box->ring[(box->head + box->count) & box->mask] = *msg;
     box->count++;
-    box->replies++;
+    hdr(box)->replies++;
     jzx__mailbox_unreserve(box);
 }
 
 void jzx__mailbox_reply_popped(jzx__mailbox* box) {
-    box->replies--;
+    hdr(box)->replies--;
     set_limit(box);
 }
 
+/* The system queue is doubly linked, NULL-terminated forward; the head's
+ * prev is the tail (one pointer in the actor rather than two). */
 void jzx__mailbox_push_sys(jzx__mailbox* box, jzx__sys* sys, uint32_t tag) {
     sys->tag = tag;
     sys->next = NULL;
-    sys->prev = box->sys_tail;
-    if (box->sys_tail) {
-        box->sys_tail->next = sys;
+    if (box->sys_head) {
+        jzx__sys* tail = box->sys_head->prev;
+        tail->next = sys;
+        sys->prev = tail;
+        box->sys_head->prev = sys;
     } else {
+        sys->prev = sys;
         box->sys_head = sys;
     }
-    box->sys_tail = sys;
 }
 
 void jzx__mailbox_unlink_sys(jzx__mailbox* box, jzx__sys* sys) {
-    if (sys->prev) {
-        sys->prev->next = sys->next;
-    } else {
+    jzx__sys* head = box->sys_head;
+    if (sys == head) {
         box->sys_head = sys->next;
+        if (sys->next) {
+            sys->next->prev = sys->prev;
+        }
+        return;
     }
+    sys->prev->next = sys->next;
     if (sys->next) {
         sys->next->prev = sys->prev;
     } else {
-        box->sys_tail = sys->prev;
+        head->prev = sys->prev; /* it was the tail */
     }
 }
 
@@ -189,10 +213,9 @@ void jzx__mailbox_release(jzx_loop* loop, jzx_actor_id owner, jzx__mailbox* box,
     while (jzx__mailbox_pop(box, &msg)) {
         jzx__drop(loop, owner, &msg, reason);
     }
-    jzx__free(loop, box->ring);
+    jzx__free(loop, hdr(box));
     box->ring = NULL;
     box->mask = 0;
     box->head = 0;
-    box->reserved = 0;
     set_limit(box);
 }

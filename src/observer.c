@@ -26,6 +26,16 @@ void jzx__observers_destroy(jzx_loop* loop) {
     memset(&loop->observers, 0, sizeof(loop->observers));
 }
 
+/* Which hooks some slot has: the inline tests before the walk. A slot
+ * emptied from inside a hook keeps its bit until the compaction. */
+static void note_hooks(jzx__observers* o) {
+    o->on_start = o->on_stop = false;
+    for (uint32_t i = 0; i < o->count; ++i) {
+        o->on_start |= o->slots[i].hooks.on_actor_start != NULL;
+        o->on_stop |= o->slots[i].hooks.on_actor_stop != NULL;
+    }
+}
+
 /* Drops the added slots emptied from inside hooks, keeping the order. */
 static void compact(jzx__observers* o) {
     uint32_t n = 1;
@@ -36,6 +46,7 @@ static void compact(jzx__observers* o) {
     }
     o->count = n;
     o->removed = false;
+    note_hooks(o);
 }
 
 /* Each hook runs bracketed as a hook (jzx_loop_run and jzx_loop_destroy
@@ -55,11 +66,11 @@ static void compact(jzx__observers* o) {
         }                                                     \
     } while (0)
 
-void jzx__notify_start(jzx_loop* loop, jzx_actor_id id, const char* name) {
+void jzx__notify_start_all(jzx_loop* loop, jzx_actor_id id, const char* name) {
     NOTIFY(loop, on_actor_start, id, name);
 }
 
-void jzx__notify_stop(jzx_loop* loop, jzx_actor_id id, jzx_exit_reason reason) {
+void jzx__notify_stop_all(jzx_loop* loop, jzx_actor_id id, jzx_exit_reason reason) {
     NOTIFY(loop, on_actor_stop, id, reason);
 }
 
@@ -89,6 +100,7 @@ void jzx_loop_set_observer(jzx_loop* loop, const jzx_observer* obs, void* ctx) {
     } else {
         memset(o, 0, sizeof(*o));
     }
+    note_hooks(&loop->observers);
 }
 
 jzx_err jzx_loop_add_observer(jzx_loop* loop, const jzx_observer* obs, void* ctx) {
@@ -113,6 +125,7 @@ jzx_err jzx_loop_add_observer(jzx_loop* loop, const jzx_observer* obs, void* ctx
         o->cap *= 2u;
     }
     o->slots[o->count++] = (jzx__observer){*obs, ctx, true};
+    note_hooks(o);
     return JZX_OK;
 }
 

@@ -6,12 +6,17 @@
  */
 #include "jzx_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define NONE UINT32_MAX
 #define SLOTS_MIN 16u
 /* Slot indices stay below NONE, and doubling cannot overflow. */
 #define SLOTS_MAX (1u << 31)
+
+static uint32_t s_of(const jzx__timers* t, const jzx__timer* tm) {
+    return (uint32_t)(tm - t->slots);
+}
 
 static jzx_timer_id id_of(const jzx__timers* t, const jzx__timer* tm) {
     return ((uint64_t)tm->gen << 32) | (uint32_t)(tm - t->slots);
@@ -25,7 +30,40 @@ static bool earlier(const jzx__timer_key* a, const jzx__timer_key* b) {
 
 static void heap_set(jzx__timers* t, uint32_t pos, const jzx__timer_key* key) {
     t->heap[pos] = *key;
-    t->slots[key->slot].pos = pos;
+    t->pos[key->slot] = pos;
+}
+
+static int by_seq(const void* a, const void* b) {
+    uint32_t x = ((const jzx__timer_key*)a)->seq;
+    uint32_t y = ((const jzx__timer_key*)b)->seq;
+    return (x > y) - (x < y);
+}
+
+static int by_order(const void* a, const void* b) {
+    const jzx__timer_key* x = a;
+    const jzx__timer_key* y = b;
+    return earlier(x, y) ? -1 : earlier(y, x);
+}
+
+/* The creation order is about to wrap (every 2^32 timers): the armed ones
+ * get 0, 1, 2, ... in the order they had, so every comparison between them
+ * is unchanged, and a fire under way keeps its limit. A heap sorted by
+ * (due, seq) is a valid heap. In place, O(n log n). */
+static void renumber(jzx__timers* t) {
+    qsort(t->heap, t->count, sizeof(*t->heap), by_seq);
+    uint32_t limit = t->count;
+    for (uint32_t i = 0; i < t->count; ++i) {
+        if (t->firing && limit == t->count && t->heap[i].seq >= t->fire_limit) {
+            limit = i; /* the first one armed during the fire */
+        }
+        t->heap[i].seq = i;
+    }
+    qsort(t->heap, t->count, sizeof(*t->heap), by_order);
+    for (uint32_t i = 0; i < t->count; ++i) {
+        t->pos[t->heap[i].slot] = i;
+    }
+    t->fire_limit = limit;
+    t->next_seq = t->count;
 }
 
 static void sift_up(jzx__timers* t, uint32_t pos) {
@@ -72,27 +110,31 @@ static jzx_err slots_reserve(jzx_loop* loop) {
         return JZX_ERR_NO_MEMORY;
     }
     uint32_t n = t->nslots ? t->nslots * 2u : SLOTS_MIN;
-    jzx__timer* slots = jzx__alloc(loop, sizeof(jzx__timer) * n);
-    jzx__timer_key* heap = jzx__alloc(loop, sizeof(jzx__timer_key) * n);
-    if (!slots || !heap) {
-        jzx__free(loop, slots);
-        jzx__free(loop, heap);
+    /* Each array is grown on its own; one that grew while another could
+     * not just has room to spare, since nslots stays. */
+    size_t old = t->nslots;
+    jzx__timer* slots = jzx__grow(loop, t->slots, sizeof(jzx__timer) * old, sizeof(jzx__timer) * n);
+    if (!slots) {
         return JZX_ERR_NO_MEMORY;
     }
-    if (t->nslots) {
-        memcpy(slots, t->slots, sizeof(jzx__timer) * t->nslots);
-        memcpy(heap, t->heap, sizeof(jzx__timer_key) * t->count);
+    t->slots = slots;
+    jzx__timer_key* heap =
+        jzx__grow(loop, t->heap, sizeof(jzx__timer_key) * t->count, sizeof(jzx__timer_key) * n);
+    if (!heap) {
+        return JZX_ERR_NO_MEMORY;
     }
+    t->heap = heap;
+    uint32_t* pos = jzx__grow(loop, t->pos, sizeof(uint32_t) * old, sizeof(uint32_t) * n);
+    if (!pos) {
+        return JZX_ERR_NO_MEMORY;
+    }
+    t->pos = pos;
     for (uint32_t i = t->nslots; i < n; ++i) {
         slots[i].gen = 1;
-        slots[i].armed = false;
-        slots[i].pos = i + 1 < n ? i + 1 : NONE;
+        slots[i].target = NULL;
+        slots[i].next = i + 1 < n ? i + 1 : NONE;
     }
-    jzx__free(loop, t->slots);
-    jzx__free(loop, t->heap);
     t->free_head = t->nslots;
-    t->slots = slots;
-    t->heap = heap;
     t->nslots = n;
     return JZX_OK;
 }
@@ -100,11 +142,11 @@ static jzx_err slots_reserve(jzx_loop* loop) {
 /* Bumps the generation so the old id goes stale. A slot whose generation
  * would wrap is retired instead, so an id is never handed out twice. */
 static void slot_free(jzx__timers* t, jzx__timer* tm) {
-    tm->armed = false;
+    tm->target = NULL;
     if (++tm->gen == 0) {
         return;
     }
-    tm->pos = t->free_head;
+    tm->next = t->free_head;
     t->free_head = (uint32_t)(tm - t->slots);
 }
 
@@ -162,13 +204,15 @@ jzx_err jzx__timer_add(jzx_loop* loop, jzx__actor* target, uint32_t ms, void* da
     uint64_t now = jzx__now(loop);
     uint32_t s = t->free_head;
     jzx__timer* tm = &t->slots[s];
-    t->free_head = tm->pos;
+    t->free_head = tm->next;
     tm->target = target;
     target_link(t, tm);
     tm->data = data;
     tm->len = len;
     tm->tag = tag;
-    tm->armed = true;
+    if (__builtin_expect(t->next_seq == UINT32_MAX, 0)) {
+        renumber(t);
+    }
     jzx__timer_key key = {now > UINT64_MAX - ms ? UINT64_MAX : now + ms, t->next_seq++, s};
     t->heap[t->count++] = key;
     sift_up(t, t->count - 1);
@@ -185,13 +229,13 @@ jzx__timer* jzx__timer_find(jzx_loop* loop, jzx_timer_id id) {
         return NULL;
     }
     jzx__timer* tm = &t->slots[s];
-    return tm->armed && tm->gen == (uint32_t)(id >> 32) ? tm : NULL;
+    return tm->target && tm->gen == (uint32_t)(id >> 32) ? tm : NULL;
 }
 
 void jzx__timer_remove(jzx_loop* loop, jzx__timer* tm) {
     jzx__timers* t = &loop->timers;
     target_unlink(t, tm);
-    uint32_t pos = tm->pos;
+    uint32_t pos = t->pos[s_of(t, tm)];
     t->count--;
     if (pos != t->count) {
         heap_set(t, pos, &t->heap[t->count]);
@@ -204,9 +248,14 @@ void jzx__timer_remove(jzx_loop* loop, jzx__timer* tm) {
 void jzx__timers_fire(jzx_loop* loop, uint64_t now) {
     jzx__timers* t = &loop->timers;
     /* Timers armed while these fire wait for the next tick, so a 0 ms timer
-     * re-armed from its own delivery cannot spin this loop. */
-    uint64_t limit = t->next_seq;
-    while (t->count && t->heap[0].due <= now && t->heap[0].seq < limit) {
+     * re-armed from its own delivery cannot spin this loop. (The limit is
+     * kept in `t`, where a renumbering moves it along.) */
+    bool outer = !t->firing;
+    if (outer) {
+        t->firing = true;
+        t->fire_limit = t->next_seq;
+    }
+    while (t->count && t->heap[0].due <= now && t->heap[0].seq < t->fire_limit) {
         jzx__timer* tm = &t->slots[t->heap[0].slot];
         jzx__actor* a = tm->target; /* live: a timer dies with its target */
         jzx_message msg = {.data = tm->data, .len = tm->len, .tag = tm->tag};
@@ -218,6 +267,9 @@ void jzx__timers_fire(jzx_loop* loop, uint64_t now) {
         } else {
             jzx__deliver_to(loop, a, &msg);
         }
+    }
+    if (outer) {
+        t->firing = false;
     }
 }
 
@@ -259,8 +311,10 @@ void jzx__timers_destroy(jzx_loop* loop) {
     }
     jzx__free(loop, t->slots);
     jzx__free(loop, t->heap);
+    jzx__free(loop, t->pos);
     t->slots = NULL;
     t->heap = NULL;
+    t->pos = NULL;
     t->nslots = 0;
 }
 

@@ -22,9 +22,9 @@ static void actor_slot_is_retired_when_its_generation_comes_back(void** state) {
     assert_int_equal(first >> JZX__GEN_SHIFT, base); /* every slot starts there */
     /* As after 2^22 - 2 reuses: the next generation would be the first. */
     uint32_t before = base == 1 ? JZX__GEN_LIMIT - 1u : base - 1u;
-    jzx__actor* a = loop->actors.slots[idx].actor;
-    loop->actors.slots[idx].gen = before;
-    a->id = ((uint64_t)before << JZX__GEN_SHIFT) | loop->actors.home | idx;
+    jzx__actor* a = jzx__slot_actor(loop->actors.slots[idx]);
+    a->id = /* a live slot's generation is its actor's */ ((uint64_t)before << JZX__GEN_SHIFT) |
+            loop->actors.home | idx;
     jzx_actor_id last = a->id;
     assert_int_equal(jzx_send(loop, last, NULL, 0, 1), JZX_OK);
     assert_int_equal(jzx_actor_stop(loop, last), JZX_OK);
@@ -57,10 +57,9 @@ static void retired_slot_does_not_lower_max_actors(void** state) {
     uint32_t idx = jzx__id_slot(a);
     uint32_t base = loop->actors.gen_base;
     uint32_t before = base == 1 ? JZX__GEN_LIMIT - 1u : base - 1u;
-    loop->actors.slots[idx].gen = before;
-    loop->actors.slots[idx].actor->id =
-        ((uint64_t)before << JZX__GEN_SHIFT) | loop->actors.home | idx;
-    assert_int_equal(jzx_actor_stop(loop, loop->actors.slots[idx].actor->id), JZX_OK);
+    jzx__actor* live = jzx__slot_actor(loop->actors.slots[idx]);
+    live->id = ((uint64_t)before << JZX__GEN_SHIFT) | loop->actors.home | idx;
+    assert_int_equal(jzx_actor_stop(loop, live->id), JZX_OK);
     jzx_actor_id b = th_spawn(loop, th_idle, NULL);
     assert_true(jzx__id_slot(b) != idx);
     jzx_spawn_opts o = {.behavior = th_idle};
@@ -116,11 +115,65 @@ static void timer_slot_is_retired_at_generation_wrap(void** state) {
     th_loop_finish(loop);
 }
 
+/* The creation order that breaks ties between equal due times is 32 bits:
+ * before it wraps, the armed timers are renumbered in the order they had,
+ * even while timers fire (those armed meanwhile still wait for the next
+ * tick). */
+typedef struct order_log {
+    uint32_t tags[16];
+    uint32_t n;
+    jzx_actor_id self;
+    bool rearm;
+} order_log;
+
+static jzx_behavior_result log_tag(jzx_context* ctx, const jzx_message* msg) {
+    order_log* l = ctx->state;
+    l->tags[l->n++] = msg->tag;
+    if (l->rearm && msg->tag == 1) {
+        /* armed during the fire, across the renumbering: not in this tick */
+        ctx->loop->timers.next_seq = UINT32_MAX;
+        assert_int_equal(jzx_send_after(ctx->loop, l->self, 0, NULL, 0, 9, NULL), JZX_OK);
+    }
+    return JZX_BEHAVIOR_OK;
+}
+
+static void timer_order_survives_renumbering(void** state) {
+    (void)state;
+    jzx_config cfg;
+    th_config_fake_clock(&cfg, 100);
+    jzx_loop* loop = th_loop_with(&cfg);
+    order_log l = {{0}, 0, 0, false};
+    l.self = th_spawn(loop, log_tag, &l);
+    loop->timers.next_seq = UINT32_MAX - 3;
+    for (uint32_t tag = 1; tag <= 6; ++tag) { /* the 4th arm renumbers */
+        assert_int_equal(jzx_send_after(loop, l.self, tag == 6 ? 3 : 5, NULL, 0, tag, NULL),
+                         JZX_OK);
+    }
+    assert_true(loop->timers.next_seq < 16);
+    th_clock_ms = 110;
+    l.rearm = true;
+    jzx_actor_id stopper = th_spawn(loop, th_stopper, NULL);
+    th_step(loop, stopper);
+    uint32_t want[] = {6, 1, 2, 3, 4, 5, 9};
+    assert_int_equal(l.n, 6); /* 9 was armed during the fire: the next tick */
+    l.rearm = false;
+    th_step(loop, stopper);
+    assert_int_equal(l.n, 7);
+    for (uint32_t i = 0; i < 7; ++i) {
+        assert_int_equal(l.tags[i], want[i]);
+    }
+    assert_int_equal(jzx_actor_stop(loop, l.self), JZX_OK);
+    assert_int_equal(jzx_actor_stop(loop, stopper), JZX_OK);
+    th_assert_empty(loop);
+    th_loop_finish(loop);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(actor_slot_is_retired_when_its_generation_comes_back),
     cmocka_unit_test(retired_slot_does_not_lower_max_actors),
     cmocka_unit_test(ids_of_two_loops_never_collide),
     cmocka_unit_test(timer_slot_is_retired_at_generation_wrap),
+    cmocka_unit_test(timer_order_survives_renumbering),
 };
 
 TH_MAIN(tests)
