@@ -81,6 +81,12 @@ bool jzx__stop_asked(jzx_loop* loop) {
                        : atomic_load_explicit(&loop->stop_requested, memory_order_relaxed);
 }
 
+bool jzx__group_peers_active(jzx_loop* loop) {
+    uint64_t w = atomic_load_explicit(&loop->group->work, memory_order_relaxed);
+    uint64_t busy = (w >> 32) - (loop->counted_busy ? 1u : 0u);
+    return busy > 0 || (w & (BUSY - 1)) != 0;
+}
+
 void jzx__group_run_end(jzx_loop* loop) {
     jzx_group* g = loop->group;
     if (atomic_fetch_sub_explicit(&g->running, 1, memory_order_seq_cst) == 1 && !g->managed) {

@@ -791,8 +791,12 @@ struct jzx_group {
     /* busy loops << 32 | entries in flight. The run ends when it drops to
      * 0: a loop counts itself busy before it takes an entry, a producer adds
      * its entries before it publishes them, so "no loop busy and nothing in
-     * flight" is seen only once nothing can happen any more. seq_cst. */
+     * flight" is seen only once nothing can happen any more. seq_cst.
+     * Every loop writes it at every flush and drain: the pads keep it off
+     * the line of the read-only fields every remote send reads. */
+    char work_pad_before[64];
     _Atomic uint64_t work;
+    char work_pad_after[64];
     atomic_bool done; /* the run is over: every member returns */
     /* jzx_group_request_stop: one flag for every member, so a request that
      * overlaps the end of a run stops the next one whole, not some loops of
@@ -921,6 +925,9 @@ bool jzx__group_idle(jzx_loop* loop);
 void jzx__group_busy(jzx_loop* loop);
 /* A member's or a lone loop's run is asked to end. Any thread. */
 bool jzx__stop_asked(jzx_loop* loop);
+/* Another loop of the group is busy, or entries are in flight: mail may come
+ * soon. A relaxed read, a hint only. */
+bool jzx__group_peers_active(jzx_loop* loop);
 
 /* ---- loop (loop.c) ------------------------------------------------------- */
 
@@ -963,6 +970,8 @@ struct jzx_loop {
     struct jzx_group* group; /* read-only after create */
     uint32_t index;          /* read-only after create */
     bool out_dirty;          /* loop thread: some queue from here has entries to publish */
+    bool xactive;            /* loop thread: mail crossed to or from another loop since it last
+                                waited for work */
     jzx__sys* xdeferred;     /* loop thread: records from other loops waiting for memory */
     uint64_t spawn_tickets;  /* loop thread: jzx_spawn_on tickets handed out */
     jzx__sys* xdeferred_tail;

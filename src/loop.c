@@ -4,6 +4,7 @@
  */
 #include "jzx_internal.h"
 
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 
@@ -236,7 +237,56 @@ static void poll_uv(jzx_loop* loop, uv_run_mode mode) {
  * once more for entries from the other loops: seq_cst, with the fence a
  * producer issues after publishing, so that either it sees them here or the
  * producer sees it asleep and wakes it. */
+/* How long a loop of a group polls its inbound queues before it sleeps. */
+#define SPIN_NS 50000u
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+/* A loop that just exchanged mail with another loop of its group usually
+ * gets the next within microseconds (the answer to what it sent, the next
+ * burst); sleeping would cost the sender an eventfd write and this thread an
+ * epoll_wait and two context switches. So, while another loop is busy or mail
+ * is in flight, it polls for up to SPIN_NS first. True: work came. */
+static bool mail_soon(jzx_loop* loop) {
+    if (!loop->xactive) {
+        return false; /* woken by I/O, timers or async: no reason to expect mail */
+    }
+    loop->xactive = false;
+    uint64_t until = 0;
+    for (uint32_t i = 0;; ++i) {
+        if (jzx__xpending(loop) || jzx__async_pending(loop) || jzx__stop_asked(loop) ||
+            atomic_load_explicit(&loop->group->done, memory_order_relaxed)) {
+            return true;
+        }
+        if (!jzx__group_peers_active(loop)) {
+            return false; /* nobody can send: sleep now */
+        }
+        if ((i & 63u) == 0) {
+            uint64_t now = uv_hrtime();
+            if (until == 0) {
+                until = now + SPIN_NS;
+            } else if (now >= until) {
+                return false;
+            }
+        }
+        if (i < 64u) {
+            cpu_relax();
+        } else {
+            sched_yield(); /* the sender may need this CPU */
+        }
+    }
+}
+
 static void wait_for_work(jzx_loop* loop) {
+    if (loop->group && mail_soon(loop)) {
+        return;
+    }
     jzx__timers_arm(loop, jzx__now(loop), loop->cfg.io_poll_timeout_ms);
     if (loop->group) {
         atomic_store_explicit(&loop->asleep, true, memory_order_seq_cst);

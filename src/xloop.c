@@ -158,6 +158,7 @@ void jzx__xflush(jzx_loop* loop) {
         return;
     }
     atomic_fetch_add_explicit(&g->work, batch, memory_order_seq_cst);
+    loop->xactive = true;
     bool woken[JZX__LOOP_LIMIT] = {false};
     for (uint32_t dst = 0; dst < g->n; ++dst) {
         jzx__xq* q = atomic_load_explicit(&out[dst], memory_order_relaxed);
@@ -342,6 +343,7 @@ bool jzx__xdrain(jzx_loop* loop, uint32_t budget) {
     }
     if (handled) {
         atomic_fetch_sub_explicit(&g->work, handled, memory_order_seq_cst);
+        loop->xactive = true;
     }
     return handled != 0;
 }
