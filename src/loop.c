@@ -232,11 +232,6 @@ static void poll_uv(jzx_loop* loop, uv_run_mode mode) {
     uv_run(&loop->uv, mode);
 }
 
-/* Blocks until I/O, the earliest timer, a wakeup from another thread, or
- * io_poll_timeout_ms. A group member says it is asleep first, then looks
- * once more for entries from the other loops: seq_cst, with the fence a
- * producer issues after publishing, so that either it sees them here or the
- * producer sees it asleep and wakes it. */
 /* How long a loop of a group polls its inbound queues before it sleeps. */
 #define SPIN_NS 50000u
 
@@ -283,6 +278,11 @@ static bool mail_soon(jzx_loop* loop) {
     }
 }
 
+/* Blocks until I/O, the earliest timer, a wakeup from another thread, or
+ * io_poll_timeout_ms. A group member says it is asleep first, then looks
+ * once more for entries from the other loops: seq_cst, with the fence a
+ * producer issues after publishing, so that either it sees them here or the
+ * producer sees it asleep and wakes it. */
 static void wait_for_work(jzx_loop* loop) {
     if (loop->group && mail_soon(loop)) {
         return;
