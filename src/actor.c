@@ -234,14 +234,11 @@ static jzx__slab* slab_new(jzx_loop* loop) {
         }
         if (ss->count == ss->cap) {
             uint32_t cap = ss->cap ? ss->cap * 2u : 16u;
-            jzx__slab** all = jzx__alloc(loop, sizeof(*all) * cap);
+            jzx__slab** all =
+                jzx__grow(loop, ss->all, sizeof(*all) * ss->count, sizeof(*all) * cap);
             if (!all) {
                 return NULL;
             }
-            if (ss->count) {
-                memcpy(all, ss->all, sizeof(*all) * ss->count);
-            }
-            jzx__free(loop, ss->all);
             ss->all = all;
             ss->cap = cap;
         }

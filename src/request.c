@@ -278,7 +278,7 @@ jzx_err jzx_reply(jzx_loop* loop, const jzx_message* request, void* data, size_t
     if (loop->destroying) {
         return JZX_ERR_LOOP_CLOSED;
     }
-    return reply(loop, loop->current ? loop->current->id : 0, request, data, len, tag);
+    return reply(loop, loop->current_id, request, data, len, tag);
 }
 
 jzx_err jzx_reply_as(jzx_loop* loop, jzx_actor_id from, const jzx_message* request, void* data,

@@ -19,7 +19,7 @@ static uint32_t s_of(const jzx__timers* t, const jzx__timer* tm) {
 }
 
 static jzx_timer_id id_of(const jzx__timers* t, const jzx__timer* tm) {
-    return ((uint64_t)tm->gen << 32) | (uint32_t)(tm - t->slots);
+    return ((uint64_t)tm->gen << 32) | s_of(t, tm);
 }
 
 /* ---- heap ---------------------------------------------------------------- */
@@ -147,7 +147,7 @@ static void slot_free(jzx__timers* t, jzx__timer* tm) {
         return;
     }
     tm->next = t->free_head;
-    t->free_head = (uint32_t)(tm - t->slots);
+    t->free_head = s_of(t, tm);
 }
 
 /* ---- internal API -------------------------------------------------------- */
@@ -171,7 +171,7 @@ int jzx__timers_init(jzx_loop* loop) {
 /* The target's list of timers, so that its end finds them. */
 static void target_link(jzx__timers* t, jzx__timer* tm) {
     jzx__actor_ext* x = tm->target->ext;
-    uint32_t s = (uint32_t)(tm - t->slots);
+    uint32_t s = s_of(t, tm);
     tm->a_prev = NONE;
     tm->a_next = x->timers;
     if (x->timers != NONE) {

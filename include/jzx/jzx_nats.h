@@ -103,7 +103,9 @@ JZX_NATS_API jzx_err jzx_node_set_codec(jzx_node* node, uint32_t tag, const jzx_
 typedef struct jzx_node_stats {
     uint64_t frames_sent;     /**< frames handed to NATS (messages, requests, replies) */
     uint64_t frames_received; /**< frames taken from NATS, heartbeats included */
-    uint64_t bad_frames;      /**< dropped: truncated, unknown node or type, codec failed */
+    uint64_t bad_frames;      /**< dropped: malformed, unknown type, this node's own name, a
+                                 reserved tag, the wrong subject, a malformed lookup, or the
+                                 codec failed */
     uint64_t remote_drops;    /**< messages that arrived here for an actor gone or full */
     uint64_t unreachable;     /**< payloads given to on_drop with JZX_DROP_UNREACHABLE */
     uint64_t slow_consumer;   /**< messages NATS dropped because this node lagged */

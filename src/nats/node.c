@@ -598,7 +598,7 @@ static jzx_err open_connection(jzx_node* node, const char* url) {
     if (s == NATS_OK) {
         /* Each publish is written at once: buffered, libnats' flusher thread
          * waits about 1 ms before it writes, which made a remote round trip
-         * 2 ms (500/s; 11.4 k/s with this). It costs throughput: a flood
+         * 2 ms (500/s; 13.0 k/s with this, docs/benchmarks.md). It costs throughput: a flood
          * makes a write per frame. */
         s = natsOptions_SetSendAsap(o, true);
     }

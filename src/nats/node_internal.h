@@ -135,8 +135,8 @@ void jzx__peer_down(jzx_node* node, jzx__peer* p);
  * end. Returns false only when out of memory. */
 bool jzx__export_actor(jzx_node* node, jzx_actor_id id);
 
-/* Frames out (node.c). `subject_peer` NULL: the cluster's exit subject;
- * `reply_nr`: ask NATS to answer "no responders" if nobody listens. */
+/* Frames out (node.c). `to` NULL: the cluster's exit or heartbeat subject,
+ * by the frame's type; `reply_nr`: ask NATS to answer "no responders" if nobody listens. */
 jzx_err jzx__publish(jzx_node* node, const jzx__peer* to, jzx__frame* f, bool reply_nr);
 jzx_err jzx__publish_exit(jzx_node* node, jzx_actor_id id, jzx_exit_reason reason);
 
@@ -147,7 +147,8 @@ const jzx_codec* jzx__codec_for(jzx_node* node, uint32_t tag);
 jzx_err jzx__proxy_get(jzx_node* node, jzx__peer* peer, jzx_actor_id remote, jzx_actor_id* out);
 jzx__proxy* jzx__proxy_find(jzx_node* node, const jzx__peer* peer, jzx_actor_id remote);
 void jzx__proxies_free(jzx_node* node);
-/* Delivery of a SEND, REQUEST or REPLY frame from `peer`. */
+/* Delivery of a SEND, REQUEST or REPLY frame from `peer`, or a REFUSE (taken
+ * before any decode: it has no payload). */
 void jzx__deliver_frame(jzx_node* node, jzx__peer* peer, const jzx__frame* f);
 
 /* For the wire fuzzer (test/fuzz/fuzz_wire.c): a node that never connects

@@ -127,20 +127,30 @@ static void forward(jzx__proxy* x, const jzx_message* msg, uint8_t type, jzx_act
                   err == JZX_OK ? JZX_DROP_SENT_REMOTE : JZX_DROP_UNREACHABLE);
 }
 
+/* The request this proxy made as `local` has its outcome: it leaves the
+ * list, and *origin is the remote requester's own id for it. */
+static bool pending_take(jzx__proxy* x, jzx_request_id local, uint64_t* origin) {
+    for (jzx__pending** p = &x->pending; *p; p = &(*p)->next) {
+        if ((*p)->local == local) {
+            jzx__pending* found = *p;
+            *p = found->next;
+            *origin = found->origin;
+            jzx_loop_free(x->node->loop, found);
+            return true;
+        }
+    }
+    return false;
+}
+
 /* A reply to a request this proxy made for its remote requester: it goes
  * back as the answer to the requester's own request id. */
 static void forward_reply(jzx__proxy* x, const jzx_message* msg) {
-    for (jzx__pending** p = &x->pending; *p; p = &(*p)->next) {
-        if ((*p)->local == msg->in_reply_to) {
-            jzx__pending* found = *p;
-            *p = found->next;
-            uint64_t origin = found->origin;
-            jzx_loop_free(x->node->loop, found);
-            forward(x, msg, JZX__W_REPLY, x->remote, origin);
-            return;
-        }
+    uint64_t origin;
+    if (pending_take(x, msg->in_reply_to, &origin)) {
+        forward(x, msg, JZX__W_REPLY, x->remote, origin);
+    } else {
+        jzx_loop_drop(x->node->loop, x->self, msg, JZX_DROP_LATE_REPLY);
     }
-    jzx_loop_drop(x->node->loop, x->self, msg, JZX_DROP_LATE_REPLY);
 }
 
 /* A request made here for the remote requester ended without a reply
@@ -148,18 +158,11 @@ static void forward_reply(jzx__proxy* x, const jzx_message* msg) {
  * hears why now, not at its deadline. If the target ended, its node's EXIT
  * may get there first; the requester keeps the first outcome. */
 static void refused_here(jzx__proxy* x, const jzx_no_reply* nr) {
-    for (jzx__pending** p = &x->pending; *p; p = &(*p)->next) {
-        if ((*p)->local == nr->request) {
-            jzx__pending* found = *p;
-            *p = found->next;
-            jzx__frame r = {.type = JZX__W_REFUSE,
-                            .to = x->remote,
-                            .ref = found->origin,
-                            .tag = (uint32_t)-nr->reason};
-            jzx_loop_free(x->node->loop, found);
-            (void)jzx__publish(x->node, x->peer, &r, false); /* lost: the deadline tells */
-            return;
-        }
+    uint64_t origin;
+    if (pending_take(x, nr->request, &origin)) {
+        jzx__frame r = {
+            .type = JZX__W_REFUSE, .to = x->remote, .ref = origin, .tag = (uint32_t)-nr->reason};
+        (void)jzx__publish(x->node, x->peer, &r, false); /* lost: the deadline tells */
     }
 }
 
