@@ -10,30 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Polls `cond` every 10 ms for at most `ms`. */
-#define WAIT_FOR(cond, ms)                     \
-    do {                                       \
-        uint64_t until_ = tn_now() + (ms);     \
-        while (!(cond) && tn_now() < until_) { \
-            tn_sleep_ms(10);                   \
-        }                                      \
-    } while (0)
-
-/* Reads the stats of `n` into `s` until `cond` holds, for at most `ms`. */
-#define WAIT_STATS(n, s, cond, ms)              \
-    do {                                        \
-        uint64_t until_ = tn_now() + (ms);      \
-        for (;;) {                              \
-            (s) = tn_stats(n);                  \
-            if ((cond) || tn_now() >= until_) { \
-                break;                          \
-            }                                   \
-            tn_sleep_ms(10);                    \
-        }                                       \
-    } while (0)
-
-#define WAIT 10000u /* ms: generous, never a speed assertion */
-
 static char cluster[64];
 static long base_blocks;
 

@@ -9,20 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define WAIT 10000u
-
-#define WAIT_STATS(n, s, cond, ms)              \
-    do {                                        \
-        uint64_t until_ = tn_now() + (ms);      \
-        for (;;) {                              \
-            (s) = tn_stats(n);                  \
-            if ((cond) || tn_now() >= until_) { \
-                break;                          \
-            }                                   \
-            tn_sleep_ms(10);                    \
-        }                                       \
-    } while (0)
-
 enum { PA = 1, M, L1, T1 };
 
 static char cluster[64];
