@@ -904,6 +904,9 @@ static inline void turn_over(jzx_loop* loop, jzx__actor* a, uint32_t left) {
     loop->current = NULL;
     loop->current_id = 0;
     loop->stats.messages_delivered += loop->cfg.max_msgs_per_actor - left;
+    if (__builtin_expect(loop->retired != NULL, 0)) {
+        jzx__mailbox_free_retired(loop);
+    }
 }
 
 /* One actor's turn: up to max_msgs_per_actor messages, system ones first.
@@ -922,11 +925,11 @@ static inline void actor_turn(jzx_loop* loop, jzx__actor* a) {
         if (__builtin_expect(box->sys_head != NULL, 0)) {
             r = sys_call(loop, a);
         } else if (box->count) {
-            jzx_message msg;
-            jzx__mailbox_take(box, &msg);
+            const jzx_message* msg = jzx__mailbox_lend(loop, box);
             /* Fresh for every message: a behaviour may scribble on its copy. */
             jzx_context ctx = {a->state, a->id, loop};
-            r = a->behavior(&ctx, &msg);
+            r = a->behavior(&ctx, msg);
+            jzx__mailbox_settle(loop, box);
         } else {
             turn_over(loop, a, left); /* empty, and still RUNNING */
             return;

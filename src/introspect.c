@@ -17,11 +17,11 @@ static jzx_actor_id parent_of(const jzx__actor_ext* x) {
     return 0;
 }
 
-static void fill(const jzx__actor* a, jzx_actor_info* out) {
+static void fill(const jzx_loop* loop, const jzx__actor* a, jzx_actor_info* out) {
     const jzx__actor_ext* x = a->ext;
     memset(out, 0, sizeof(*out));
     out->id = a->id;
-    out->mailbox_len = a->mailbox.count;
+    out->mailbox_len = jzx__mailbox_len(loop, &a->mailbox);
     out->mailbox_cap = a->mailbox.cap;
     out->messages_handled = a->handled;
     out->is_supervisor = jzx__is_supervisor(a);
@@ -45,7 +45,7 @@ jzx_err jzx_actor_info_get(jzx_loop* loop, jzx_actor_id id, jzx_actor_info* out)
     if (!a) {
         return JZX_ERR_NO_SUCH_ACTOR;
     }
-    fill(a, out);
+    fill(loop, a, out);
     return JZX_OK;
 }
 
@@ -65,7 +65,7 @@ jzx_err jzx_loop_foreach_actor(jzx_loop* loop, void (*fn)(void* ctx, const jzx_a
             continue;
         }
         jzx_actor_info info;
-        fill(a, &info);
+        fill(loop, a, &info);
         jzx__hook_enter(loop);
         fn(ctx, &info);
         jzx__hook_leave(loop);

@@ -49,6 +49,24 @@ static uint32_t first_size(uint32_t cap) {
     return size;
 }
 
+/* A ring replaced during a behaviour call that reads its lent cell: kept
+ * until the turn is over, linked through its header's first 8 bytes. */
+_Static_assert(sizeof(jzx__ring_hdr) >= sizeof(void*), "a retired ring's link fits its header");
+
+static void retire(jzx_loop* loop, jzx__ring_hdr* old) {
+    memcpy(old, &loop->retired, sizeof(void*));
+    loop->retired = old;
+}
+
+void jzx__mailbox_free_retired(jzx_loop* loop) {
+    while (loop->retired) {
+        void* next;
+        memcpy(&next, loop->retired, sizeof(void*));
+        jzx__free(loop, loop->retired);
+        loop->retired = next;
+    }
+}
+
 /* Doubles the ring, keeping messages in order at the front. */
 static jzx_err grow(jzx_loop* loop, jzx__mailbox* box) {
     uint32_t size = box->ring ? (box->mask + 1u) * 2u : first_size(box->cap);
@@ -65,7 +83,11 @@ static jzx_err grow(jzx_loop* loop, jzx__mailbox* box) {
     for (uint32_t i = 0; i < box->count; ++i) {
         ring[i] = box->ring[(box->head + i) & box->mask];
     }
-    jzx__free(loop, old);
+    if (old && box == loop->lent) {
+        retire(loop, old); /* the behaviour still reads its message there */
+    } else {
+        jzx__free(loop, old);
+    }
     box->ring = ring;
     box->mask = size - 1u;
     box->head = 0;
@@ -75,14 +97,21 @@ static jzx_err grow(jzx_loop* loop, jzx__mailbox* box) {
 
 jzx_err jzx__mailbox_push_slow(jzx_loop* loop, jzx__mailbox* box, const jzx_message* msg) {
     const jzx__ring_hdr* h = hdr(box);
-    if (box->count - (h ? h->replies : 0) >= box->cap) {
+    /* A lent cell is in count (it holds its place in the ring) but no longer
+     * counts against the cap: the limit alone sent that push here. */
+    uint32_t lent = box == loop->lent;
+    if (box->count - lent - (h ? h->replies : 0) >= box->cap) {
         return JZX_ERR_MAILBOX_FULL;
     }
-    jzx_err err = grow(loop, box);
-    if (err != JZX_OK) {
-        return err;
+    uint32_t size = box->ring ? box->mask + 1u : 0;
+    if (box->count + (h ? h->reserved : 0) == size) {
+        jzx_err err = grow(loop, box);
+        if (err != JZX_OK) {
+            return err;
+        }
     }
-    box->ring[box->count++] = *msg; /* grow put the messages at the front */
+    box->ring[(box->head + box->count) & box->mask] = *msg;
+    box->count++;
     return JZX_OK;
 }
 

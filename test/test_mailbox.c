@@ -996,6 +996,104 @@ static void conservation_with_random_stops(void** state) {
     }
 }
 
+/* ---- the message a behaviour reads ------------------------------------------------------ */
+
+/* A behaviour reads its message in the ring cell itself (no copy). Its first
+ * call sends to itself until refused, growing the ring from under the cell,
+ * then checks that the message it reads is still whole. */
+typedef struct self_filler {
+    int marker;
+    uint32_t accepted; /* self-sends taken during the first call */
+    int refusal;       /* what ended them */
+    int intact;        /* the message read back after the sends */
+    uint32_t len_inside;
+    uint32_t calls;
+    uint32_t order_errors;
+} self_filler;
+
+static jzx_behavior_result fill_self(jzx_context* ctx, const jzx_message* msg) {
+    self_filler* f = ctx->state;
+    if (f->calls++ == 0) {
+        int rc;
+        while ((rc = jzx_send(ctx->loop, ctx->self, NULL, 0, f->accepted)) == JZX_OK) {
+            f->accepted++;
+        }
+        f->refusal = rc;
+        f->intact = msg->data == &f->marker && msg->len == 77 && msg->tag == 1000 &&
+                    msg->sender == 0 && msg->request == 0;
+        jzx_actor_info info;
+        assert_int_equal(jzx_actor_info_get(ctx->loop, ctx->self, &info), JZX_OK);
+        f->len_inside = info.mailbox_len;
+        return f->accepted ? JZX_BEHAVIOR_OK : JZX_BEHAVIOR_STOP; /* nothing more will come */
+    }
+    f->order_errors += msg->tag != f->calls - 2;
+    return f->calls == f->accepted + 1 ? JZX_BEHAVIOR_STOP : JZX_BEHAVIOR_OK;
+}
+
+/* The message being handled no longer counts against the cap: a behaviour
+ * fills its own mailbox with exactly `cap` more, whatever the ring's size
+ * (it grows past the cap's power of two then, by one step, to keep the cell
+ * being read). */
+static void self_sends_fill_exactly_the_cap(void** state) {
+    (void)state;
+    static const uint32_t caps[] = {1, 2, 3, 4, 5, 8, 64, 100};
+    for (size_t c = 0; c < sizeof(caps) / sizeof(caps[0]); ++c) {
+        jzx_loop* loop = th_loop_new();
+        self_filler f = {0};
+        jzx_actor_id a = th_spawn_cap(loop, fill_self, &f, caps[c]);
+        assert_int_equal(jzx_send(loop, a, &f.marker, 77, 1000), JZX_OK);
+        assert_int_equal(jzx_loop_run(loop), JZX_OK);
+        assert_int_equal(f.accepted, caps[c]);
+        assert_int_equal(f.refusal, JZX_ERR_MAILBOX_FULL);
+        assert_true(f.intact);
+        assert_int_equal(f.len_inside, caps[c]);
+        assert_int_equal(f.calls, caps[c] + 1);
+        assert_int_equal(f.order_errors, 0);
+        assert_int_equal(th_dropped.total, 0);
+        th_assert_empty(loop);
+        th_loop_finish(loop);
+    }
+}
+
+/* The same while the message read is a reply (it counted outside the cap). */
+static jzx_behavior_result answer(jzx_context* ctx, const jzx_message* msg) {
+    assert_int_equal(jzx_reply(ctx->loop, msg, &((self_filler*)ctx->state)->marker, 77, 1000),
+                     JZX_OK);
+    return JZX_BEHAVIOR_STOP;
+}
+
+static jzx_behavior_result fill_self_on_reply(jzx_context* ctx, const jzx_message* msg) {
+    self_filler* f = ctx->state;
+    if (f->calls > 0) {
+        return fill_self(ctx, msg);
+    }
+    assert_true(msg->in_reply_to != 0);
+    jzx_behavior_result r = fill_self(ctx, msg);
+    f->intact = msg->data == &f->marker && msg->len == 77 && msg->tag == 1000 &&
+                msg->in_reply_to != 0; /* a reply's sender is its replier */
+    return r;
+}
+
+static void self_sends_while_reading_a_reply(void** state) {
+    (void)state;
+    jzx_loop* loop = th_loop_new();
+    self_filler f = {0};
+    jzx_actor_id a = th_spawn_cap(loop, fill_self_on_reply, &f, 3);
+    jzx_actor_id b = th_spawn(loop, answer, &f);
+    jzx_request_id req = 0;
+    assert_int_equal(jzx_request(loop, a, b, NULL, 0, 5, 10000, &req), JZX_OK);
+    assert_int_equal(jzx_loop_run(loop), JZX_OK);
+    assert_int_equal(f.accepted, 3);
+    assert_int_equal(f.refusal, JZX_ERR_MAILBOX_FULL);
+    assert_true(f.intact);
+    assert_int_equal(f.len_inside, 3);
+    assert_int_equal(f.calls, 4);
+    assert_int_equal(f.order_errors, 0);
+    assert_int_equal(th_dropped.total, 0);
+    th_assert_empty(loop);
+    th_loop_finish(loop);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(fifo_through_growth_wrap_and_backpressure),
     cmocka_unit_test(fifo_per_sender_receiver_pair),
@@ -1014,6 +1112,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(wrap_then_grow_keeps_order),
     cmocka_unit_test(ending_drops_queued_mail_in_order),
     cmocka_unit_test(conservation_with_random_stops),
+    cmocka_unit_test(self_sends_fill_exactly_the_cap),
+    cmocka_unit_test(self_sends_while_reading_a_reply),
 };
 
 TH_MAIN(tests)
