@@ -898,15 +898,18 @@ static __attribute__((noinline)) bool turn_ends(jzx_loop* loop, jzx__actor* a,
     return false; /* any other value counts as OK */
 }
 
-/* The bookkeeping after a turn that left `left` of its budget. */
+/* The bookkeeping after a turn that left `left` of its budget. The loop's
+ * current actor stays set until the next turn or the end of the tick
+ * (jzx__run_turns), where nothing reads it: 2 stores a turn. */
 static inline void turn_over(jzx_loop* loop, jzx__actor* a, uint32_t left) {
     a->busy = false;
+    loop->stats.messages_delivered += loop->cfg.max_msgs_per_actor - left;
+}
+
+/* No actor runs: sends carry no sender, hooks run as nobody. */
+static inline void no_current(jzx_loop* loop) {
     loop->current = NULL;
     loop->current_id = 0;
-    loop->stats.messages_delivered += loop->cfg.max_msgs_per_actor - left;
-    if (__builtin_expect(loop->retired != NULL, 0)) {
-        jzx__mailbox_free_retired(loop);
-    }
 }
 
 /* One actor's turn: up to max_msgs_per_actor messages, system ones first.
@@ -939,6 +942,7 @@ static inline void actor_turn(jzx_loop* loop, jzx__actor* a) {
         if (__builtin_expect(r != JZX_BEHAVIOR_OK || a->status != JZX_ACTOR_RUNNING, 0) &&
             turn_ends(loop, a, r)) {
             turn_over(loop, a, left);
+            no_current(loop);
             teardown_all(loop, a);
             return;
         }
@@ -968,6 +972,11 @@ void jzx__run_turns(jzx_loop* loop) {
         if (loop->out_dirty) {
             jzx__xflush(loop);
         }
+    }
+    no_current(loop);
+    /* Rings grown from under a lent cell, kept until no call reads them. */
+    if (__builtin_expect(loop->retired != NULL, 0)) {
+        jzx__mailbox_free_retired(loop);
     }
 }
 

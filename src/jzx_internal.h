@@ -109,7 +109,7 @@ void jzx__mailbox_unreserve(jzx__mailbox* box);
 void jzx__mailbox_push_reserved(jzx__mailbox* box, const jzx_message* msg);
 /* A queued reply was taken: the cap counts it no more. */
 void jzx__mailbox_reply_popped(jzx__mailbox* box);
-/* Frees the rings kept for lent cells once the turn is over. */
+/* Frees the rings kept for lent cells once the tick's turns are over. */
 void jzx__mailbox_free_retired(jzx_loop* loop);
 /* Pops the oldest system message; the system queue must not be empty. */
 void jzx__mailbox_pop_sys(jzx__mailbox* box, jzx_message* out);
@@ -1044,7 +1044,7 @@ static inline void jzx__deliver_inline(jzx_loop* loop, jzx_actor_id target, void
  * copy (pingpong 40 -> 21 ns a round trip: the copy's 16-byte loads could
  * not be forwarded from the send's 8-byte stores). Until jzx__mailbox_settle
  * the cell stays in count, so no push during the call writes over it, and a
- * ring grown meanwhile is kept until the turn is over (loop->retired). A
+ * ring grown meanwhile is kept until the tick is over (loop->retired). A
  * reply stops counting as one at once, as when it was copied out. */
 static inline const jzx_message* jzx__mailbox_lend(jzx_loop* loop, jzx__mailbox* box) {
     const jzx_message* msg = &box->ring[box->head];

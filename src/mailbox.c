@@ -50,7 +50,7 @@ static uint32_t first_size(uint32_t cap) {
 }
 
 /* A ring replaced during a behaviour call that reads its lent cell: kept
- * until the turn is over, linked through its header's first 8 bytes. */
+ * until the tick is over (jzx__run_turns), linked through its header's first 8 bytes. */
 _Static_assert(sizeof(jzx__ring_hdr) >= sizeof(void*), "a retired ring's link fits its header");
 
 static void retire(jzx_loop* loop, jzx__ring_hdr* old) {
