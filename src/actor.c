@@ -929,7 +929,7 @@ static inline void actor_turn(jzx_loop* loop, jzx__actor* a) {
             r = sys_call(loop, a);
         } else if (box->count) {
             const jzx_message* msg = jzx__mailbox_lend(loop, box);
-            /* Fresh for every message: a behaviour may scribble on its copy. */
+            /* Fresh for every message: a behaviour may scribble on its context. */
             jzx_context ctx = {a->state, a->id, loop};
             r = a->behavior(&ctx, msg);
             jzx__mailbox_settle(loop, box);
