@@ -116,9 +116,29 @@ void jzx__mailbox_pop_sys(jzx__mailbox* box, jzx_message* out);
 /* Takes a queued system message out of the queue, wherever it is. */
 void jzx__mailbox_unlink_sys(jzx__mailbox* box, jzx__sys* sys);
 
-/* Hot path, inlined into send and the actor turn: one compare, a store and
- * a count unless the ring must grow. 0, JZX_ERR_MAILBOX_FULL or
- * JZX_ERR_NO_MEMORY. */
+/* The hot path of jzx_send and of async and timer deliveries: a plain
+ * message (no request ids) written field by field into its cell (flood: 71
+ * -> 35 instructions a send). false, with nothing done, when the limit says
+ * the slow path must decide (grow, refuse). */
+static inline bool jzx__mailbox_put(jzx__mailbox* box, void* data, size_t len, uint32_t tag,
+                                    jzx_actor_id sender) {
+    uint32_t count = box->count;
+    if (__builtin_expect(count >= box->limit, 0)) {
+        return false;
+    }
+    jzx_message* cell = &box->ring[(box->head + count) & box->mask];
+    cell->data = data;
+    cell->len = len;
+    cell->tag = tag;
+    cell->sender = sender;
+    cell->request = 0;
+    cell->in_reply_to = 0;
+    box->count = count + 1;
+    return true;
+}
+
+/* Any message: one compare, a store and a count unless the ring must grow.
+ * 0, JZX_ERR_MAILBOX_FULL or JZX_ERR_NO_MEMORY. */
 static inline jzx_err jzx__mailbox_push(jzx_loop* loop, jzx__mailbox* box, const jzx_message* msg) {
     uint32_t count = box->count;
     if (__builtin_expect(count < box->limit, 1)) {
@@ -1028,15 +1048,11 @@ static inline jzx__actor* jzx__actor_lookup(jzx_loop* loop, jzx_actor_id id) {
 static inline void jzx__deliver_inline(jzx_loop* loop, jzx_actor_id target, void* data, size_t len,
                                        uint32_t tag) {
     jzx__actor* a = jzx__actor_lookup(loop, target);
-    jzx__mailbox* box = a ? &a->mailbox : NULL;
-    if (__builtin_expect(!a || box->count >= box->limit, 0)) {
+    if (__builtin_expect(!a || !jzx__mailbox_put(&a->mailbox, data, len, tag, 0), 0)) {
         jzx_message msg = {.data = data, .len = len, .tag = tag};
         (void)jzx__deliver(loop, target, &msg); /* failures go to on_drop */
         return;
     }
-    jzx_message* cell = &box->ring[(box->head + box->count) & box->mask];
-    *cell = (jzx_message){.data = data, .len = len, .tag = tag};
-    box->count++;
     jzx__schedule(loop, a);
 }
 
