@@ -277,7 +277,7 @@ void jzx_group_destroy(jzx_group* group) {
      * queues' drain below must not send to a loop already drained, nor a
      * jzx_send_async from a hook to one already torn down. */
     for (uint32_t i = 0; i < group->n; ++i) {
-        group->loops[i]->destroying = true;
+        jzx__loop_close(group->loops[i]);
         jzx__async_refuse(group->loops[i]);
     }
     for (uint32_t i = 0; i < group->n; ++i) {

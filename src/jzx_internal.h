@@ -927,6 +927,10 @@ bool jzx__group_number_take(uint32_t* number, uint32_t* gen_base);
 void jzx__group_number_give(uint32_t number);
 jzx_loop* jzx__loop_create(const jzx_config* cfg, uint32_t number, uint32_t index,
                            uint32_t gen_base);
+/* From now on the loop refuses every call with JZX_ERR_LOOP_CLOSED, the
+ * inline path of jzx_send included (its slot table is swapped for an empty
+ * one). The first step of a destroy, before any hook runs. */
+void jzx__loop_close(jzx_loop* loop);
 /* Everything of jzx_loop_destroy but freeing the struct itself: a group
  * frees its loops only once all are torn down, since hooks running in one
  * teardown may still name the others (jzx_send_async refuses then). */

@@ -191,11 +191,15 @@ jzx_loop* jzx_loop_create(const jzx_config* cfg) {
     return loop;
 }
 
-/* Everything of a loop but its number; a group gives its number back once. */
-void jzx__loop_teardown(jzx_loop* loop) {
+void jzx__loop_close(jzx_loop* loop) {
     loop->destroying = true;
     loop->send_slots = jzx__no_slots; /* jzx_send answers LOOP_CLOSED */
     loop->send_mask = 0;
+}
+
+/* Everything of a loop but its number; a group gives its number back once. */
+void jzx__loop_teardown(jzx_loop* loop) {
+    jzx__loop_close(loop);
     jzx__async_shutdown(loop);
     jzx__timers_destroy(loop);
     jzx__io_close(loop); /* before the actors: watches point at their owners */

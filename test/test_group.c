@@ -3481,6 +3481,49 @@ static void calls_from_terminate_hooks_during_group_destroy(void** state) {
     isolated("calls_from_terminate_hooks_during_group_destroy", destroy_hooks_body);
 }
 
+/* ---- jzx_send from on_drop while the group is destroyed ---- */
+
+static struct on_drop_send {
+    jzx_loop* loop;
+    jzx_actor_id local; /* a live actor of that loop */
+    int calls;
+    jzx_err rc;
+} OD;
+
+static void od_drop(jzx_actor_id target, const jzx_message* msg, jzx_drop_reason reason) {
+    (void)target;
+    (void)reason;
+    if (msg->tag == 7) {
+        OD.calls++;
+        OD.rc = jzx_send(OD.loop, OD.local, NULL, 0, 9);
+    }
+}
+
+/* The mail in flight between loops goes to on_drop before any loop is torn down; a jzx_send
+ * from that hook, even to a live actor of its own loop, is refused like every other call. */
+static void send_from_on_drop_during_group_destroy(void** state) {
+    (void)state;
+    jzx_group* g = group_new(2);
+    memset(&OD, 0, sizeof(OD));
+    OD.loop = L(g, 0);
+    OD.local = spawn(L(g, 0), th_idle, NULL);
+    jzx_actor_id far = spawn(L(g, 1), th_idle, NULL);
+    int payload;
+    int queued;
+    /* A message left queued: the local actor's ring has room, the send's fast path is open. */
+    assert_int_equal(jzx_send(L(g, 0), OD.local, &queued, 0, 8), JZX_OK);
+    assert_int_equal(jzx_send(L(g, 0), far, &payload, 0, 7), JZX_OK); /* accepted for transfer */
+    DR.hook = od_drop;
+    group_finish(g);
+    assert_int_equal(OD.calls, 1);
+    assert_int_equal(OD.rc, JZX_ERR_LOOP_CLOSED);
+    const drop_rec* r = drop_of(&payload);
+    assert_int_equal(r->target, far);
+    assert_true(r->destroying);
+    assert_int_equal(drop_of(&queued)->target, OD.local);
+    assert_int_equal(atomic_load(&DR.total), 2); /* nothing of the hook's was taken */
+}
+
 /* ---- the two-loop stress ---- */
 
 enum {
@@ -3790,6 +3833,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(info_of_an_actor_whose_supervisor_is_on_another_loop),
     cmocka_unit_test(destroy_with_everything_in_flight),
     cmocka_unit_test(calls_from_terminate_hooks_during_group_destroy),
+    cmocka_unit_test(send_from_on_drop_during_group_destroy),
     cmocka_unit_test(stress_two_loops),
 };
 
