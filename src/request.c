@@ -251,23 +251,34 @@ jzx_err jzx_request(jzx_loop* loop, jzx_actor_id from, jzx_actor_id to, void* da
     return JZX_OK;
 }
 
-/* The reply's sender is `from` (0: nobody). */
-static jzx_err reply(jzx_loop* loop, jzx_actor_id from, const jzx_message* request, void* data,
-                     size_t len, uint32_t tag) {
-    jzx_message msg = {data, len, tag, from, 0, request->request};
+/* The requester's pending request, if it waits on this loop. */
+static jzx__mon* pending_here(jzx_loop* loop, const jzx_message* request) {
     jzx__mon* req = pending(loop, request->request);
-    if (req && req->watcher->id == request->sender) {
-        deliver_reply(loop, req, &msg);
-        return JZX_OK;
-    }
-    /* A requester on another loop decides there; a late reply goes to
-     * on_drop on that loop. */
+    return req && req->watcher->id == request->sender ? req : NULL;
+}
+
+/* An outcome for a requester on another loop, which decides there (a late
+ * reply goes to on_drop on that loop). */
+static jzx_err send_outcome(jzx_loop* loop, const jzx_message* request, jzx__xmsg* m) {
     uint32_t dst = request->request ? jzx__remote_loop(loop, request->sender) : UINT32_MAX;
     if (dst == UINT32_MAX) {
         return JZX_ERR_NO_REQUEST;
     }
-    jzx__xmsg m = {.msg = msg, .target = request->sender, .kind = JZX__X_REPLY};
-    return jzx__xsend(loop, dst, &m);
+    m->target = request->sender;
+    return jzx__xsend(loop, dst, m);
+}
+
+/* The reply's sender is `from` (0: nobody). */
+static jzx_err reply(jzx_loop* loop, jzx_actor_id from, const jzx_message* request, void* data,
+                     size_t len, uint32_t tag) {
+    jzx_message msg = {data, len, tag, from, 0, request->request};
+    jzx__mon* req = pending_here(loop, request);
+    if (req) {
+        deliver_reply(loop, req, &msg);
+        return JZX_OK;
+    }
+    jzx__xmsg m = {.msg = msg, .kind = JZX__X_REPLY};
+    return send_outcome(loop, request, &m);
 }
 
 jzx_err jzx_reply(jzx_loop* loop, const jzx_message* request, void* data, size_t len,
@@ -302,18 +313,12 @@ jzx_err jzx_refuse(jzx_loop* loop, const jzx_message* request, jzx_err reason) {
     if (loop->destroying) {
         return JZX_ERR_LOOP_CLOSED;
     }
-    jzx__mon* req = pending(loop, request->request);
-    if (req && req->watcher->id == request->sender) {
+    jzx__mon* req = pending_here(loop, request);
+    if (req) {
         end_without_reply(loop, req, reason);
         return JZX_OK;
     }
-    /* A requester on another loop decides there, as for a reply. */
-    uint32_t dst = request->request ? jzx__remote_loop(loop, request->sender) : UINT32_MAX;
-    if (dst == UINT32_MAX) {
-        return JZX_ERR_NO_REQUEST;
-    }
     jzx__xmsg m = {.msg = {.tag = (uint32_t)(int32_t)reason, .in_reply_to = request->request},
-                   .target = request->sender,
                    .kind = JZX__X_REFUSE};
-    return jzx__xsend(loop, dst, &m);
+    return send_outcome(loop, request, &m);
 }
