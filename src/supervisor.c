@@ -402,6 +402,9 @@ static bool seq_run(jzx_loop* loop, jzx__sup* sup) {
         return false;
     }
     while (sup->seq_next != NONE && sup->kids[sup->seq_next].order >= sup->seq_from) {
+        if (!jzx__actor_lookup(loop, sup->self)) {
+            return false; /* a stopped child's link ended us: terminate stops the rest */
+        }
         uint32_t i = sup->seq_next;
         child* c = &sup->kids[i];
         sup->seq_next = c->prev;

@@ -1324,6 +1324,37 @@ static void ignored_shutdown_stopped_after_shutdown_ms(void** state) {
     finish(loop);
 }
 
+/* A supervisor stopping its children one at a time is failed through a link
+ * by the child whose shutdown_ms ran out: the sequence stops there, and the
+ * supervisor's end stops the child it had not reached yet at once (it did
+ * ask for a deadline then, for a supervisor no longer live). */
+static void supervisor_failed_by_a_link_in_its_stop_sequence(void** state) {
+    (void)state;
+    jzx_loop* loop = new_loop();
+    role c0;
+    role c1;
+    new_role(&c1, "c1")->ignore_shutdown = true;
+    jzx_child_spec kids[2] = {role_spec(new_role(&c0, "c0"), JZX_CHILD_PERMANENT, 100),
+                              role_spec(&c1, JZX_CHILD_PERMANENT, 100)};
+    jzx_actor_id sup = start_sup(loop, kids, 2, policy(JZX_SUP_ONE_FOR_ONE, 0, 0), 0);
+    jzx_actor_id id0 = child_of(loop, sup, 0);
+    jzx_actor_id id1 = child_of(loop, sup, 1);
+    assert_int_equal(jzx_link(loop, id1, sup), JZX_OK);
+    timed = true;
+    log_clear();
+    assert_int_equal(jzx_actor_stop(loop, sup), JZX_OK);
+    settle(loop);
+    assert_string_equal(elog, "S:c1@0"); /* the last started first */
+    advance(loop, 100);
+    assert_false(is_live(loop, sup));
+    assert_false(is_live(loop, id1));
+    assert_false(is_live(loop, id0));
+    assert_null(strstr(elog, "S:c0")); /* never asked: its supervisor was gone */
+    assert_int_equal(c0.terms, 1);
+    assert_int_equal(c1.terms, 1);
+    finish(loop);
+}
+
 /* A child that returns STOP on SYS_SHUTDOWN ends at once (normally), and
  * its deadline goes with it. */
 static void stop_on_shutdown_ends_at_once(void** state) {
@@ -2676,6 +2707,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(start_child_init_fails_adds_nothing),
     /* graceful shutdown */
     cmocka_unit_test(ignored_shutdown_stopped_after_shutdown_ms),
+    cmocka_unit_test(supervisor_failed_by_a_link_in_its_stop_sequence),
     cmocka_unit_test(stop_on_shutdown_ends_at_once),
     cmocka_unit_test(shutdown_jumps_queued_mail),
     cmocka_unit_test(plain_actor_stop_is_immediate),
