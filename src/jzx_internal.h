@@ -83,7 +83,7 @@ typedef struct jzx__mailbox {
     jzx__sys* sys_head; /* system messages; sys_head->prev is the last one */
     uint32_t mask;      /* ring size - 1 (ring size 0 when ring is NULL) */
     uint32_t head;      /* index of the oldest message */
-    uint32_t count;     /* user messages queued, replies included */
+    uint32_t count;     /* user messages queued, replies and a lent cell included */
     uint32_t limit;     /* a push finds room without a check while count < limit:
                            min(cap + replies, ring size - reserved) */
     uint32_t cap;       /* most user messages accepted, replies aside */
@@ -98,9 +98,10 @@ typedef struct jzx__ring_hdr {
 void jzx__mailbox_init(jzx__mailbox* box, uint32_t cap);
 /* The cap of a zeroed mailbox (a new actor's). */
 void jzx__mailbox_set_cap(jzx__mailbox* box, uint32_t cap);
-/* The rare cases of a push, out of line: the ring is absent or full (grow it,
- * JZX_ERR_NO_MEMORY if that fails) or the mailbox holds `cap` messages
- * (JZX_ERR_MAILBOX_FULL). The message is not taken on error. */
+/* The rare cases of a push, out of line: the mailbox holds `cap` messages
+ * (JZX_ERR_MAILBOX_FULL), the ring is absent or full (grow it,
+ * JZX_ERR_NO_MEMORY if that fails), or the limit was reached only because
+ * of a lent cell (written in place). The message is not taken on error. */
 jzx_err jzx__mailbox_push_slow(jzx_loop* loop, jzx__mailbox* box, const jzx_message* msg);
 /* Keeps a ring cell for a reply (growing the ring now, JZX_ERR_NO_MEMORY if
  * it cannot), gives one back, and fills one. */
@@ -116,7 +117,7 @@ void jzx__mailbox_pop_sys(jzx__mailbox* box, jzx_message* out);
 /* Takes a queued system message out of the queue, wherever it is. */
 void jzx__mailbox_unlink_sys(jzx__mailbox* box, jzx__sys* sys);
 
-/* The hot path of jzx_send and of async and timer deliveries: a plain
+/* The hot path of jzx_send and of async deliveries: a plain
  * message (no request ids) written field by field into its cell (flood: 71
  * -> 35 instructions a send). false, with nothing done, when the limit says
  * the slow path must decide (grow, refuse). */

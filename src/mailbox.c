@@ -40,7 +40,8 @@ static void set_limit(jzx__mailbox* box) {
 }
 
 /* The first ring: RING_MIN cells, or fewer when the cap is smaller, so that
- * no ring is ever larger than the cap rounded up to a power of two. */
+ * no ring is larger than the cap rounded up to a power of two (but for one
+ * that also holds a lent cell: docs/mailbox.md). */
 static uint32_t first_size(uint32_t cap) {
     uint32_t size = 1;
     while (size < RING_MIN && size < cap) {
