@@ -592,6 +592,72 @@ static void test_codec(void** state) {
     assert_true(encode_counted);
 }
 
+/* A codec whose encode hands back the payload itself (jzx_nats.h allows it): the bytes go out
+ * as they are, the runtime frees nothing of them, and the payload goes to on_drop once, as
+ * JZX_DROP_SENT_REMOTE. The payload here is the test's own array: a free of it would fail under
+ * ASan and valgrind. */
+#define TN_T_SAME (TN_T_CODEC + 1)
+
+static jzx_err same_encode(void* ctx, uint32_t tag, const void* data, size_t len, void** bytes,
+                           size_t* n) {
+    atomic_fetch_add(&((codec_ctx*)ctx)->encodes, 1);
+    (void)tag;
+    *bytes = (void*)data;
+    *n = len;
+    return JZX_OK;
+}
+
+static jzx_err copy_decode(void* ctx, uint32_t tag, const void* bytes, size_t n, void** data,
+                           size_t* len) {
+    codec_ctx* c = ctx;
+    atomic_fetch_add(&c->decodes, 1);
+    (void)tag;
+    *data = jzx_loop_alloc(c->loop, n ? n : 1);
+    if (!*data) {
+        return JZX_ERR_NO_MEMORY;
+    }
+    memcpy(*data, bytes, n);
+    *len = n;
+    return JZX_OK;
+}
+
+static void do_set_same_codec(tn_node* n, void* arg) {
+    set_codec* s = arg;
+    jzx_codec same = {same_encode, copy_decode, s->ctx};
+    s->e[0] = jzx_node_set_codec(n->node, TN_T_SAME, &same);
+}
+
+static void test_codec_returning_the_payload(void** state) {
+    (void)state;
+    begin();
+    tn_node a, b;
+    two_nodes(&a, &b, 200, 5000);
+    codec_ctx ca = {.loop = a.loop}, cb = {.loop = b.loop};
+    set_codec sa = {.ctx = &ca, .e = {JZX_ERR_UNKNOWN}}, sb = {.ctx = &cb, .e = {JZX_ERR_UNKNOWN}};
+    tn_call(&a, do_set_same_codec, &sa);
+    tn_call(&b, do_set_same_codec, &sb);
+    assert_int_equal(sa.e[0], JZX_OK);
+    assert_int_equal(sb.e[0], JZX_OK);
+    tn_probe pa, pb;
+    tn_spawn_probe(&a, &pa, PA, "pa", 0);
+    tn_spawn_probe(&b, &pb, PB, "pb", 0);
+    jzx_actor_id bx = must_lookup(&a, "B", "pb");
+
+    static char payload[] = "the payload itself, not a copy";
+    long sent_before = atomic_load(&a.drops[JZX_DROP_SENT_REMOTE]);
+    assert_int_equal(tn_send(&a, pa.self, bx, payload, sizeof(payload), TN_T_SAME), JZX_OK);
+    tn_event e;
+    assert_true(tn_wait_event(PB, TN_T_SAME, 0, WAIT, &e));
+    assert_int_equal(e.len, sizeof(payload));
+    assert_int_equal(e.hash, tn_hash(payload, sizeof(payload)));
+    WAIT_FOR(atomic_load(&a.drops[JZX_DROP_SENT_REMOTE]) == sent_before + 1, WAIT);
+    assert_int_equal(atomic_load(&a.drops[JZX_DROP_SENT_REMOTE]), sent_before + 1);
+    assert_int_equal(atomic_load(&ca.encodes), 1);
+    assert_int_equal(atomic_load(&cb.decodes), 1);
+    assert_string_equal(payload, "the payload itself, not a copy"); /* untouched */
+    finish2(&a, &b);
+}
+
 /* ---- requests ----------------------------------------------------------------------------- */
 
 static void test_request_reply(void** state) {
@@ -1122,6 +1188,7 @@ int main(int argc, char** argv) {
         cmocka_unit_test(test_send_both_ways),
         cmocka_unit_test(test_payload_bytes),
         cmocka_unit_test(test_codec),
+        cmocka_unit_test(test_codec_returning_the_payload),
         cmocka_unit_test(test_request_reply),
         cmocka_unit_test(test_monitor_link_reasons),
         cmocka_unit_test(test_node_stop_graceful),
