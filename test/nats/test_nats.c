@@ -980,6 +980,7 @@ static void test_remote_mailbox_full(void** state) {
         assert_int_equal(tn_send(&a, pa.self, sx, &i, sizeof(i), TN_T_PLAIN), JZX_OK);
     }
     WAIT_FOR(atomic_load(&a.drops[JZX_DROP_SENT_REMOTE]) == N + 1, WAIT);
+    assert_int_equal(atomic_load(&a.drops[JZX_DROP_SENT_REMOTE]), N + 1);
     tn_sleep_ms(1000); /* on the wire to B, whose loop is blocked */
     tn_gate_open();
 
@@ -1025,6 +1026,7 @@ static void test_remote_request_mailbox_full(void** state) {
     const uint32_t deadline = 6000;
     assert_int_equal(tn_request(&a, pa.self, sx, "r", 1, TN_T_REQ, deadline, &rid), JZX_OK);
     WAIT_FOR(atomic_load(&a.drops[JZX_DROP_SENT_REMOTE]) == 4, WAIT);
+    assert_int_equal(atomic_load(&a.drops[JZX_DROP_SENT_REMOTE]), 4);
     tn_sleep_ms(1000); /* on the wire to B, whose loop is blocked */
     uint64_t t0 = tn_now();
     tn_gate_open();
@@ -1068,8 +1070,13 @@ static void test_remote_refuse(void** state) {
     assert_true(e.at_ms - t0 < deadline / 2);
     assert_int_equal(tn_count(SLOW, TN_T_REFUSE), 1);
     /* A request still works after it, and nothing was taken for a frame. */
-    assert_int_equal(tn_request(&a, pa.self, rx, "q", 1, TN_T_REQ, deadline, &rid), JZX_OK);
+    jzx_request_id second = 0;
+    assert_int_equal(tn_request(&a, pa.self, rx, "q", 1, TN_T_REQ, deadline, &second), JZX_OK);
+    assert_true(second != rid);
     assert_true(tn_wait_event(PA, TN_T_REPLY, 0, WAIT, &e));
+    assert_int_equal(e.in_reply_to, second);
+    assert_int_equal(e.hash, tn_hash("q", 1));
+    assert_int_equal(tn_count(PA, JZX_TAG_SYS_NO_REPLY), 1); /* the refusal's, and no other */
     assert_int_equal(tn_stats(&a).bad_frames, 0);
     assert_int_equal(tn_stats(&b).bad_frames, 0);
     finish2(&a, &b);
