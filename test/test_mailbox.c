@@ -1003,6 +1003,8 @@ static void conservation_with_random_stops(void** state) {
  * then checks that the message it reads is still whole. */
 typedef struct self_filler {
     int marker;
+    jzx_actor_id from; /* the first message's sender and in_reply_to, as expected */
+    jzx_request_id in_reply_to;
     uint32_t accepted; /* self-sends taken during the first call */
     int refusal;       /* what ended them */
     int intact;        /* the message read back after the sends */
@@ -1020,7 +1022,8 @@ static jzx_behavior_result fill_self(jzx_context* ctx, const jzx_message* msg) {
         }
         f->refusal = rc;
         f->intact = msg->data == &f->marker && msg->len == 77 && msg->tag == 1000 &&
-                    msg->sender == 0 && msg->request == 0;
+                    msg->sender == f->from && msg->request == 0 &&
+                    msg->in_reply_to == f->in_reply_to;
         jzx_actor_info info;
         assert_int_equal(jzx_actor_info_get(ctx->loop, ctx->self, &info), JZX_OK);
         f->len_inside = info.mailbox_len;
@@ -1028,6 +1031,20 @@ static jzx_behavior_result fill_self(jzx_context* ctx, const jzx_message* msg) {
     }
     f->order_errors += msg->tag != f->calls - 2;
     return f->calls == f->accepted + 1 ? JZX_BEHAVIOR_STOP : JZX_BEHAVIOR_OK;
+}
+
+/* Runs the loop and checks the filler took exactly `cap` more, in order. */
+static void assert_filled(jzx_loop* loop, const self_filler* f, uint32_t cap) {
+    assert_int_equal(jzx_loop_run(loop), JZX_OK);
+    assert_int_equal(f->accepted, cap);
+    assert_int_equal(f->refusal, JZX_ERR_MAILBOX_FULL);
+    assert_true(f->intact);
+    assert_int_equal(f->len_inside, cap);
+    assert_int_equal(f->calls, cap + 1);
+    assert_int_equal(f->order_errors, 0);
+    assert_int_equal(th_dropped.total, 0);
+    th_assert_empty(loop);
+    th_loop_finish(loop);
 }
 
 /* The message being handled no longer counts against the cap: a behaviour
@@ -1042,16 +1059,7 @@ static void self_sends_fill_exactly_the_cap(void** state) {
         self_filler f = {0};
         jzx_actor_id a = th_spawn_cap(loop, fill_self, &f, caps[c]);
         assert_int_equal(jzx_send(loop, a, &f.marker, 77, 1000), JZX_OK);
-        assert_int_equal(jzx_loop_run(loop), JZX_OK);
-        assert_int_equal(f.accepted, caps[c]);
-        assert_int_equal(f.refusal, JZX_ERR_MAILBOX_FULL);
-        assert_true(f.intact);
-        assert_int_equal(f.len_inside, caps[c]);
-        assert_int_equal(f.calls, caps[c] + 1);
-        assert_int_equal(f.order_errors, 0);
-        assert_int_equal(th_dropped.total, 0);
-        th_assert_empty(loop);
-        th_loop_finish(loop);
+        assert_filled(loop, &f, caps[c]);
     }
 }
 
@@ -1062,36 +1070,15 @@ static jzx_behavior_result answer(jzx_context* ctx, const jzx_message* msg) {
     return JZX_BEHAVIOR_STOP;
 }
 
-static jzx_behavior_result fill_self_on_reply(jzx_context* ctx, const jzx_message* msg) {
-    self_filler* f = ctx->state;
-    if (f->calls > 0) {
-        return fill_self(ctx, msg);
-    }
-    assert_true(msg->in_reply_to != 0);
-    jzx_behavior_result r = fill_self(ctx, msg);
-    f->intact = msg->data == &f->marker && msg->len == 77 && msg->tag == 1000 &&
-                msg->in_reply_to != 0; /* a reply's sender is its replier */
-    return r;
-}
-
 static void self_sends_while_reading_a_reply(void** state) {
     (void)state;
     jzx_loop* loop = th_loop_new();
     self_filler f = {0};
-    jzx_actor_id a = th_spawn_cap(loop, fill_self_on_reply, &f, 3);
-    jzx_actor_id b = th_spawn(loop, answer, &f);
-    jzx_request_id req = 0;
-    assert_int_equal(jzx_request(loop, a, b, NULL, 0, 5, 10000, &req), JZX_OK);
-    assert_int_equal(jzx_loop_run(loop), JZX_OK);
-    assert_int_equal(f.accepted, 3);
-    assert_int_equal(f.refusal, JZX_ERR_MAILBOX_FULL);
-    assert_true(f.intact);
-    assert_int_equal(f.len_inside, 3);
-    assert_int_equal(f.calls, 4);
-    assert_int_equal(f.order_errors, 0);
-    assert_int_equal(th_dropped.total, 0);
-    th_assert_empty(loop);
-    th_loop_finish(loop);
+    jzx_actor_id a = th_spawn_cap(loop, fill_self, &f, 3);
+    f.from = th_spawn(loop, answer, &f);
+    assert_int_equal(jzx_request(loop, a, f.from, NULL, 0, 5, 10000, &f.in_reply_to), JZX_OK);
+    assert_true(f.in_reply_to != 0);
+    assert_filled(loop, &f, 3);
 }
 
 static const struct CMUnitTest tests[] = {
