@@ -1062,7 +1062,7 @@ static inline void jzx__deliver_inline(jzx_loop* loop, jzx_actor_id target, void
 }
 
 /* Lends the oldest user message to a behaviour call in its ring cell, not a
-^ * copy (pingpong 40 -> 20 ns a round trip: the copy's 16-byte loads could
+ * copy (pingpong 40 -> 20 ns a round trip: the copy's 16-byte loads could
  * not be forwarded from the send's 8-byte stores). Until jzx__mailbox_settle
  * the cell stays in count, so no push during the call writes over it, and a
  * ring grown meanwhile is kept until the tick is over (loop->retired). A
